@@ -1,0 +1,158 @@
+"""Checkpoints: a folder anyone can inspect, loadable without executing code (no pickle).
+
+    config.json            model config, corpus (name, sha256, split), training args,
+                           losses, probe version, format version
+    vocab.json             the characters, id 0 = unknown
+    model.safetensors      weights
+    train_state.safetensors + train_state.json   (optional) optimizer state, RNG, carried
+                           hidden state and data position, so `--resume` continues exactly
+
+Writes go to a temporary folder renamed into place, so a crash never leaves half a checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from probe import __version__
+from probe.corpus import Vocab
+from probe.errors import ProbeError
+from probe.fileio import atomic_folder, read_json, write_json
+from probe.model import CharRNN, ModelConfig
+
+FORMAT = "probe-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    model: CharRNN
+    vocab: Vocab
+    info: dict  # the whole config.json
+    path: Path
+
+    @property
+    def id(self) -> str:
+        """Short content id of the weights, stable across copies of the folder."""
+        return self.info.get("weights_sha256", "")[:12]
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path.name not in ("best", "last") else self.path.parent.name
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: CharRNN,
+    vocab: Vocab,
+    info: dict,
+    train_state: tuple[dict[str, torch.Tensor], dict] | None = None,
+) -> None:
+    """Write a checkpoint folder atomically (replacing an older one at `path`)."""
+    with atomic_folder(path, overwrite=True) as tmp:
+        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(weights, tmp / "model.safetensors")
+        digest = hashlib.sha256((tmp / "model.safetensors").read_bytes()).hexdigest()
+        write_json(
+            tmp / "config.json",
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "probe_version": __version__,
+                **info,
+                "model": model.config.to_json(),
+                "weights_sha256": digest,
+            },
+        )
+        write_json(tmp / "vocab.json", vocab.to_json())
+        if train_state is not None:
+            tensors, scalars = train_state
+            save_file({k: v.contiguous() for k, v in tensors.items()}, tmp / "train_state.safetensors")
+            write_json(tmp / "train_state.json", scalars)
+
+
+def resolve(path: str | Path) -> Path:
+    """Accept a checkpoint folder, or a training run folder (then its `best/`)."""
+    path = Path(path)
+    if not path.exists():
+        raise ProbeError(f"no checkpoint at {path}")
+    if not (path / "config.json").exists() and (path / "best" / "config.json").exists():
+        return path / "best"
+    return path
+
+
+def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
+    """Load weights, vocab and config; every failure is a one-line ProbeError."""
+    path = resolve(path)
+    if not path.is_dir():
+        raise ProbeError(f"{path} is not a checkpoint folder (expected config.json, model.safetensors)")
+    info = read_json(path / "config.json", "checkpoint")
+    if info.get("format") != FORMAT:
+        raise ProbeError(f"{path} is not a probe checkpoint (config.json has no format {FORMAT!r})")
+    if int(info.get("format_version", 0)) > FORMAT_VERSION:
+        raise ProbeError(f"{path} was written by a newer probe (format {info['format_version']})")
+    vocab = Vocab.from_json(read_json(path / "vocab.json", "checkpoint vocab"))
+    try:
+        config = ModelConfig(**info["model"])
+    except (KeyError, TypeError) as error:
+        raise ProbeError(f"{path}/config.json has a malformed model section ({error})") from None
+    if config.vocab_size != len(vocab):
+        raise ProbeError(f"{path}: vocab.json has {len(vocab)} chars, model expects {config.vocab_size}")
+    weights_file = path / "model.safetensors"
+    if not weights_file.is_file():
+        raise ProbeError(f"checkpoint {path} has no model.safetensors")
+    try:
+        weights = load_file(weights_file, device=device)
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ProbeError(f"{weights_file} is corrupt or truncated ({error})") from None
+    model = CharRNN(config).to(device)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise ProbeError(f"{weights_file} does not match its config ({first})") from None
+    model.eval()
+    return Checkpoint(model, vocab, info, path)
+
+
+def load_train_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    path = Path(path)
+    tensors_file, scalars_file = path / "train_state.safetensors", path / "train_state.json"
+    if not tensors_file.is_file():
+        raise ProbeError(f"{path} has no training state to resume from")
+    try:
+        tensors = load_file(tensors_file)
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ProbeError(f"{tensors_file} is corrupt or truncated ({error})") from None
+    return tensors, read_json(scalars_file, "training state")
+
+
+def optimizer_to_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer state_dict into tensors (safetensors) and JSON scalars."""
+    state = optimizer.state_dict()
+    tensors, scalars = {}, {"param_groups": state["param_groups"], "state": {}}
+    for param_id, slots in state["state"].items():
+        scalars["state"][str(param_id)] = {}
+        for slot, value in slots.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{param_id}.{slot}"] = value
+            else:
+                scalars["state"][str(param_id)][slot] = value
+    return tensors, scalars
+
+
+def optimizer_from_state(optimizer, tensors: dict[str, torch.Tensor], scalars: dict) -> None:
+    state = {}
+    for param_id, slots in scalars["state"].items():
+        state[int(param_id)] = dict(slots)
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, param_id, slot = key.split(".", 2)
+            state.setdefault(int(param_id), {})[slot] = value
+    optimizer.load_state_dict({"state": state, "param_groups": scalars["param_groups"]})

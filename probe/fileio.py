@@ -1,0 +1,79 @@
+"""Small file helpers shared by every stage: atomic folder writes and safe text reading."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from probe.errors import ProbeError
+
+
+@contextlib.contextmanager
+def atomic_folder(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling folder; on success it replaces `target` in one rename.
+
+    A crash or Ctrl-C leaves `target` as it was (old contents or absent), never half-written.
+    """
+    target = Path(target)
+    if target.exists() and not overwrite:
+        raise ProbeError(f"{target} already exists (pass --overwrite to replace it)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        old = target.parent / f".{target.name}.old-{os.getpid()}"
+        if target.exists():
+            os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_json(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def read_json(path: Path, what: str) -> dict:
+    """Read a JSON object, turning every failure into a one-line ProbeError naming `what`."""
+    if not path.is_file():
+        raise ProbeError(f"{what}: {path} is missing")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ProbeError(f"{what}: {path} is not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ProbeError(f"{what}: {path} does not hold a JSON object")
+    return data
+
+
+def read_text_file(path: str | Path) -> str:
+    """Read a UTF-8 text file exactly as stored (CRLF and BOM kept, as char-rnn reads bytes).
+
+    Missing, empty, binary and non-UTF-8 files get a one-line ProbeError.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ProbeError(f"no such file: {path}")
+    if path.is_dir():
+        raise ProbeError(f"{path} is a folder, expected a text file")
+    raw = path.read_bytes()
+    if not raw:
+        raise ProbeError(f"{path} is empty")
+    if b"\x00" in raw[:65536]:
+        raise ProbeError(f"{path} looks binary (it contains NUL bytes); expected UTF-8 text")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ProbeError(f"{path} is not UTF-8 text (bad byte at offset {error.start})") from None
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -1,0 +1,174 @@
+"""The recorder: run a checkpoint over a text and store every cell's state per character.
+
+Speed comes from parallel streams: the text is cut into `streams` equal segments processed
+as one batch. Each segment but the first is preceded by `warmup` characters of the text
+before it, run through the fast fused layers and thrown away, so its first recorded state
+has (nearly) the history a single sequential pass would give it. Tests check that streamed
+and sequential recordings agree within float16 tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from probe.checkpoint import Checkpoint, load_checkpoint
+from probe.errors import ProbeError
+from probe.fileio import atomic_folder
+from probe.model import CharRNN
+from probe.recording import Recording, RecordingWriter
+
+TWIN_CHARS = 100_000
+TWIN_SEED = 1234
+
+
+def plan_streams(chars: int, streams: int | None, warmup: int) -> tuple[int, int, int]:
+    """(streams, segment length, warm-up): many streams, each segment >= 4 warm-ups."""
+    if streams is None:
+        streams = max(1, min(256, chars // max(4 * warmup, 1000)))
+    streams = max(1, min(streams, chars))
+    segment = math.ceil(chars / streams)
+    streams = math.ceil(chars / segment)
+    return streams, segment, min(warmup, segment)
+
+
+@torch.no_grad()
+def warm_state(model: CharRNN, ids: np.ndarray, starts: np.ndarray, warmup: int, device):
+    """Initial state per stream: zeros for stream 0, else the state after `warmup` chars."""
+    state = model.initial_state(len(starts), device)
+    if len(starts) > 1 and warmup > 0:
+        context = np.stack([ids[s - warmup : s] for s in starts[1:]])
+        _, warmed = model(torch.from_numpy(context).to(device))
+        if isinstance(state, tuple):
+            for full, part in zip(state, warmed):
+                full[:, 1:] = part
+        else:
+            state[:, 1:] = warmed
+    return state
+
+
+@torch.no_grad()
+def record_arrays(
+    model: CharRNN,
+    ids: np.ndarray,
+    writer: RecordingWriter,
+    kinds: list[str],
+    streams: int | None = None,
+    warmup: int = 500,
+    chunk: int = 256,
+    progress: bool = True,
+) -> float:
+    """Fill `writer` with the model's states and next-char log-probs on `ids`; returns chars/s."""
+    chars = len(ids)
+    streams, segment, warmup = plan_streams(chars, streams, warmup)
+    device = next(model.parameters()).device
+    starts = np.arange(streams) * segment
+    ends = np.minimum(starts + segment, chars)
+    tokens = np.zeros((streams, segment), dtype=np.int64)  # the last segment is padded at its end
+    for s in range(streams):
+        tokens[s, : ends[s] - starts[s]] = ids[starts[s] : ends[s]]
+    next_ids = torch.from_numpy(np.append(ids[1:], 0))
+    began = time.perf_counter()
+    state = warm_state(model, ids, starts, warmup, device)
+    tokens = torch.from_numpy(tokens).to(device)
+    with tqdm(total=chars, unit="char", unit_scale=True, disable=not progress, desc="recording") as bar:
+        for column in range(0, segment, chunk):
+            stop = min(column + chunk, segment)
+            logits, state, traces = model.trace(tokens[:, column:stop], state, kinds=kinds)
+            log_probs = F.log_softmax(logits.float(), dim=-1).cpu()
+            traces = {key: {k: v.to(torch.float16).cpu().numpy() for k, v in kv.items()} for key, kv in traces.items()}
+            for s in range(streams):
+                lo, hi = starts[s] + column, min(starts[s] + stop, ends[s])
+                if hi <= lo:
+                    continue
+                for layer, by_kind in traces.items():
+                    for kind, values in by_kind.items():
+                        writer.arrays[(layer, kind)][lo:hi] = values[s, : hi - lo]
+                writer.logprob[lo:hi] = log_probs[s, : hi - lo].gather(1, next_ids[lo:hi, None])[:, 0].numpy()
+                bar.update(hi - lo)
+    writer.logprob[chars - 1] = np.nan
+    return chars / max(time.perf_counter() - began, 1e-9)
+
+
+def random_twin(model: CharRNN, seed: int = TWIN_SEED) -> CharRNN:
+    """A model of the same shape with fresh random weights: search's random-init null."""
+    torch.manual_seed(seed)
+    return CharRNN(model.config).to(next(model.parameters()).device).eval()
+
+
+def record(
+    checkpoint: Checkpoint | str | Path,
+    text: str,
+    out: str | Path,
+    kinds: list[str] | None = None,
+    max_chars: int | None = None,
+    overwrite: bool = False,
+    init_only: bool = False,
+    twin: bool = True,
+    streams: int | None = None,
+    warmup: int = 500,
+    source: str = "",
+    progress: bool = True,
+) -> Recording:
+    """Record `text` through a checkpoint into folder `out`; returns the opened Recording.
+
+    `kinds` limits what is stored (default: all of the cell type's kinds). `init_only`
+    records a random-init model of the checkpoint's shape instead of the trained one.
+    `twin` also records a random-init twin on the first 100k chars into `out/init`.
+    """
+    if not isinstance(checkpoint, Checkpoint):
+        checkpoint = load_checkpoint(checkpoint)
+    model = random_twin(checkpoint.model) if init_only else checkpoint.model
+    kinds = check_kinds(model, kinds)
+    if max_chars is not None:
+        if max_chars < 1:
+            raise ProbeError("--max-chars must be positive")
+        text = text[:max_chars]
+    if len(text) < 2:
+        raise ProbeError("text to record is empty (need at least 2 characters)")
+    ids = checkpoint.vocab.encode(text)
+    unknown = int((ids == 0).sum()) - text.count(checkpoint.vocab.chars[0])
+    manifest = {
+        "name": Path(out).name,
+        "source": source,
+        "checkpoint": {
+            "id": checkpoint.id,
+            "path": str(checkpoint.path),
+            "name": checkpoint.name,
+            "init_only": init_only,
+            **{k: checkpoint.info.get(k) for k in ("corpus", "val_loss", "test_loss", "parameters", "step")},
+        },
+        "config": model.config.to_json(),
+        "kinds": kinds,
+        "unknown_chars": unknown,
+    }
+    with atomic_folder(out, overwrite=overwrite) as folder:
+        runs = [(model, text, folder, "recording")]
+        if twin and not init_only:
+            (folder / "init").mkdir()
+            runs.append((random_twin(model), text[:TWIN_CHARS], folder / "init", "random-init twin"))
+        for run_model, run_text, run_folder, what in runs:
+            shapes = {(layer, kind): model.config.hidden for layer in range(1, model.config.layers + 1) for kind in kinds}
+            writer = RecordingWriter(run_folder, run_text, shapes)
+            speed = record_arrays(run_model, ids[: len(run_text)], writer, kinds, streams, warmup, progress=progress)
+            is_twin = run_folder != folder
+            writer.finish({**manifest, "chars_per_s": round(speed), "random_init_twin": is_twin,
+                           "name": f"{manifest['name']} (random init)" if is_twin else manifest["name"]})
+    return Recording.open(out)
+
+
+def check_kinds(model: CharRNN, kinds: list[str] | None) -> list[str]:
+    if not kinds:
+        return list(model.kinds)
+    unknown = [k for k in kinds if k not in model.kinds]
+    if unknown:
+        raise ProbeError(
+            f"a {model.config.cell} has no kind {', '.join(unknown)}; choose from {', '.join(model.kinds)}"
+        )
+    return [k for k in model.kinds if k in kinds]

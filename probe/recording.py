@@ -1,0 +1,172 @@
+"""The on-disk `Recording`: what every cell did on every character of a text.
+
+A recording is a folder:
+
+    manifest.json           format, model config, checkpoint id, text sha256, chars, arrays
+    text.txt                the text, UTF-8, exactly as recorded (CRLF kept)
+    L{layer}_{kind}.npy     float16, shape (chars, units): the state after reading char t
+    logprob.npy             float32, shape (chars,): log p(char t+1 | text up to t); NaN last
+    init/                   optional twin recording of a random-init model (search's null)
+
+Arrays are memory-mapped on open, so a 1M-character recording of a big model opens in
+milliseconds and costs no RAM until read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from probe.errors import ProbeError
+from probe.fileio import read_json, sha256_text, write_json
+from probe.units import Unit
+
+FORMAT = "probe-recording"
+FORMAT_VERSION = 1
+
+
+def array_name(layer: int, kind: str) -> str:
+    return f"L{layer}_{kind}.npy"
+
+
+@dataclass
+class Recording:
+    """A recording opened lazily; arrays are memory-mapped float16 of shape (chars, units)."""
+
+    path: Path
+    manifest: dict
+    text: str
+    _arrays: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def open(cls, path: str | Path) -> Recording:
+        """Open a recording folder, checking the manifest against the files on disk."""
+        path = Path(path)
+        if not path.is_dir():
+            raise ProbeError(f"no recording at {path} (expected a folder made by `probe record`)")
+        manifest = read_json(path / "manifest.json", "recording")
+        if manifest.get("format") != FORMAT:
+            raise ProbeError(f"{path} is not a probe recording (manifest format is not {FORMAT})")
+        if int(manifest.get("format_version", 0)) > FORMAT_VERSION:
+            raise ProbeError(f"{path} was written by a newer probe; upgrade to open it")
+        text_path = path / "text.txt"
+        if not text_path.is_file():
+            raise ProbeError(f"recording {path} has no text.txt")
+        text = text_path.read_bytes().decode("utf-8", errors="replace")
+        if len(text) != manifest["chars"]:
+            raise ProbeError(
+                f"recording {path}: text has {len(text)} chars, manifest says {manifest['chars']}"
+            )
+        recording = cls(path=path, manifest=manifest, text=text)
+        for entry in manifest["arrays"]:
+            recording._check_array(entry)
+        return recording
+
+    def _check_array(self, entry: dict) -> None:
+        file = self.path / entry["file"]
+        if not file.is_file():
+            raise ProbeError(f"recording {self.path}: array {entry['file']} is missing")
+        try:
+            array = np.load(file, mmap_mode="r")
+        except (ValueError, OSError) as error:
+            raise ProbeError(f"recording {self.path}: {entry['file']} is corrupt ({error})") from None
+        expected = (self.chars, entry["units"])
+        if array.shape != expected:
+            raise ProbeError(
+                f"recording {self.path}: {entry['file']} has shape {array.shape}, "
+                f"manifest says {expected}"
+            )
+        self._arrays[(entry["layer"], entry["kind"])] = array
+
+    @property
+    def chars(self) -> int:
+        return int(self.manifest["chars"])
+
+    @property
+    def config(self) -> dict:
+        """The model config of the checkpoint that made this recording."""
+        return self.manifest["config"]
+
+    @property
+    def name(self) -> str:
+        return self.manifest.get("name") or self.path.name
+
+    @property
+    def layer_kinds(self) -> list[tuple[int, str]]:
+        """The recorded (layer, kind) pairs, in manifest order."""
+        return list(self._arrays)
+
+    def units_in(self, layer: int, kind: str) -> int:
+        return self.array(layer, kind).shape[1]
+
+    def all_units(self) -> list[Unit]:
+        return [Unit(l, k, i) for l, k in self.layer_kinds for i in range(self.units_in(l, k))]
+
+    def array(self, layer: int, kind: str) -> np.ndarray:
+        """The memory-mapped float16 array (chars, units) for one layer and kind."""
+        try:
+            return self._arrays[(layer, kind)]
+        except KeyError:
+            have = ", ".join(f"{l}:{k}" for l, k in self.layer_kinds)
+            raise ProbeError(f"recording has no layer {layer} kind {kind!r} (has {have})") from None
+
+    def unit(self, unit: str | Unit, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """One unit's values as float32, optionally for characters [start, stop)."""
+        unit = Unit.parse(unit)
+        array = self.array(unit.layer, unit.kind)
+        if not 0 <= unit.index < array.shape[1]:
+            raise ProbeError(f"unit {unit}: index out of range (layer has {array.shape[1]} units)")
+        return np.asarray(array[start:stop, unit.index], dtype=np.float32)
+
+    @cached_property
+    def logprob(self) -> np.ndarray:
+        """log p(next char) per character (float32, NaN at the last character)."""
+        return np.load(self.path / "logprob.npy", mmap_mode="r")
+
+    @cached_property
+    def init_twin(self) -> Recording | None:
+        """The random-init twin recording (same shape, same text prefix), if recorded."""
+        twin = self.path / "init"
+        return Recording.open(twin) if twin.is_dir() else None
+
+
+class RecordingWriter:
+    """Preallocated float16 memmaps filled chunk by chunk; the manifest is written last."""
+
+    def __init__(self, folder: Path, text: str, shapes: dict[tuple[int, str], int]):
+        self.folder = folder
+        self.text = text
+        self.arrays = {
+            key: np.lib.format.open_memmap(
+                folder / array_name(*key), mode="w+", dtype=np.float16, shape=(len(text), units)
+            )
+            for key, units in shapes.items()
+        }
+        self.logprob = np.lib.format.open_memmap(
+            folder / "logprob.npy", mode="w+", dtype=np.float32, shape=(len(text),)
+        )
+        self.logprob[:] = np.nan
+
+    def finish(self, manifest: dict) -> dict:
+        """Flush arrays, write text and manifest; returns the full manifest."""
+        for array in self.arrays.values():
+            array.flush()
+        self.logprob.flush()
+        with open(self.folder / "text.txt", "w", encoding="utf-8", newline="") as handle:
+            handle.write(self.text)
+        full = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "chars": len(self.text),
+            "text_sha256": sha256_text(self.text),
+            **manifest,
+            "arrays": [
+                {"layer": l, "kind": k, "units": a.shape[1], "file": array_name(l, k)}
+                for (l, k), a in self.arrays.items()
+            ],
+        }
+        write_json(self.folder / "manifest.json", full)
+        return full

@@ -1,0 +1,306 @@
+"""Truncated-BPTT training of a `CharRNN` on a corpus, with exact resume.
+
+The training split is cut into `batch` contiguous streams; each step reads the next
+`seq_len` characters of every stream and carries the hidden state over (detached), so the
+model sees long contexts while gradients flow `seq_len` steps. Everything needed to continue
+exactly (weights, optimizer, RNG, carried state, stream position) is saved in `last/`.
+
+A run folder holds `best/` (lowest validation loss), `last/`, `log.csv` and, with
+`--snapshot-every`, `snapshots/step-NNNNNN/`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from probe.checkpoint import (
+    load_checkpoint,
+    load_train_state,
+    optimizer_from_state,
+    optimizer_to_state,
+    save_checkpoint,
+)
+from probe.corpus import Corpus, Vocab, load_corpus
+from probe.errors import ProbeError
+from probe.model import CharRNN, ModelConfig, parameter_count
+
+LOG_FIELDS = ["step", "epoch", "train_loss", "val_loss", "grad_norm", "lr", "chars_per_s", "elapsed_s"]
+
+
+@dataclass
+class TrainConfig:
+    corpus: str = "stdlib"
+    out: str = "runs/model"
+    cell: str = "lstm"
+    layers: int = 2
+    hidden: int = 256
+    dropout: float = 0.0
+    seq_len: int = 100
+    batch: int = 64
+    lr: float = 2e-3
+    optimizer: str = "adam"
+    grad_clip: float = 5.0
+    lr_decay: float = 0.95
+    lr_decay_every: int = 1000
+    val_every: int = 200
+    eval_chars: int = 300_000
+    patience: int = 20
+    max_steps: int | None = None
+    max_minutes: float | None = None
+    snapshot_every: int | None = None
+    split: tuple[float, float, float] = (0.9, 0.05, 0.05)
+    min_char_count: int = 5
+    seed: int = 0
+    device: str = "cpu"
+    resume: bool = False
+    quiet: bool = False
+
+    def __post_init__(self):
+        positive = ["layers", "hidden", "seq_len", "batch", "val_every", "lr_decay_every", "eval_chars"]
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise ProbeError(f"--{name.replace('_', '-')} must be a positive integer")
+        if self.lr <= 0 or self.grad_clip <= 0 or not 0 < self.lr_decay <= 1:
+            raise ProbeError("--lr and --grad-clip must be > 0, --lr-decay in (0, 1]")
+        if self.optimizer not in ("adam", "rmsprop"):
+            raise ProbeError("--optimizer must be adam or rmsprop")
+        for name in ("max_steps", "max_minutes", "snapshot_every"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ProbeError(f"--{name.replace('_', '-')} must be positive")
+
+
+@dataclass
+class Progress:
+    """What changes during training; saved with `last/` so a resume continues exactly."""
+
+    step: int = 0
+    epoch: int = 0
+    position: int = 0
+    best_val: float = math.inf
+    bad_validations: int = 0
+    elapsed_s: float = 0.0
+    history: list = field(default_factory=list)
+
+
+def make_streams(ids: np.ndarray, batch: int, seq_len: int) -> torch.Tensor:
+    """Cut ids into `batch` equal contiguous streams: tensor (batch, stream_len)."""
+    stream_len = len(ids) // batch
+    if stream_len < seq_len + 1:
+        raise ProbeError(
+            f"training text too short: {len(ids)} chars for --batch {batch} x --seq-len {seq_len}"
+        )
+    return torch.from_numpy(ids[: stream_len * batch].reshape(batch, stream_len).copy())
+
+
+@torch.no_grad()
+def evaluate(model: CharRNN, ids: np.ndarray, seq_len: int = 200, streams: int = 32) -> float:
+    """Mean cross-entropy (nats/char) over `ids`, read as parallel streams with carried state."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    streams = max(1, min(streams, (len(ids) - 1) // max(seq_len, 1)))
+    data = torch.from_numpy(ids[: (len(ids) // streams) * streams].reshape(streams, -1)).to(device)
+    total, count, state = 0.0, 0, None
+    for start in range(0, data.shape[1] - 1, seq_len):
+        x = data[:, start : start + seq_len]
+        y = data[:, start + 1 : start + seq_len + 1]
+        x = x[:, : y.shape[1]]
+        logits, state = model(x, state)
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
+        count += y.numel()
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+def detach(state):
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
+def state_tensors(state) -> dict[str, torch.Tensor]:
+    if state is None:
+        return {}
+    parts = state if isinstance(state, tuple) else (state,)
+    return {f"carried.{i}": s.detach().cpu() for i, s in enumerate(parts)}
+
+
+def state_from_tensors(tensors: dict[str, torch.Tensor], cell: str, device):
+    parts = [tensors[k].to(device) for k in sorted(k for k in tensors if k.startswith("carried."))]
+    if not parts:
+        return None
+    return tuple(parts) if cell == "lstm" else parts[0]
+
+
+class Trainer:
+    """Holds the model, data and optimizer for one run; `run()` trains until a stop rule."""
+
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self.out = Path(config.out)
+        torch.manual_seed(config.seed)
+        self.corpus: Corpus = load_corpus(config.corpus, tuple(config.split))
+        if config.resume:
+            last = load_checkpoint(self.out / "last", config.device)
+            self.vocab, self.model = last.vocab, last.model
+        else:
+            if (self.out / "last").exists():
+                raise ProbeError(f"{self.out} already holds a run: pass --resume to continue it")
+            self.vocab = Vocab.build(self.corpus.split("train"), config.min_char_count)
+            model_config = ModelConfig(config.cell, config.layers, config.hidden, config.dropout, len(self.vocab))
+            self.model = CharRNN(model_config).to(config.device)
+        self.model.train()
+        self.train_data = make_streams(self.vocab.encode(self.corpus.split("train")), config.batch, config.seq_len)
+        self.val_ids = self.vocab.encode(self.corpus.split("val")[: config.eval_chars])
+        optimizer_class = torch.optim.Adam if config.optimizer == "adam" else torch.optim.RMSprop
+        self.optimizer = optimizer_class(self.model.parameters(), lr=config.lr)
+        self.progress = Progress()
+        self.state = None
+        if config.resume:
+            self._restore()
+
+    def _restore(self) -> None:
+        tensors, scalars = load_train_state(self.out / "last")
+        optimizer_from_state(self.optimizer, tensors, scalars["optimizer"])
+        self.progress = Progress(**scalars["progress"])
+        torch.set_rng_state(tensors["rng.torch"])
+        self.state = state_from_tensors(tensors, self.model.config.cell, self.config.device)
+        self._truncate_log(self.progress.step)
+
+    def info(self) -> dict:
+        c = self.corpus
+        args = {k: v for k, v in asdict(self.config).items() if k not in ("resume", "quiet")}
+        return {
+            "corpus": {"name": c.name, "sha256": c.sha256, "split": list(c.fractions), "source": c.description},
+            "train_args": args,
+            "parameters": parameter_count(self.model),
+            "step": self.progress.step,
+            "epoch": self.progress.epoch,
+            "train_minutes": round(self.progress.elapsed_s / 60, 2),
+            "val_loss": self.progress.best_val if math.isfinite(self.progress.best_val) else None,
+        }
+
+    def save(self, name: str, with_state: bool = True, **extra) -> None:
+        train_state = None
+        if with_state:
+            tensors, optimizer_scalars = optimizer_to_state(self.optimizer)
+            tensors = {**tensors, **state_tensors(self.state), "rng.torch": torch.get_rng_state()}
+            train_state = (tensors, {"optimizer": optimizer_scalars, "progress": asdict(self.progress)})
+        save_checkpoint(self.out / name, self.model, self.vocab, {**self.info(), **extra}, train_state)
+
+    def _truncate_log(self, step: int) -> None:
+        log = self.out / "log.csv"
+        if log.exists():
+            rows = [r for r in csv.DictReader(log.open()) if int(r["step"]) <= step]
+            self._write_log(rows, mode="w")
+
+    def _write_log(self, rows: list[dict], mode: str = "a") -> None:
+        log = self.out / "log.csv"
+        new = mode == "w" or not log.exists()
+        with log.open(mode, newline="") as handle:
+            writer = csv.DictWriter(handle, LOG_FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerows(rows)
+
+    def lr_at(self, step: int) -> float:
+        return self.config.lr * self.config.lr_decay ** (step // self.config.lr_decay_every)
+
+    def train_step(self) -> tuple[float, float]:
+        c, p = self.config, self.progress
+        if p.position + c.seq_len + 1 > self.train_data.shape[1]:
+            p.epoch, p.position, self.state = p.epoch + 1, 0, None
+        x = self.train_data[:, p.position : p.position + c.seq_len].to(c.device)
+        y = self.train_data[:, p.position + 1 : p.position + c.seq_len + 1].to(c.device)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_at(p.step)
+        logits, state = self.model(x, self.state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip).item()
+        self.optimizer.step()
+        self.state = detach(state)
+        p.step += 1
+        p.position += c.seq_len
+        return loss.item(), grad_norm
+
+    def run(self) -> dict:
+        """Train until max steps / minutes / early stop / Ctrl-C; then report test loss."""
+        c, p = self.config, self.progress
+        self.out.mkdir(parents=True, exist_ok=True)
+        if c.snapshot_every and p.step == 0:
+            self.save("snapshots/step-000000", with_state=False)
+        started, chars_seen, losses, reason = time.perf_counter(), 0, [], "max steps"
+        elapsed_before = p.elapsed_s
+        bar = tqdm(total=c.max_steps, initial=p.step, disable=c.quiet, unit="step", dynamic_ncols=True)
+        try:
+            while c.max_steps is None or p.step < c.max_steps:
+                loss, grad_norm = self.train_step()
+                losses.append(loss)
+                chars_seen += c.batch * c.seq_len
+                p.elapsed_s = elapsed_before + time.perf_counter() - started
+                speed = chars_seen / max(time.perf_counter() - started, 1e-9)
+                bar.update(1)
+                bar.set_postfix_str(
+                    f"loss {loss:.3f} nats ({loss / math.log(2):.3f} bpc) {speed:,.0f} chars/s", refresh=False
+                )
+                if c.snapshot_every and p.step % c.snapshot_every == 0:
+                    self.save(f"snapshots/step-{p.step:06d}", with_state=False)
+                if p.step % c.val_every == 0:
+                    if self._validate(float(np.mean(losses)), grad_norm, speed):
+                        reason = "early stop"
+                        break
+                    losses = []
+                if c.max_minutes and p.elapsed_s - elapsed_before >= c.max_minutes * 60:
+                    reason = "max minutes"
+                    break
+        except KeyboardInterrupt:
+            reason = "interrupted"
+        finally:
+            bar.close()
+        if losses:  # the last partial interval is validated too, so `last` is never stale
+            self._validate(float(np.mean(losses)), float("nan"), chars_seen / max(time.perf_counter() - started, 1e-9))
+        return self.finish(reason)
+
+    def _validate(self, train_loss: float, grad_norm: float, speed: float) -> bool:
+        """Validate, log, save best/last; True when patience is exhausted."""
+        p = self.progress
+        val = evaluate(self.model, self.val_ids)
+        improved = val < p.best_val
+        if improved:
+            p.best_val, p.bad_validations = val, 0
+        else:
+            p.bad_validations += 1
+        row = dict(step=p.step, epoch=p.epoch, train_loss=round(train_loss, 5), val_loss=round(val, 5),
+                   grad_norm=round(grad_norm, 4), lr=self.lr_at(p.step), chars_per_s=round(speed),
+                   elapsed_s=round(p.elapsed_s, 1))
+        self._write_log([row])
+        if improved:
+            self.save("best", with_state=False)
+        self.save("last")
+        return p.bad_validations >= self.config.patience
+
+    def finish(self, reason: str) -> dict:
+        """Measure test loss of `best` and store it in both checkpoints."""
+        best = load_checkpoint(self.out / "best", self.config.device)
+        test_ids = best.vocab.encode(self.corpus.split("test")[: self.config.eval_chars])
+        test_loss = evaluate(best.model, test_ids)
+        extra = {"test_loss": test_loss, "test_bits_per_char": test_loss / math.log(2), "stopped": reason}
+        save_checkpoint(self.out / "best", best.model, best.vocab, {**best.info, **extra})
+        self.save("last", **extra)
+        return {"reason": reason, "step": self.progress.step, "val_loss": self.progress.best_val,
+                "test_loss": test_loss, "minutes": self.progress.elapsed_s / 60, "out": str(self.out)}
+
+
+def train(config: TrainConfig) -> dict:
+    """Train (or resume) a run; returns a summary with val/test loss."""
+    return Trainer(config).run()

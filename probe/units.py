@@ -1,0 +1,40 @@
+"""Addressing units: `layer:kind:index`, e.g. `2:cell:137` (layers count from 1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from probe.errors import ProbeError
+
+KINDS = {
+    "lstm": ("cell", "hidden", "input_gate", "forget_gate", "output_gate", "candidate"),
+    "gru": ("hidden", "reset_gate", "update_gate", "candidate"),
+    "rnn": ("hidden",),
+}
+GATE_KINDS = {"input_gate", "forget_gate", "output_gate", "reset_gate", "update_gate"}
+
+
+@dataclass(frozen=True, order=True)
+class Unit:
+    """One recorded scalar per character: layer (1-based), kind and index within the layer."""
+
+    layer: int
+    kind: str
+    index: int
+
+    def __str__(self) -> str:
+        return f"{self.layer}:{self.kind}:{self.index}"
+
+    @property
+    def label(self) -> str:
+        """Human label for figures, e.g. 'layer 2 · cell 137'."""
+        return f"layer {self.layer} · {self.kind.replace('_', ' ')} {self.index}"
+
+    @classmethod
+    def parse(cls, spec: str | Unit) -> Unit:
+        if isinstance(spec, Unit):
+            return spec
+        parts = str(spec).strip().split(":")
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[2].isdigit():
+            raise ProbeError(f"bad unit {spec!r}: expected LAYER:KIND:INDEX, e.g. 2:cell:137")
+        return cls(int(parts[0]), parts[1], int(parts[2]))

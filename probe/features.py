@@ -6,7 +6,8 @@ reading it). Binary features (0/1) are judged by AUROC, continuous ones by Pears
 
 The code features (in_string, in_comment, brace/paren depth, in_if_condition) all come from one
 lexer, so they agree: a quote inside a comment opens no string, a brace inside a string nests
-nothing. Line features are vectorised with numpy so a 1M-character text takes well under a second.
+nothing. Everything is vectorised with numpy or driven by regexes: all built-ins on a 1M-char
+text take about half a second.
 """
 
 from __future__ import annotations
@@ -33,23 +34,28 @@ class Feature:
 
 CODE, STRING, COMMENT = 0, 1, 2
 LANGUAGES = ("c", "python", "auto")
-PREPROCESSOR_WORDS = "include|define|undef|if|ifdef|ifndef|elif|else|endif|pragma|error|warning|line"
+PREPROCESSOR_WORDS = (
+    "include|define|undef|if|ifdef|ifndef|elif|else|endif|pragma|error|warning|line"
+)
 
-# Each token is consumed whole; everything between tokens is code. Non-triple strings stop before
-# an unterminated line end (C char-literal typos, apostrophes); a backslash escapes any char,
-# including a newline (line continuation) and, in raw strings too, a quote.
+# Each token is consumed whole; everything between tokens is code. Paint uses the named group's
+# span, so a pattern may look at the start of its line first. Non-triple strings stop before an
+# unterminated line end (C char-literal typos, apostrophes); a backslash escapes any char, a
+# newline included (line continuation), and in raw strings too, a quote.
+_DIRECTIVE = rf"\#[ \t]*(?:{PREPROCESSOR_WORDS})\b"
 _TOKENS = {
-    "block": r"(?P<comment>/\*.*?(?:\*/|\Z))",
+    "block": r"(?P<comment1>/\*.*?(?:\*/|\Z))",
     "slash": r"(?P<comment2>//[^\r\n]*)",
-    "directive": rf"(?P<directive>^[ \t]*\#[ \t]*(?:{PREPROCESSOR_WORDS})\b)",
+    "directive": rf"^[ \t]*(?P<directive1>{_DIRECTIVE})",
+    "tight_directive": rf"^[ \t]*(?P<directive2>\#(?:{PREPROCESSOR_WORDS})\b)",
     "hash": r"(?P<comment3>\#[^\r\n]*)",
-    "triple": r'(?P<string>"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*(?:"""|\Z)'
+    "line_hash": r"^[ \t]*(?P<comment4>\#(?!\#)[^\r\n]*)",
+    "triple": r'(?P<string1>"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*(?:"""|\Z)'
     r"|'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*(?:'''|\Z))",
     "single": r'(?P<string2>"[^"\\\r\n]*(?:\\.[^"\\\r\n]*)*"?'
     r"|'[^'\\\r\n]*(?:\\.[^'\\\r\n]*)*'?)",
 }
-_KIND_OF_GROUP = {"comment": COMMENT, "comment2": COMMENT, "comment3": COMMENT}
-_KIND_OF_GROUP |= {"string": STRING, "string2": STRING, "directive": CODE}
+_KIND_OF_GROUP = {"string": STRING, "comment": COMMENT, "directive": CODE}  # by name, digits cut
 
 
 @dataclass(frozen=True)
@@ -76,8 +82,10 @@ def _token_regex(language: str, python: bool) -> re.Pattern:
         names = ["block", "slash", "single"]
     elif language == "python":
         names = ["hash", "triple", "single"]
-    else:  # auto: preprocessor lines are code, any other '#' starts a comment
-        names = ([] if python else ["block", "slash"]) + ["directive", "hash", "triple", "single"]
+    elif python:  # auto, Python-like: `#include` is code, `# if the cache...` a comment
+        names = ["tight_directive", "hash", "triple", "single"]
+    else:  # auto, C-like: a line-initial '#' is a directive or a comment; `#x`, `##` operators
+        names = ["block", "slash", "directive", "line_hash", "triple", "single"]
     return re.compile("|".join(_TOKENS[name] for name in names), re.DOTALL | re.MULTILINE)
 
 
@@ -88,9 +96,14 @@ def lex(text: str, language: str = "auto") -> Lexed:
     if language not in LANGUAGES:
         raise ProbeError(f"unknown language {language!r}; expected one of {', '.join(LANGUAGES)}")
     python = language == "python" or (language == "auto" and looks_like_python(text))
+    spans = [
+        (match.lastgroup, match.span(match.lastgroup))
+        for match in _token_regex(language, python).finditer(text)
+    ]
     kind = np.zeros(len(text), np.uint8)
-    for match in _token_regex(language, python).finditer(text):
-        kind[match.start() : match.end()] = _KIND_OF_GROUP[match.lastgroup]
+    for token_kind in (STRING, COMMENT):
+        starts_ends = [span for group, span in spans if _KIND_OF_GROUP[group[:-1]] == token_kind]
+        kind[_cover(len(text), *np.array(starts_ends, np.int64).reshape(-1, 2).T)] = token_kind
     codes, code = _codes(text), kind == CODE
     paren = _depth(codes, code, "([", ")]")
     brace = _depth(codes, code, "{", "}")
@@ -137,50 +150,59 @@ def paren_depth(text: str) -> np.ndarray:
 
 _C_IF = re.compile(r"(?<![\w#])if\s*\(")  # not `#if (`, `elif (`, `notif (`
 _PYTHON_IF = re.compile(r"^[ \t]*(?:el)?if\b", re.MULTILINE)  # statements only, not `a if b`
+MAX_CONDITION = 2000  # chars; bounds the damage of an unbalanced bracket
 
 
-def _first_stop(stop: np.ndarray, depth: np.ndarray, level: int, start: int) -> int:
-    """First index >= start where stop is set at depth <= level, or len; windows grow because
-    conditions are short but must not cost O(n) each."""
-    size = 256
-    while start < len(stop):
-        end = min(len(stop), start + size)
-        hits = np.flatnonzero(stop[start:end] & (depth[start:end] <= level))
-        if len(hits):
-            return start + int(hits[0])
-        start, size = end, size * 4
-    return len(stop)
+def _cover(n: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Boolean mask of length n, set on every [start, end); spans may overlap, ends may pass n."""
+    ends = np.minimum(ends, n)
+    edges = np.bincount(starts, minlength=n + 1) - np.bincount(ends, minlength=n + 1)
+    return np.cumsum(edges[:n]) > 0
+
+
+def _next_at_depth(
+    mask: np.ndarray, depth: np.ndarray, starts: np.ndarray, depths: np.ndarray | int
+) -> np.ndarray:
+    """For each (start, depth): the first index >= start where mask is set at that depth, or
+    len(mask). One searchsorted over (depth, index) keys: no Python loop over conditions."""
+    n = len(mask)
+    where = np.flatnonzero(mask)
+    keys = np.sort(depth[where].astype(np.int64) * (n + 1) + where)
+    keys = np.append(keys, np.iinfo(np.int64).max)
+    found = keys[np.searchsorted(keys, depths * (n + 1) + starts)]
+    return np.where(found // (n + 1) == depths, found % (n + 1), n)
 
 
 def in_if_condition(text: str) -> np.ndarray:
-    """C: the parens after `if`, inclusive. Python: after the `if`/`elif` keyword through the ':'
-    at the keyword's bracket depth (a line end outside brackets also stops a malformed one)."""
-    lexed, codes = lex(text), _codes(text)
+    """C: the parens after `if`, inclusive; if unbalanced, up to before a `;` or `{`.
+    Python: after the `if`/`elif` keyword through the ':' at the keyword's bracket depth (or up
+    to a line end outside brackets). Either is cut at MAX_CONDITION chars."""
+    lexed, codes, n = lex(text), _codes(text), len(text)
     code = lexed.kind == CODE
-    out = np.zeros(len(text), np.float32)
+    # Depth moves by at most 1 per char, so "first drop below d" is "first char at depth d - 1".
     if not lexed.python:
-        closers = code & _is_any(codes, ")]")
-        for match in _C_IF.finditer(text):
-            open_at = match.end() - 1
-            if code[match.start()] and code[open_at]:
-                level = int(lexed.paren[open_at]) - 1
-                out[open_at : _first_stop(closers, lexed.paren, level, open_at + 1) + 1] = 1
-        return out
-    depth = lexed.paren + lexed.brace
-    continued = np.zeros(len(text), bool)
-    continued[1:] = codes[:-1] == ord("\\")
-    stop = code & ((codes == ord(":")) | ((codes == ord("\n")) & ~continued))
-    for match in _PYTHON_IF.finditer(text):
-        start = match.end()
-        if code[start - 1]:
-            end = _first_stop(stop, depth, int(depth[start - 1]), start)
-            out[start : end + 1 if end < len(text) and text[end] == ":" else end] = 1
-    return out
+        starts = np.array([m.end() - 1 for m in _C_IF.finditer(text) if code[m.start()]], np.int64)
+        starts = starts[code[starts]]  # the '(' itself must be code too
+        level = lexed.paren[starts].astype(np.int64) - 1
+        closes = _next_at_depth(code & _is_any(codes, ")]"), lexed.paren, starts + 1, level) + 1
+        breaks = _next_at_depth(code & _is_any(codes, ";{"), np.zeros(n, np.int64), starts, 0)
+        ends = np.minimum(closes, breaks)
+    else:
+        depth = (lexed.paren + lexed.brace).astype(np.int64)
+        starts = np.array([m.end() for m in _PYTHON_IF.finditer(text) if code[m.end() - 1]], int)
+        level = depth[starts - 1]
+        continued = np.zeros(n, bool)
+        continued[1:] = codes[:-1] == ord("\\")
+        colons = _next_at_depth(code & (codes == ord(":")), depth, starts, level) + 1
+        newlines = _next_at_depth(code & (codes == ord("\n")) & ~continued, depth, starts, level)
+        drops = _next_at_depth(np.ones(n, bool), depth, starts, level - 1)
+        ends = np.minimum.reduce([colons, newlines, drops])
+    return _cover(n, starts, np.minimum(ends, starts + MAX_CONDITION)).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- prose features
 
-_QUOTE_EVENT = re.compile(r'["“”]|\n[ \t\r]*\n')  # a quote char, or a blank line
+_QUOTE_EVENT = re.compile(r'["“”]|\r?\n[ \t\r]*\n')  # a quote char, or a blank line
 
 
 def in_quote(text: str) -> np.ndarray:
@@ -233,7 +255,9 @@ def chars_to_line_end(text: str) -> np.ndarray:
 
 def indent(text: str) -> np.ndarray:
     """Leading whitespace width; a tab advances to the next multiple of 8."""
-    return _per_line(text, lambda line: len(line[: len(line) - len(line.lstrip(" \t"))].expandtabs(8)))
+    return _per_line(
+        text, lambda line: len(line[: len(line) - len(line.lstrip(" \t"))].expandtabs(8))
+    )
 
 
 def is_space(text: str) -> np.ndarray:
@@ -253,13 +277,21 @@ FEATURES: dict[str, Feature] = {
     for feature in [
         Feature("in_quote", 'inside prose double quotes "..." or “...”', True, in_quote),
         Feature("in_string", "inside a C/Python string or char literal", True, in_string),
-        Feature("in_comment", "inside a C /* */ or // comment, or a Python # comment", True, in_comment),
-        Feature("in_if_condition", "inside the condition of an if/elif statement", True, in_if_condition),
+        Feature(
+            "in_comment", "inside a C /* */ or // comment, or a Python # comment", True, in_comment
+        ),
+        Feature(
+            "in_if_condition", "inside the condition of an if/elif statement", True, in_if_condition
+        ),
         Feature("brace_depth", "nesting depth of { } in code", False, brace_depth),
         Feature("paren_depth", "nesting depth of ( ) and [ ] in code", False, paren_depth),
         Feature("pos_in_line", "0-based column within the line", False, pos_in_line),
-        Feature("line_length", "length of the current line, line break excluded", False, line_length),
-        Feature("chars_to_line_end", "line_length - pos_in_line, at least 0", False, chars_to_line_end),
+        Feature(
+            "line_length", "length of the current line, line break excluded", False, line_length
+        ),
+        Feature(
+            "chars_to_line_end", "line_length - pos_in_line, at least 0", False, chars_to_line_end
+        ),
         Feature("indent", "leading whitespace width of the line (tab stops of 8)", False, indent),
         Feature("is_space", "the char is ASCII whitespace", True, is_space),
         Feature("after_newline", "the char directly follows a newline", True, after_newline),

@@ -1,0 +1,63 @@
+"""Diverging color maps shared by the dashboard and every export, so colors always match.
+
+Values are mapped linearly from [-limit, +limit] to the map, centred on 0 (white/neutral).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from probe.errors import ProbeError
+
+# Anchor colors from negative to positive; interpolated linearly in RGB.
+COLORMAPS = {
+    # ColorBrewer RdBu reversed (blue = negative, red = positive): colorblind-safe default.
+    "rdbu": ["#2166ac", "#67a9cf", "#d1e5f0", "#f7f7f7", "#fddbc7", "#ef8a62", "#b2182b"],
+    # ColorBrewer PuOr: colorblind-safe, prints well in grayscale-ish.
+    "puor": ["#542788", "#998ec3", "#d8daeb", "#f7f7f7", "#fee0b6", "#f1a340", "#b35806"],
+    # The paper's look: saturated blue through white to saturated red.
+    "paper": ["#0000ff", "#ffffff", "#ff0000"],
+    # Sequential map for non-negative values such as gates (0..1 mapped from -limit..limit).
+    "gray": ["#ffffff", "#000000"],
+}
+DEFAULT_COLORMAP = "rdbu"
+
+
+def anchors(name: str) -> np.ndarray:
+    if name not in COLORMAPS:
+        raise ProbeError(f"unknown colormap {name!r}; choose from {', '.join(COLORMAPS)}")
+    return np.array([[int(h[i : i + 2], 16) for i in (1, 3, 5)] for h in COLORMAPS[name]], float)
+
+
+def to_rgb(values: np.ndarray, limit: float, colormap: str = DEFAULT_COLORMAP) -> np.ndarray:
+    """uint8 RGB (n, 3) for values, clipped to [-limit, limit]; NaN maps to the centre."""
+    table = anchors(colormap)
+    limit = float(limit) if limit and np.isfinite(limit) and limit > 0 else 1.0
+    position = (np.nan_to_num(np.asarray(values, float)) / limit).clip(-1, 1)
+    scaled = (position + 1) / 2 * (len(table) - 1)
+    low = np.floor(scaled).astype(int).clip(0, len(table) - 2)
+    fraction = (scaled - low)[:, None]
+    return np.round(table[low] * (1 - fraction) + table[low + 1] * fraction).astype(np.uint8)
+
+
+def to_hex(values: np.ndarray, limit: float, colormap: str = DEFAULT_COLORMAP) -> list[str]:
+    """'#rrggbb' strings for values (see `to_rgb`)."""
+    return ["#%02x%02x%02x" % tuple(rgb) for rgb in to_rgb(np.atleast_1d(values), limit, colormap)]
+
+
+def text_color(rgb: np.ndarray) -> np.ndarray:
+    """Black or white text per background, whichever reads better (relative luminance)."""
+    luminance = (rgb.astype(float) @ np.array([0.2126, 0.7152, 0.0722])) / 255
+    return np.where(luminance > 0.45, "#000000", "#ffffff")
+
+
+def symmetric_limit(values: np.ndarray) -> float:
+    """The unit's symmetric range over the whole recording: max |value| (1.0 if all zero)."""
+    limit = float(np.nanmax(np.abs(values))) if len(values) else 0.0
+    return limit if limit > 0 else 1.0
+
+
+def plotly_scale(colormap: str = DEFAULT_COLORMAP) -> list[list]:
+    """The same map as a Plotly colorscale, for legends and colorbars."""
+    colors = COLORMAPS[colormap] if colormap in COLORMAPS else COLORMAPS[DEFAULT_COLORMAP]
+    return [[i / (len(colors) - 1), c] for i, c in enumerate(colors)]

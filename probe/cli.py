@@ -187,7 +187,220 @@ def cmd_features(args) -> None:
     print(f"{'re:PATTERN':20s} {'binary':11s} 1 inside matches of a Python regular expression")
 
 
-COMMANDS = [add_train, add_sample, add_record, add_features]
+# --- search --------------------------------------------------------------------------------
+def add_search(subparsers) -> None:
+    p = command(
+        subparsers,
+        "search",
+        "rank every unit of a recording against text features",
+        "  probe search --recording rec/linux --feature in_comment --feature brace_depth\n"
+        "  probe search --recording rec/wp --feature in_quote --kinds cell --top 5\n"
+        "  probe search --recording rec/linux --feature 're:\\bif\\b' --format csv \\\n"
+        "      --out if.csv",
+    )
+    p.add_argument("--recording", required=True, help="a recording folder made by `probe record`")
+    p.add_argument(
+        "--feature",
+        action="append",
+        required=True,
+        help="a feature name (see `probe features`) or re:PATTERN; repeat for several",
+    )
+    p.add_argument("--kinds", help="comma-separated kinds to search (default: all recorded)")
+    p.add_argument("--top", type=positive_int, default=10, help="units per feature")
+    p.add_argument("--format", default="table", choices=["table", "csv", "json"])
+    p.add_argument("--out", help="write to this file instead of standard output")
+    p.add_argument("--no-nulls", action="store_true", help="skip the init-twin and shift nulls")
+    p.set_defaults(func=cmd_search)
+
+
+SEARCH_NOTE = (
+    "score: max(AUROC, 1-AUROC) for binary features, |r| for continuous ones; "
+    "null_init: best score of a random-init model, null_shift: best score against "
+    "the feature circularly shifted"
+)
+
+
+def cmd_search(args) -> None:
+    from probe.recording import Recording
+    from probe.search import search
+
+    recording = Recording.open(args.recording)
+    kinds = [k.strip() for k in args.kinds.split(",")] if args.kinds else None
+    table = search(
+        recording, args.feature, kinds, args.top, not args.no_nulls, progress=sys.stderr.isatty()
+    )
+    columns = [
+        "feature",
+        "rank",
+        "unit",
+        "measure",
+        "score",
+        "r",
+        "auroc",
+        "null_init",
+        "null_shift",
+    ]
+    table = table[columns]
+    if args.format == "csv":
+        output = table.to_csv(index=False)
+    elif args.format == "json":
+        output = table.to_json(orient="records", indent=1) + "\n"
+    else:
+        output = table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")
+        output += "\n" + SEARCH_NOTE + "\n"
+    write_output(output, args.out)
+
+
+def write_output(output: str, path: str | None) -> None:
+    """Print, or write to a file (a bad path is the user's error, not a traceback)."""
+    if path is None:
+        print(output, end="")
+        return
+    try:
+        Path(path).write_text(output, encoding="utf-8")
+    except OSError as error:
+        raise ProbeError(f"cannot write {path}: {error.strerror}") from None
+
+
+# --- contexts ------------------------------------------------------------------------------
+def add_contexts(subparsers) -> None:
+    p = command(
+        subparsers,
+        "contexts",
+        "show the text where one unit fires strongest",
+        "  probe contexts --recording rec/linux --unit 2:cell:13\n"
+        "  probe contexts --recording rec/wp --unit 1:hidden:7 --k 20 --sign negative",
+    )
+    p.add_argument("--recording", required=True)
+    p.add_argument("--unit", required=True, help="LAYER:KIND:INDEX, e.g. 2:cell:13")
+    p.add_argument("--k", type=positive_int, default=8, help="how many contexts")
+    p.add_argument("--width", type=positive_int, default=40, help="chars per context")
+    p.add_argument("--sign", default="positive", choices=["positive", "negative", "absolute"])
+    p.set_defaults(func=cmd_contexts)
+
+
+def cmd_contexts(args) -> None:
+    from probe.recording import Recording
+    from probe.search import top_contexts
+
+    table = top_contexts(Recording.open(args.recording), args.unit, args.k, args.width, args.sign)
+    visible = str.maketrans({"\n": "⏎", "\t": "→", "\r": "␍"})
+    print(f"{'position':>9} {'value':>8}  context")
+    for row in table.itertuples():
+        print(f"{row.position:>9} {row.value:>8.3f}  {row.context.translate(visible)}")
+
+
+# --- export --------------------------------------------------------------------------------
+def char_range(value: str) -> tuple[int, int | None]:
+    start, sep, stop = value.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return int(start or 0), int(stop) if stop else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected START:STOP like 2000:2600, got {value!r}"
+        ) from None
+
+
+def add_export(subparsers) -> None:
+    p = command(
+        subparsers,
+        "export",
+        "export text colored by units as a figure for a paper",
+        "  probe export --recording rec/wp --unit 1:cell:137 --range 2000:2600 --out fig.pdf\n"
+        "  probe export --recording rec/linux --unit 2:cell:13 --unit 2:cell:40 --feature in_string \\\n"
+        "      --colormap paper --range 500:1400 --out fig.svg\n"
+        "  probe export --recording rec/linux --unit 2:cell:13 --range 0:800 --out fig.tex  # for \\input{}\n"
+        "  probe export --recording rec/wp --unit 1:cell:137 --top 8 --out sheet.pdf\n"
+        "format from the extension: .pdf .svg .png .tex .html",
+    )
+    p.add_argument("--recording", required=True)
+    p.add_argument(
+        "--unit", action="append", required=True, help="LAYER:KIND:INDEX; repeat for stacked panels"
+    )
+    p.add_argument(
+        "--range",
+        type=char_range,
+        metavar="START:STOP",
+        help="characters to show (default: the first 1000)",
+    )
+    p.add_argument("--width", type=positive_int, help="columns to wrap at (default 80; --top: 40)")
+    p.add_argument(
+        "--colormap",
+        default="rdbu",
+        choices=["rdbu", "puor", "paper", "gray"],
+        help="rdbu (colorblind-safe, default), puor, paper (the paper's red/blue)",
+    )
+    p.add_argument(
+        "--limit",
+        type=positive_float,
+        help="color range +-LIMIT (default: each unit's max |value| over the whole recording)",
+    )
+    p.add_argument(
+        "--feature", action="append", help="add r to the label and underline it; repeatable"
+    )
+    p.add_argument("--no-colorbar", action="store_true")
+    p.add_argument(
+        "--show-whitespace", action="store_true", help="draw tabs as → and newlines as ↵"
+    )
+    p.add_argument(
+        "--top", type=positive_int, metavar="K", help="a sheet of the unit's K strongest contexts"
+    )
+    p.add_argument(
+        "--sign",
+        default="positive",
+        choices=["positive", "negative", "absolute"],
+        help="with --top: which contexts are strongest",
+    )
+    p.add_argument("--title")
+    p.add_argument("--font-size", type=positive_float, default=9.0, help="points (default 9)")
+    p.add_argument("--dpi", type=positive_int, default=300, help="PNG resolution (default 300)")
+    p.add_argument("--out", required=True, help="file to write: .pdf .svg .png .tex or .html")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> None:
+    from probe.export import format_of, text_heatmap, top_contexts_sheet
+    from probe.recording import Recording
+
+    out = Path(args.out)
+    format_of(out)  # a bad extension or an existing file fails before any work
+    if out.exists() and not args.force:
+        raise ProbeError(f"{out} already exists (pass --force to overwrite it)")
+    recording = Recording.open(args.recording)
+    style = dict(
+        colormap=args.colormap,
+        limit=args.limit,
+        features=args.feature,
+        colorbar=not args.no_colorbar,
+        font_size=args.font_size,
+        title=args.title,
+    )
+    if args.top:
+        if len(args.unit) > 1:
+            raise ProbeError("--top makes a sheet for one unit; give a single --unit")
+        figure = top_contexts_sheet(
+            recording, args.unit[0], args.top, args.width or 40, args.sign, **style
+        )
+    else:
+        start, stop = args.range or (0, min(1000, recording.chars))
+        figure = text_heatmap(
+            recording,
+            args.unit,
+            start,
+            stop,
+            args.width or 80,
+            show_whitespace=args.show_whitespace,
+            **style,
+        )
+    figure.save(out, args.dpi, args.force)
+    lines = sum(len(panel.lines) for panel in figure.panels)
+    print(f"wrote {out} ({len(figure.panels)} panel(s), {lines} lines of text)")
+
+
+COMMANDS = [add_train, add_sample, add_record, add_features, add_search, add_contexts]
 
 
 def build_parser() -> argparse.ArgumentParser:

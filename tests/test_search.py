@@ -1,0 +1,276 @@
+"""Search on a real tiny model: planted signals, exact-vs-approximate AUROC, span logic, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from probe import search as S
+from probe.cli import main
+from probe.errors import ProbeError
+from probe.recording import RecordingWriter
+from probe.units import Unit
+
+PLANTED = "2:cell:5"
+
+
+def exact_auroc(values: np.ndarray, positive: np.ndarray) -> float:
+    """Mann-Whitney AUROC with exact midranks (ties counted 1/2), by argsort."""
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(1, len(values) + 1)
+    _, first, counts = np.unique(sorted_values, return_index=True, return_counts=True)
+    midranks = first + (counts + 1) / 2  # per distinct value
+    ranks[order] = np.repeat(midranks, counts)
+    n_pos = positive.sum()
+    n_neg = len(values) - n_pos
+    return (ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+@pytest.fixture(scope="module")
+def planted(tiny_recording):
+    values = tiny_recording.unit(PLANTED)
+    return {"copy": values, "above_median": (values > np.median(values)).astype(np.float32)}
+
+
+@pytest.fixture(scope="module")
+def planted_search(tiny_recording, planted):
+    return S.search(tiny_recording, planted, top=5)
+
+
+def test_planted_signal_ranks_first(planted_search):
+    first = planted_search[planted_search["rank"] == 1].set_index("feature")
+    assert (first["unit"] == PLANTED).all()
+    assert first.loc["copy", "r"] == pytest.approx(1, abs=1e-4)
+    assert first.loc["copy", "measure"] == "r"
+    assert first.loc["above_median", "measure"] == "auroc"
+    assert first.loc["above_median", "auroc"] > 0.999
+    assert np.isnan(first.loc["copy", "auroc"])
+    assert list(planted_search.columns[:3]) == ["feature", "rank", "unit"]
+    assert planted_search.groupby("feature").size().tolist() == [5, 5]
+
+
+def test_nulls_are_well_below_a_planted_signal(planted_search):
+    first = planted_search[planted_search["rank"] == 1].set_index("feature")
+    # shifting a real cell's trace by >= 2k chars leaves only chance correlation
+    assert first.loc["copy", "null_shift"] < 0.5
+    assert first.loc["above_median", "null_shift"] < 0.75
+    assert first["null_init"].isna().all()  # arrays given: the twin's text has no values
+
+
+def test_named_features_have_init_null(tiny_recording):
+    table = S.search(tiny_recording, ["in_comment", "brace_depth"], kinds=["cell"], top=3)
+    assert table["null_init"].notna().all()
+    assert set(table["kind"]) == {"cell"}
+    assert table.groupby("feature")["score"].apply(lambda s: s.is_monotonic_decreasing).all()
+    assert (table["rank"] == [1, 2, 3, 1, 2, 3]).all()
+
+
+def test_r_matches_direct_numpy(tiny_recording, monkeypatch):
+    monkeypatch.setattr(S, "CHUNK_ELEMENTS", 4096)  # many chunks, ragged last one
+    features = {
+        "brace": S.feature_values(tiny_recording, "brace_depth"),
+        "line": S.feature_values(tiny_recording, "pos_in_line"),
+    }
+    table = S.unit_scores(tiny_recording, features, kinds=["cell", "hidden"])
+    for name, values in features.items():
+        rows = table[table["feature"] == name]
+        for (layer, kind), group in rows.groupby(["layer", "kind"], sort=False):
+            x = np.asarray(tiny_recording.array(layer, kind), dtype=np.float64)
+            xc, fc = x - x.mean(0), values - values.mean()
+            direct = xc.T @ fc / np.sqrt((xc**2).sum(0) * (fc**2).sum())
+            np.testing.assert_allclose(group["r"].values, direct, atol=1e-4)
+
+
+def test_auroc_approximation_close_to_exact(tiny_recording):
+    names = ["in_comment", "in_string", "is_space"]
+    table = S.unit_scores(tiny_recording, names, kinds=["cell", "forget_gate", "hidden"])
+    worst = 0.0
+    for name in names:
+        positive = S.feature_values(tiny_recording, name) == 1
+        rows = table[table["feature"] == name]
+        for unit, approx in zip(rows["unit"], rows["auroc"], strict=True):
+            exact = exact_auroc(tiny_recording.unit(unit).astype(np.float64), positive)
+            worst = max(worst, abs(exact - approx))
+    assert worst < 0.005
+
+
+def test_degenerate_features(tiny_recording):
+    zeros = np.zeros(tiny_recording.chars, np.float32)
+    table = S.unit_scores(tiny_recording, {"never": zeros}, kinds=["cell"])
+    assert table["auroc"].isna().all() and table["score"].isna().all()
+    with pytest.raises(ProbeError, match="chars"):
+        S.unit_scores(tiny_recording, {"short": zeros[:10]})
+    with pytest.raises(ProbeError, match="unknown feature"):
+        S.search(tiny_recording, ["no_such_feature"])
+    with pytest.raises(ProbeError, match="no kind"):
+        S.unit_scores(tiny_recording, ["in_comment"], kinds=["telepathy"])
+
+
+def test_feature_values_are_cached(tiny_recording):
+    first = S.feature_values(tiny_recording, "in_comment")
+    assert S.feature_values(tiny_recording, "in_comment") is first
+    assert not first.flags.writeable
+
+
+def test_top_contexts_find_a_planted_spike(tiny_recording):
+    table = S.top_contexts(tiny_recording, PLANTED, k=5, width=30)
+    values = tiny_recording.unit(PLANTED)
+    assert table["value"].iloc[0] == pytest.approx(values.max())
+    assert (np.diff(np.sort(table["position"])) >= 30).all()
+    row = table.iloc[0]
+    assert row["context"] == tiny_recording.text[row["start"] : row["stop"]]
+    assert row["start"] <= row["position"] < row["stop"]
+    low = S.top_contexts(tiny_recording, PLANTED, k=1, sign="negative")
+    assert low["value"].iloc[0] == pytest.approx(values.min())
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """A hand-built recording: 6 units on a 200-char text with known on-spans."""
+    from probe.recording import Recording
+
+    folder = tmp_path_factory.mktemp("synthetic")
+    text = "".join(chr(ord("a") + i % 26) for i in range(200))
+    writer = RecordingWriter(folder, text, {(1, "hidden"): 6})
+    values = np.zeros((200, 6), np.float32)
+    values[50:60, 0] = 0.9  # exactly the brushed span
+    values[48:62, 1] = 0.8  # wider than the span
+    values[:, 2] = 0.7  # always on
+    values[50:55, 3] = 0.9  # only half the span
+    values[120:130, [0, 1]] = 0.9  # units 0 and 1 together again
+    values[150:156, 0] = 0.9  # unit 0 alone
+    values[170:173, [0, 1]] = 0.9
+    writer.arrays[(1, "hidden")][:] = values
+    writer.finish({"config": {"cell": "rnn", "layers": 1, "hidden": 6}})
+    return Recording.open(folder)
+
+
+def test_units_on_span_synthetic(synthetic):
+    assert S.units_on_span(synthetic, 50, 60) == [Unit(1, "hidden", i) for i in (0, 1, 2)]
+    assert S.units_on_span(synthetic, 50, 60, off_outside=1) == [Unit(1, "hidden", 0)]
+    assert S.units_on_span(synthetic, 48, 62, off_outside=1) == [Unit(1, "hidden", 1)]
+    assert S.units_on_span(synthetic, 0, 200, off_outside=5) == [Unit(1, "hidden", 2)]
+    assert S.units_on_span(synthetic, 50, 60, threshold=0.85) == [Unit(1, "hidden", 0)]
+    with pytest.raises(ProbeError, match="span"):
+        S.units_on_span(synthetic, 60, 50)
+
+
+def test_match_spans_synthetic(synthetic):
+    units = ["1:hidden:0", "1:hidden:1"]
+    spans = S.match_spans(synthetic, units, min_length=2, exclude=(50, 60))
+    assert spans[["start", "stop"]].values.tolist() == [[120, 130], [170, 173]]
+    assert (spans["score"] == 1).all() and (spans["units_on"] == 2).all()
+    assert spans["text"].iloc[0] == synthetic.text[120:130]
+    with_query = S.match_spans(synthetic, units, min_length=4)
+    assert with_query[["start", "stop"]].values.tolist() == [[50, 60], [120, 130]]
+    # no stretch has all three on: fall back to a majority (2 of 3)
+    three = S.match_spans(synthetic, [*units, "1:hidden:3"], exclude=(40, 70))
+    assert three[["start", "stop"]].values.tolist()[0] == [120, 130]
+    assert three["score"].iloc[0] == pytest.approx(2 / 3)
+
+
+def test_brush_then_match_on_real_recording(tiny_recording):
+    values = tiny_recording.unit(PLANTED)
+    threshold = float(np.quantile(values, 0.7))
+    above = np.flatnonzero(values >= threshold)
+    start = int(above[len(above) // 2])
+    units = S.units_on_span(tiny_recording, start, start + 1, threshold=threshold)
+    assert Unit.parse(PLANTED) in units
+    spans = S.match_spans(tiny_recording, units[:3], threshold=threshold, min_length=1, top=10_000)
+    covering = spans[(spans["start"] <= start) & (spans["stop"] > start)]
+    assert len(covering) == 1 and covering["score"].iloc[0] == 1
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_search_formats(tiny_recording, capsys, tmp_path):
+    rec = str(tiny_recording.path)
+    code, out, _ = run_cli(
+        capsys,
+        "search",
+        "--recording",
+        rec,
+        "--feature",
+        "in_comment",
+        "--feature",
+        "brace_depth",
+        "--top",
+        "3",
+        "--kinds",
+        "cell,hidden",
+    )
+    assert code == 0
+    header = out.splitlines()[0].split()
+    assert header[:5] == ["feature", "rank", "unit", "measure", "score"]
+    assert sum(line.split()[0] == "in_comment" for line in out.splitlines()[1:]) == 3
+    code, out, _ = run_cli(
+        capsys,
+        "search",
+        "--recording",
+        rec,
+        "--feature",
+        "in_comment",
+        "--format",
+        "csv",
+        "--no-nulls",
+    )
+    assert code == 0 and out.splitlines()[0].startswith("feature,rank,unit")
+    assert len(out.splitlines()) == 11
+    target = tmp_path / "s.json"
+    code, out, _ = run_cli(
+        capsys,
+        "search",
+        "--recording",
+        rec,
+        "--feature",
+        "re:[0-9]+",
+        "--format",
+        "json",
+        "--out",
+        str(target),
+        "--top",
+        "2",
+    )
+    rows = json.loads(target.read_text())
+    assert code == 0 and len(rows) == 2 and rows[0]["feature"] == "re:[0-9]+"
+
+
+def test_cli_errors_are_one_line(tiny_recording, capsys, tmp_path):
+    code, out, err = run_cli(
+        capsys, "search", "--recording", str(tiny_recording.path), "--feature", "nope"
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "in_comment" in err
+    code, _, err = run_cli(
+        capsys, "search", "--recording", str(tmp_path / "missing"), "--feature", "in_comment"
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "no recording" in err
+
+
+def test_cli_contexts(tiny_recording, capsys):
+    code, out, _ = run_cli(
+        capsys,
+        "contexts",
+        "--recording",
+        str(tiny_recording.path),
+        "--unit",
+        PLANTED,
+        "--k",
+        "3",
+        "--width",
+        "30",
+    )
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert len(lines) == 4 and "\t" not in out
+    code, _, err = run_cli(
+        capsys, "contexts", "--recording", str(tiny_recording.path), "--unit", "9:cell:0"
+    )
+    assert code == 2 and "no layer 9" in err

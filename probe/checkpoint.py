@@ -73,7 +73,9 @@ def save_checkpoint(
         write_json(tmp / "vocab.json", vocab.to_json())
         if train_state is not None:
             tensors, scalars = train_state
-            save_file({k: v.contiguous() for k, v in tensors.items()}, tmp / "train_state.safetensors")
+            save_file(
+                {k: v.contiguous() for k, v in tensors.items()}, tmp / "train_state.safetensors"
+            )
             write_json(tmp / "train_state.json", scalars)
 
 
@@ -91,7 +93,9 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
     """Load weights, vocab and config; every failure is a one-line ProbeError."""
     path = resolve(path)
     if not path.is_dir():
-        raise ProbeError(f"{path} is not a checkpoint folder (expected config.json, model.safetensors)")
+        raise ProbeError(
+            f"{path} is not a checkpoint folder (expected config.json, model.safetensors)"
+        )
     info = read_json(path / "config.json", "checkpoint")
     if info.get("format") != FORMAT:
         raise ProbeError(f"{path} is not a probe checkpoint (config.json has no format {FORMAT!r})")
@@ -103,7 +107,9 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
     except (KeyError, TypeError) as error:
         raise ProbeError(f"{path}/config.json has a malformed model section ({error})") from None
     if config.vocab_size != len(vocab):
-        raise ProbeError(f"{path}: vocab.json has {len(vocab)} chars, model expects {config.vocab_size}")
+        raise ProbeError(
+            f"{path}: vocab.json has {len(vocab)} chars, model expects {config.vocab_size}"
+        )
     weights_file = path / "model.safetensors"
     if not weights_file.is_file():
         raise ProbeError(f"checkpoint {path} has no model.safetensors")

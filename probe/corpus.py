@@ -74,7 +74,9 @@ def split_files(paths: list[Path], root: Path, fractions) -> dict[str, list[Path
     for path in sorted(paths, key=lambda p: p.relative_to(root).as_posix()):
         digest = hashlib.sha256(path.relative_to(root).as_posix().encode()).digest()
         bucket = int.from_bytes(digest[:8], "big") / 2**64
-        split = "train" if bucket < fractions[0] else "val" if bucket < sum(fractions[:2]) else "test"
+        split = (
+            "train" if bucket < fractions[0] else "val" if bucket < sum(fractions[:2]) else "test"
+        )
         assigned[split].append(path)
     return assigned
 
@@ -97,7 +99,9 @@ def load_folder(root: Path, paths: list[Path], name: str, fractions) -> Corpus:
     for split in SPLITS:
         digest.update(sha256_text(splits[split]).encode())
     files = {s: [p.relative_to(root).as_posix() for p in by_split[s]] for s in SPLITS}
-    return Corpus(name, splits, digest.hexdigest(), fractions, f"{len(paths)} files in {root}", files)
+    return Corpus(
+        name, splits, digest.hexdigest(), fractions, f"{len(paths)} files in {root}", files
+    )
 
 
 def stdlib_files() -> tuple[Path, list[Path]]:
@@ -113,7 +117,9 @@ def load_corpus(
 ) -> Corpus:
     """Resolve a corpus spec (see module docstring) into its train/val/test texts."""
     if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-6:
-        raise ProbeError(f"split fractions must be three positive numbers summing to 1, got {fractions}")
+        raise ProbeError(
+            f"split fractions must be three positive numbers summing to 1, got {fractions}"
+        )
     if spec == "stdlib":
         root, files = stdlib_files()
         return load_folder(root, files, "stdlib", fractions)
@@ -123,7 +129,9 @@ def load_corpus(
             where = ", ".join(str(d) for d in data_dirs())
             raise ProbeError(f"corpus {spec!r} not found (looked for {NAMED[spec]} in {where})")
         text = read_text_file(path)
-        return Corpus(spec, split_by_position(text, fractions), sha256_text(text), fractions, str(path))
+        return Corpus(
+            spec, split_by_position(text, fractions), sha256_text(text), fractions, str(path)
+        )
     path = Path(spec)
     if path.is_dir():
         files = [p for p in path.glob(glob) if p.is_file()]
@@ -136,7 +144,9 @@ def load_corpus(
     text = read_text_file(path)
     if len(text) < 100:
         raise ProbeError(f"{path} is too short to split into train/val/test ({len(text)} chars)")
-    return Corpus(path.name, split_by_position(text, fractions), sha256_text(text), fractions, str(path))
+    return Corpus(
+        path.name, split_by_position(text, fractions), sha256_text(text), fractions, str(path)
+    )
 
 
 UNKNOWN = "\ufffd"
@@ -155,7 +165,9 @@ class Vocab:
     def build(cls, text: str, min_count: int = 1) -> Vocab:
         """Keep characters seen at least `min_count` times, most frequent first."""
         counts = Counter(text)
-        kept = sorted((c for c, n in counts.items() if n >= min_count), key=lambda c: (-counts[c], c))
+        kept = sorted(
+            (c for c, n in counts.items() if n >= min_count), key=lambda c: (-counts[c], c)
+        )
         return cls([UNKNOWN] + [c for c in kept if c != UNKNOWN])
 
     def __len__(self) -> int:

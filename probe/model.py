@@ -77,7 +77,10 @@ class CharRNN(nn.Module):
 
     def layer_weights(self, layer: int) -> tuple[torch.Tensor, ...]:
         """(W_ih, W_hh, b_ih, b_hh) of a 0-based layer, gate rows in PyTorch's order."""
-        return tuple(getattr(self.rnn, f"{n}_l{layer}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+        return tuple(
+            getattr(self.rnn, f"{n}_l{layer}")
+            for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        )
 
     @torch.no_grad()
     def trace(self, ids: torch.Tensor, state=None, kinds=None):
@@ -98,7 +101,9 @@ class CharRNN(nn.Module):
                 projected = w_ih.t()[ids] + b_ih
             else:
                 projected = layer_input @ w_ih.t() + b_ih
-            layer_state = (state[0][layer], state[1][layer]) if self.config.cell == "lstm" else state[layer]
+            layer_state = (
+                (state[0][layer], state[1][layer]) if self.config.cell == "lstm" else state[layer]
+            )
             outputs, final = step_layer(self.config.cell, projected, w_hh, b_hh, layer_state, keep)
             traces[layer + 1] = outputs
             finals.append(final)
@@ -131,8 +136,14 @@ def step_layer(cell: str, projected, w_hh, b_hh, state, keep: set[str]):
             i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
             c = f * c + i * g
             h = o * c.tanh()
-            for kind, value in (("cell", c), ("hidden", h), ("input_gate", i),
-                                ("forget_gate", f), ("output_gate", o), ("candidate", g)):
+            for kind, value in (
+                ("cell", c),
+                ("hidden", h),
+                ("input_gate", i),
+                ("forget_gate", f),
+                ("output_gate", o),
+                ("candidate", g),
+            ):
                 if kind in out:
                     out[kind][:, t] = value
         return out, (h, c)

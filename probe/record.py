@@ -63,6 +63,7 @@ def record_arrays(
     warmup: int = 500,
     chunk: int = 256,
     progress: bool = True,
+    description: str = "recording",
 ) -> float:
     """Fill `writer` with the model's states and next-char log-probs on `ids`; returns chars/s."""
     chars = len(ids)
@@ -77,12 +78,17 @@ def record_arrays(
     began = time.perf_counter()
     state = warm_state(model, ids, starts, warmup, device)
     tokens = torch.from_numpy(tokens).to(device)
-    with tqdm(total=chars, unit="char", unit_scale=True, disable=not progress, desc="recording") as bar:
+    with tqdm(
+        total=chars, unit="char", unit_scale=True, disable=not progress, desc=description
+    ) as bar:
         for column in range(0, segment, chunk):
             stop = min(column + chunk, segment)
             logits, state, traces = model.trace(tokens[:, column:stop], state, kinds=kinds)
             log_probs = F.log_softmax(logits.float(), dim=-1).cpu()
-            traces = {key: {k: v.to(torch.float16).cpu().numpy() for k, v in kv.items()} for key, kv in traces.items()}
+            traces = {
+                key: {k: v.to(torch.float16).cpu().numpy() for k, v in kv.items()}
+                for key, kv in traces.items()
+            }
             for s in range(streams):
                 lo, hi = starts[s] + column, min(starts[s] + stop, ends[s])
                 if hi <= lo:
@@ -90,7 +96,9 @@ def record_arrays(
                 for layer, by_kind in traces.items():
                     for kind, values in by_kind.items():
                         writer.arrays[(layer, kind)][lo:hi] = values[s, : hi - lo]
-                writer.logprob[lo:hi] = log_probs[s, : hi - lo].gather(1, next_ids[lo:hi, None])[:, 0].numpy()
+                writer.logprob[lo:hi] = (
+                    log_probs[s, : hi - lo].gather(1, next_ids[lo:hi, None])[:, 0].numpy()
+                )
                 bar.update(hi - lo)
     writer.logprob[chars - 1] = np.nan
     return chars / max(time.perf_counter() - began, 1e-9)
@@ -142,7 +150,10 @@ def record(
             "path": str(checkpoint.path),
             "name": checkpoint.name,
             "init_only": init_only,
-            **{k: checkpoint.info.get(k) for k in ("corpus", "val_loss", "test_loss", "parameters", "step")},
+            **{
+                k: checkpoint.info.get(k)
+                for k in ("corpus", "val_loss", "test_loss", "parameters", "step")
+            },
         },
         "config": model.config.to_json(),
         "kinds": kinds,
@@ -152,14 +163,35 @@ def record(
         runs = [(model, text, folder, "recording")]
         if twin and not init_only:
             (folder / "init").mkdir()
-            runs.append((random_twin(model), text[:TWIN_CHARS], folder / "init", "random-init twin"))
+            runs.append(
+                (random_twin(model), text[:TWIN_CHARS], folder / "init", "random-init twin")
+            )
         for run_model, run_text, run_folder, what in runs:
-            shapes = {(layer, kind): model.config.hidden for layer in range(1, model.config.layers + 1) for kind in kinds}
+            shapes = {
+                (layer, kind): model.config.hidden
+                for layer in range(1, model.config.layers + 1)
+                for kind in kinds
+            }
             writer = RecordingWriter(run_folder, run_text, shapes)
-            speed = record_arrays(run_model, ids[: len(run_text)], writer, kinds, streams, warmup, progress=progress)
+            speed = record_arrays(
+                run_model,
+                ids[: len(run_text)],
+                writer,
+                kinds,
+                streams,
+                warmup,
+                progress=progress,
+                description=what,
+            )
             is_twin = run_folder != folder
-            writer.finish({**manifest, "chars_per_s": round(speed), "random_init_twin": is_twin,
-                           "name": f"{manifest['name']} (random init)" if is_twin else manifest["name"]})
+            writer.finish(
+                {
+                    **manifest,
+                    "chars_per_s": round(speed),
+                    "random_init_twin": is_twin,
+                    "name": f"{manifest['name']} (random init)" if is_twin else manifest["name"],
+                }
+            )
     return Recording.open(out)
 
 

@@ -72,7 +72,9 @@ class Recording:
         try:
             array = np.load(file, mmap_mode="r")
         except (ValueError, OSError) as error:
-            raise ProbeError(f"recording {self.path}: {entry['file']} is corrupt ({error})") from None
+            raise ProbeError(
+                f"recording {self.path}: {entry['file']} is corrupt ({error})"
+            ) from None
         expected = (self.chars, entry["units"])
         if array.shape != expected:
             raise ProbeError(

@@ -10,7 +10,11 @@ from probe.errors import ProbeError
 
 @torch.no_grad()
 def sample(
-    checkpoint: Checkpoint, length: int = 400, temperature: float = 0.5, prime: str = "\n", seed: int | None = None
+    checkpoint: Checkpoint,
+    length: int = 400,
+    temperature: float = 0.5,
+    prime: str = "\n",
+    seed: int | None = None,
 ) -> str:
     """Generate `length` characters after `prime` (the prime is not repeated in the output)."""
     if length < 1:

@@ -33,7 +33,16 @@ from probe.corpus import Corpus, Vocab, load_corpus
 from probe.errors import ProbeError
 from probe.model import CharRNN, ModelConfig, parameter_count
 
-LOG_FIELDS = ["step", "epoch", "train_loss", "val_loss", "grad_norm", "lr", "chars_per_s", "elapsed_s"]
+LOG_FIELDS = [
+    "step",
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "grad_norm",
+    "lr",
+    "chars_per_s",
+    "elapsed_s",
+]
 
 
 @dataclass
@@ -65,7 +74,15 @@ class TrainConfig:
     quiet: bool = False
 
     def __post_init__(self):
-        positive = ["layers", "hidden", "seq_len", "batch", "val_every", "lr_decay_every", "eval_chars"]
+        positive = [
+            "layers",
+            "hidden",
+            "seq_len",
+            "batch",
+            "val_every",
+            "lr_decay_every",
+            "eval_chars",
+        ]
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ProbeError(f"--{name.replace('_', '-')} must be a positive integer")
@@ -116,7 +133,9 @@ def evaluate(model: CharRNN, ids: np.ndarray, seq_len: int = 200, streams: int =
         y = data[:, start + 1 : start + seq_len + 1]
         x = x[:, : y.shape[1]]
         logits, state = model(x, state)
-        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
+        total += F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum"
+        ).item()
         count += y.numel()
     model.train(was_training)
     return total / max(count, 1)
@@ -155,10 +174,14 @@ class Trainer:
             if (self.out / "last").exists():
                 raise ProbeError(f"{self.out} already holds a run: pass --resume to continue it")
             self.vocab = Vocab.build(self.corpus.split("train"), config.min_char_count)
-            model_config = ModelConfig(config.cell, config.layers, config.hidden, config.dropout, len(self.vocab))
+            model_config = ModelConfig(
+                config.cell, config.layers, config.hidden, config.dropout, len(self.vocab)
+            )
             self.model = CharRNN(model_config).to(config.device)
         self.model.train()
-        self.train_data = make_streams(self.vocab.encode(self.corpus.split("train")), config.batch, config.seq_len)
+        self.train_data = make_streams(
+            self.vocab.encode(self.corpus.split("train")), config.batch, config.seq_len
+        )
         self.val_ids = self.vocab.encode(self.corpus.split("val")[: config.eval_chars])
         optimizer_class = torch.optim.Adam if config.optimizer == "adam" else torch.optim.RMSprop
         self.optimizer = optimizer_class(self.model.parameters(), lr=config.lr)
@@ -179,7 +202,12 @@ class Trainer:
         c = self.corpus
         args = {k: v for k, v in asdict(self.config).items() if k not in ("resume", "quiet")}
         return {
-            "corpus": {"name": c.name, "sha256": c.sha256, "split": list(c.fractions), "source": c.description},
+            "corpus": {
+                "name": c.name,
+                "sha256": c.sha256,
+                "split": list(c.fractions),
+                "source": c.description,
+            },
             "train_args": args,
             "parameters": parameter_count(self.model),
             "step": self.progress.step,
@@ -193,8 +221,13 @@ class Trainer:
         if with_state:
             tensors, optimizer_scalars = optimizer_to_state(self.optimizer)
             tensors = {**tensors, **state_tensors(self.state), "rng.torch": torch.get_rng_state()}
-            train_state = (tensors, {"optimizer": optimizer_scalars, "progress": asdict(self.progress)})
-        save_checkpoint(self.out / name, self.model, self.vocab, {**self.info(), **extra}, train_state)
+            train_state = (
+                tensors,
+                {"optimizer": optimizer_scalars, "progress": asdict(self.progress)},
+            )
+        save_checkpoint(
+            self.out / name, self.model, self.vocab, {**self.info(), **extra}, train_state
+        )
 
     def _truncate_log(self, step: int) -> None:
         log = self.out / "log.csv"
@@ -241,9 +274,14 @@ class Trainer:
             self.save("snapshots/step-000000", with_state=False)
         started, chars_seen, losses, reason = time.perf_counter(), 0, [], "max steps"
         elapsed_before = p.elapsed_s
-        bar = tqdm(total=c.max_steps, initial=p.step, disable=c.quiet, unit="step", dynamic_ncols=True)
+        bar = tqdm(
+            total=c.max_steps, initial=p.step, disable=c.quiet, unit="step", dynamic_ncols=True
+        )
         try:
             while c.max_steps is None or p.step < c.max_steps:
+                if c.max_minutes and p.elapsed_s >= c.max_minutes * 60:
+                    reason = "max minutes"  # total for the run, resumed parts included
+                    break
                 loss, grad_norm = self.train_step()
                 losses.append(loss)
                 chars_seen += c.batch * c.seq_len
@@ -251,7 +289,8 @@ class Trainer:
                 speed = chars_seen / max(time.perf_counter() - started, 1e-9)
                 bar.update(1)
                 bar.set_postfix_str(
-                    f"loss {loss:.3f} nats ({loss / math.log(2):.3f} bpc) {speed:,.0f} chars/s", refresh=False
+                    f"loss {loss:.3f} nats ({loss / math.log(2):.3f} bpc) {speed:,.0f} chars/s",
+                    refresh=False,
                 )
                 if c.snapshot_every and p.step % c.snapshot_every == 0:
                     self.save(f"snapshots/step-{p.step:06d}", with_state=False)
@@ -260,15 +299,16 @@ class Trainer:
                         reason = "early stop"
                         break
                     losses = []
-                if c.max_minutes and p.elapsed_s - elapsed_before >= c.max_minutes * 60:
-                    reason = "max minutes"
-                    break
         except KeyboardInterrupt:
             reason = "interrupted"
         finally:
             bar.close()
         if losses:  # the last partial interval is validated too, so `last` is never stale
-            self._validate(float(np.mean(losses)), float("nan"), chars_seen / max(time.perf_counter() - started, 1e-9))
+            self._validate(
+                float(np.mean(losses)),
+                float("nan"),
+                chars_seen / max(time.perf_counter() - started, 1e-9),
+            )
         return self.finish(reason)
 
     def _validate(self, train_loss: float, grad_norm: float, speed: float) -> bool:
@@ -280,9 +320,16 @@ class Trainer:
             p.best_val, p.bad_validations = val, 0
         else:
             p.bad_validations += 1
-        row = dict(step=p.step, epoch=p.epoch, train_loss=round(train_loss, 5), val_loss=round(val, 5),
-                   grad_norm=round(grad_norm, 4), lr=self.lr_at(p.step), chars_per_s=round(speed),
-                   elapsed_s=round(p.elapsed_s, 1))
+        row = dict(
+            step=p.step,
+            epoch=p.epoch,
+            train_loss=round(train_loss, 5),
+            val_loss=round(val, 5),
+            grad_norm=round(grad_norm, 4),
+            lr=self.lr_at(p.step),
+            chars_per_s=round(speed),
+            elapsed_s=round(p.elapsed_s, 1),
+        )
         self._write_log([row])
         if improved:
             self.save("best", with_state=False)
@@ -291,14 +338,25 @@ class Trainer:
 
     def finish(self, reason: str) -> dict:
         """Measure test loss of `best` and store it in both checkpoints."""
-        best = load_checkpoint(self.out / "best", self.config.device)
+        with torch.random.fork_rng():  # building the model draws random numbers: keep resume exact
+            best = load_checkpoint(self.out / "best", self.config.device)
         test_ids = best.vocab.encode(self.corpus.split("test")[: self.config.eval_chars])
         test_loss = evaluate(best.model, test_ids)
-        extra = {"test_loss": test_loss, "test_bits_per_char": test_loss / math.log(2), "stopped": reason}
+        extra = {
+            "test_loss": test_loss,
+            "test_bits_per_char": test_loss / math.log(2),
+            "stopped": reason,
+        }
         save_checkpoint(self.out / "best", best.model, best.vocab, {**best.info, **extra})
         self.save("last", **extra)
-        return {"reason": reason, "step": self.progress.step, "val_loss": self.progress.best_val,
-                "test_loss": test_loss, "minutes": self.progress.elapsed_s / 60, "out": str(self.out)}
+        return {
+            "reason": reason,
+            "step": self.progress.step,
+            "val_loss": self.progress.best_val,
+            "test_loss": test_loss,
+            "minutes": self.progress.elapsed_s / 60,
+            "out": str(self.out),
+        }
 
 
 def train(config: TrainConfig) -> dict:

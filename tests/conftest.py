@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
+
+# Tiny models gain nothing from more threads, and OpenMP threads spin badly when tests run
+# beside other work on a 2-core machine.
+torch.set_num_threads(1)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -36,9 +41,21 @@ def train_tiny(tmp_path_factory, linux_file):
         key = (cell, layers, hidden, steps)
         if key not in made:
             out = tmp_path_factory.mktemp(f"run-{cell}")
-            train(TrainConfig(corpus=str(linux_file), out=str(out), cell=cell, layers=layers, hidden=hidden,
-                              batch=16, seq_len=50, max_steps=steps, val_every=50, eval_chars=20_000,
-                              quiet=True))
+            train(
+                TrainConfig(
+                    corpus=str(linux_file),
+                    out=str(out),
+                    cell=cell,
+                    layers=layers,
+                    hidden=hidden,
+                    batch=16,
+                    seq_len=50,
+                    max_steps=steps,
+                    val_every=50,
+                    eval_chars=20_000,
+                    quiet=True,
+                )
+            )
             made[key] = out / "best"
         return made[key]
 

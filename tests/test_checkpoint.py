@@ -1,0 +1,77 @@
+"""Checkpoints round-trip exactly and fail with one clear line when bad."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from probe.checkpoint import load_checkpoint, save_checkpoint
+from probe.errors import ProbeError
+
+
+def test_round_trip_gives_identical_model(tiny_checkpoint, tmp_path):
+    original = load_checkpoint(tiny_checkpoint)
+    save_checkpoint(tmp_path / "copy", original.model, original.vocab, original.info)
+    copy = load_checkpoint(tmp_path / "copy")
+    ids = torch.from_numpy(original.vocab.encode("int main(void) { return 0; }"))[None]
+    assert torch.equal(original.model(ids)[0], copy.model(ids)[0])
+    assert copy.vocab.chars == original.vocab.chars
+    assert copy.id == original.id and len(copy.id) == 12
+    assert copy.info["test_loss"] > 0 and copy.info["corpus"]["sha256"]
+
+
+def test_run_folder_resolves_to_best(tiny_checkpoint):
+    assert load_checkpoint(tiny_checkpoint.parent).path == tiny_checkpoint
+
+
+def broken(tiny_checkpoint, tmp_path, name):
+    target = tmp_path / name
+    shutil.copytree(tiny_checkpoint, target)
+    return target
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(ProbeError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "nothing")
+
+
+def test_truncated_weights(tiny_checkpoint, tmp_path):
+    target = broken(tiny_checkpoint, tmp_path, "truncated")
+    weights = target / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:200])
+    with pytest.raises(ProbeError, match="corrupt or truncated"):
+        load_checkpoint(target)
+
+
+def test_foreign_folder(tmp_path):
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "config.json").write_text('{"model_type": "bert"}')
+    with pytest.raises(ProbeError, match="not a probe checkpoint"):
+        load_checkpoint(tmp_path / "foreign")
+
+
+def test_newer_format_and_bad_json(tiny_checkpoint, tmp_path):
+    target = broken(tiny_checkpoint, tmp_path, "newer")
+    config = json.loads((target / "config.json").read_text())
+    (target / "config.json").write_text(json.dumps({**config, "format_version": 99}))
+    with pytest.raises(ProbeError, match="newer probe"):
+        load_checkpoint(target)
+    (target / "config.json").write_text("{not json")
+    with pytest.raises(ProbeError, match="not valid JSON"):
+        load_checkpoint(target)
+
+
+def test_weights_that_do_not_match_the_config(tiny_checkpoint, tmp_path):
+    target = broken(tiny_checkpoint, tmp_path, "mismatch")
+    config = json.loads((target / "config.json").read_text())
+    config["model"]["hidden"] = 64
+    (target / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ProbeError, match="does not match its config"):
+        load_checkpoint(target)
+
+
+def test_no_pickle_anywhere(tiny_checkpoint):
+    """Loading never executes code: every file is JSON or safetensors."""
+    suffixes = {p.suffix for p in tiny_checkpoint.iterdir()}
+    assert suffixes <= {".json", ".safetensors"}

@@ -1,0 +1,115 @@
+"""The `probe` command: real runs end to end, and one-line errors (exit 2) for bad input."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+def probe(*args, cwd=None):
+    result = subprocess.run(
+        [sys.executable, "-m", "probe.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+def assert_one_line_error(code, stderr, *fragments):
+    assert code == 2, stderr
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    assert "Traceback" not in stderr
+    assert any(all(f in line for f in fragments) for line in lines), stderr
+
+
+def test_train_sample_record_end_to_end(linux_file, tmp_path):
+    code, out, err = probe(
+        "train",
+        "--corpus",
+        linux_file,
+        "--out",
+        tmp_path / "run",
+        "--layers",
+        1,
+        "--hidden",
+        16,
+        "--batch",
+        8,
+        "--seq-len",
+        20,
+        "--max-steps",
+        10,
+        "--val-every",
+        5,
+    )
+    assert code == 0, err
+    assert "test loss" in out and "bits/char" in out
+    code, out, err = probe(
+        "sample", "--checkpoint", tmp_path / "run", "--length", 50, "--seed", 1, "--prime", "int "
+    )
+    assert code == 0 and out.startswith("int ") and len(out) >= 54
+    code, out, err = probe(
+        "record",
+        "--checkpoint",
+        tmp_path / "run",
+        "--corpus",
+        linux_file,
+        "--split",
+        "test",
+        "--out",
+        tmp_path / "rec",
+        "--kinds",
+        "cell,hidden",
+    )
+    assert code == 0, err
+    assert "chars/s" in out and (tmp_path / "rec" / "L1_cell.npy").is_file()
+    code, _, err = probe(
+        "record",
+        "--checkpoint",
+        tmp_path / "run",
+        "--corpus",
+        linux_file,
+        "--out",
+        tmp_path / "rec",
+    )
+    assert_one_line_error(code, err, "already exists", "--overwrite")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["train", "--corpus", "nosuchcorpus", "--out", "{tmp}/r"], ["unknown corpus"]),
+        (["train", "--corpus", "{tmp}/empty.txt", "--out", "{tmp}/r"], ["is empty"]),
+        (["train", "--corpus", "{tmp}/binary.bin", "--out", "{tmp}/r"], ["looks binary"]),
+        (["train", "--out", "{tmp}/r", "--hidden", "0"], ["--hidden", "positive integer"]),
+        (["train", "--out", "{tmp}/r", "--seq-len", "-1"], ["--seq-len", "positive integer"]),
+        (["sample", "--checkpoint", "{tmp}/missing"], ["no checkpoint"]),
+        (["sample", "--checkpoint", "{tmp}"], ["not a probe checkpoint"]),
+        (
+            [
+                "record",
+                "--checkpoint",
+                "{tmp}/missing",
+                "--text",
+                "{tmp}/empty.txt",
+                "--out",
+                "{tmp}/o",
+            ],
+            ["is empty"],
+        ),
+        (["train", "--out", "{tmp}/r", "--nonsense-flag"], ["unrecognized arguments"]),
+    ],
+)
+def test_bad_input_gets_one_line_error(tmp_path, args, fragments):
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "binary.bin").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "config.json").write_text("{}")
+    code, _, err = probe(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert_one_line_error(code, err, *fragments)
+
+
+def test_every_command_has_help_with_examples():
+    for command in ("train", "sample", "record", "features"):
+        code, out, _ = probe(command, "--help")
+        assert code == 0 and "examples:" in out

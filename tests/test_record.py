@@ -1,0 +1,97 @@
+"""The recorder: streamed = sequential, what is stored, unknown characters, atomic writes."""
+
+import numpy as np
+import pytest
+
+from probe.checkpoint import load_checkpoint
+from probe.errors import ProbeError
+from probe.record import record
+from probe.recording import Recording
+from tests.conftest import shared_text
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    return shared_text("linux.txt", 330_000)[300_000:]
+
+
+def test_streamed_equals_sequential_beyond_warmup(tiny_checkpoint, held_out, tmp_path):
+    streamed = record(
+        tiny_checkpoint,
+        held_out,
+        tmp_path / "s",
+        streams=12,
+        warmup=300,
+        twin=False,
+        progress=False,
+    )
+    sequential = record(
+        tiny_checkpoint, held_out, tmp_path / "q", streams=1, twin=False, progress=False
+    )
+    for layer, kind in sequential.layer_kinds:
+        a = streamed.array(layer, kind).astype(np.float32)
+        b = sequential.array(layer, kind).astype(np.float32)
+        tolerance = 2e-3 * max(1.0, float(np.abs(b).max()))  # a few float16 steps
+        assert np.abs(a - b).max() <= tolerance, (layer, kind)
+    assert np.nanmax(np.abs(streamed.logprob - sequential.logprob)) < 1e-3
+    assert np.isnan(sequential.logprob[-1]) and np.isfinite(sequential.logprob[:-1]).all()
+
+
+def test_recorded_values_equal_the_model_trace(tiny_checkpoint, held_out, tmp_path):
+    import torch
+
+    checkpoint = load_checkpoint(tiny_checkpoint)
+    text = held_out[:500]
+    recording = record(checkpoint, text, tmp_path / "r", streams=1, twin=False, progress=False)
+    ids = torch.from_numpy(checkpoint.vocab.encode(text))[None]
+    logits, _, traces = checkpoint.model.trace(ids)
+    expected = traces[2]["cell"][0].numpy()
+    np.testing.assert_allclose(
+        recording.array(2, "cell").astype(np.float32), expected, rtol=1e-3, atol=1e-3
+    )
+    log_probs = torch.log_softmax(logits[0], -1)[torch.arange(499), ids[0, 1:]].numpy()
+    assert np.abs(recording.logprob[:-1] - log_probs).max() < 1e-4
+
+
+def test_manifest_kinds_twin_and_unknown_chars(tiny_checkpoint, tmp_path):
+    text = "int x = 1; /* caf\u00e9 \u2603 */\n" * 50
+    recording = record(
+        tiny_checkpoint, text, tmp_path / "r", kinds=["cell", "forget_gate"], progress=False
+    )
+    assert recording.layer_kinds == [
+        (1, "cell"),
+        (1, "forget_gate"),
+        (2, "cell"),
+        (2, "forget_gate"),
+    ]
+    assert recording.manifest["unknown_chars"] == 100  # é and the snowman are not in C code
+    assert recording.text == text and recording.array(1, "cell").dtype == np.float16
+    twin = recording.init_twin
+    assert twin is not None and twin.chars == len(text) and twin.manifest["random_init_twin"]
+    assert not np.allclose(twin.array(1, "cell"), recording.array(1, "cell"))
+
+
+def test_refuses_to_overwrite_and_leaves_nothing_half_written(tiny_checkpoint, tmp_path):
+    out = tmp_path / "r"
+    record(tiny_checkpoint, "abc" * 100, out, twin=False, progress=False)
+    with pytest.raises(ProbeError, match="--overwrite"):
+        record(tiny_checkpoint, "xyz" * 100, out, twin=False, progress=False)
+    with pytest.raises(ProbeError, match="no kind"):
+        record(
+            tiny_checkpoint, "xyz" * 100, out, kinds=["reset_gate"], overwrite=True, progress=False
+        )
+    assert Recording.open(out).text == "abc" * 100  # the failed overwrite changed nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # no temporary folders left
+
+
+def test_recording_checks_its_files(tiny_checkpoint, tmp_path):
+    out = tmp_path / "r"
+    record(tiny_checkpoint, "abc" * 100, out, twin=False, progress=False)
+    np.save(out / "L1_cell.npy", np.zeros((10, 3), np.float16))
+    with pytest.raises(ProbeError, match="manifest says"):
+        Recording.open(out)
+    (out / "L1_cell.npy").write_bytes(b"garbage")
+    with pytest.raises(ProbeError, match="corrupt"):
+        Recording.open(out)
+    with pytest.raises(ProbeError, match="no recording"):
+        Recording.open(tmp_path / "missing")

@@ -1,0 +1,78 @@
+"""Training: resume continues exactly; snapshots; the CSV log; bad settings."""
+
+import csv
+
+import pytest
+
+from probe.checkpoint import load_checkpoint
+from probe.errors import ProbeError
+from probe.train import TrainConfig, train
+
+
+def settings(linux_file, out, **overrides):
+    base = dict(
+        corpus=str(linux_file),
+        out=str(out),
+        layers=1,
+        hidden=24,
+        batch=8,
+        seq_len=30,
+        val_every=10,
+        eval_chars=5_000,
+        dropout=0.2,
+        quiet=True,
+    )
+    return TrainConfig(**{**base, **overrides})
+
+
+def log_rows(run):
+    with open(run / "log.csv") as handle:
+        return [
+            {k: row[k] for k in ("step", "train_loss", "val_loss")}
+            for row in csv.DictReader(handle)
+        ]
+
+
+def test_resume_gives_the_same_losses_as_an_uninterrupted_run(linux_file, tmp_path):
+    train(settings(linux_file, tmp_path / "straight", max_steps=40))
+    train(settings(linux_file, tmp_path / "resumed", max_steps=20))
+    train(settings(linux_file, tmp_path / "resumed", max_steps=40, resume=True))
+    straight, resumed = log_rows(tmp_path / "straight"), log_rows(tmp_path / "resumed")
+    assert [r["step"] for r in resumed] == ["10", "20", "30", "40"]
+    assert resumed == straight  # same weights, optimizer, RNG (dropout), carried state, position
+    assert float(straight[-1]["val_loss"]) < float(straight[0]["val_loss"])
+
+
+def test_snapshots_and_checkpoint_contents(linux_file, tmp_path):
+    result = train(settings(linux_file, tmp_path / "run", max_steps=20, snapshot_every=10))
+    snapshots = sorted(p.name for p in (tmp_path / "run" / "snapshots").iterdir())
+    assert snapshots == ["step-000000", "step-000010", "step-000020"]
+    best = load_checkpoint(tmp_path / "run")
+    assert best.info["test_loss"] == pytest.approx(result["test_loss"])
+    assert best.info["corpus"]["name"] == "linux_head.c" and best.info["train_args"]["hidden"] == 24
+    assert (tmp_path / "run" / "last" / "train_state.safetensors").is_file()
+
+
+def test_existing_run_needs_resume(linux_file, tmp_path):
+    train(settings(linux_file, tmp_path / "run", max_steps=10))
+    with pytest.raises(ProbeError, match="--resume"):
+        train(settings(linux_file, tmp_path / "run", max_steps=10))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("hidden", 0), ("seq_len", -1), ("batch", 0), ("lr", -1.0)]
+)
+def test_nonsense_numbers_are_refused(linux_file, tmp_path, field, value):
+    with pytest.raises(ProbeError):
+        settings(linux_file, tmp_path / "x", **{field: value})
+
+
+def test_text_too_short_for_the_batch(tmp_path):
+    path = tmp_path / "short.txt"
+    path.write_text("hello world, " * 20)
+    with pytest.raises(ProbeError, match="too short"):
+        train(
+            TrainConfig(
+                corpus=str(path), out=str(tmp_path / "r"), batch=64, seq_len=100, quiet=True
+            )
+        )

@@ -280,7 +280,6 @@ def cmd_dashboard(args) -> None:
     import contextlib
     import tempfile
 
-    from dashboards import build_app
     from probe.recording import Recording
 
     if bool(args.checkpoint) != bool(args.text):
@@ -304,16 +303,51 @@ def cmd_dashboard(args) -> None:
                     args.checkpoint, text, folder, max_chars=args.max_chars, source=str(args.text)
                 )
             )
-        app = build_app(recordings, [args.checkpoint] if args.checkpoint else [])
-        print(
-            f"probe dashboard: serving {len(recordings)} recording(s) at http://{args.host}:{args.port}/"
+        serve(
+            recordings,
+            [args.checkpoint] if args.checkpoint else [],
+            args.host,
+            args.port,
+            args.debug,
         )
-        try:
-            app.run(host=args.host, port=args.port, debug=args.debug, use_reloader=False)
-        except OSError as error:
-            raise ProbeError(
-                f"cannot serve on {args.host}:{args.port} ({error.strerror}); try --port"
-            ) from None
+
+
+def serve(recordings, checkpoints, host: str, port: int, debug: bool = False) -> None:
+    """Build the Dash app on these recordings and serve it until Ctrl-C."""
+    from dashboards import build_app
+
+    app = build_app(recordings, checkpoints)
+    print(f"probe dashboard: serving {len(recordings)} recording(s) at http://{host}:{port}/")
+    try:
+        app.run(host=host, port=port, debug=debug, use_reloader=False)
+    except OSError as error:
+        raise ProbeError(f"cannot serve on {host}:{port} ({error.strerror}); try --port") from None
+
+
+# --- demo ----------------------------------------------------------------------------------
+def add_demo(subparsers) -> None:
+    p = command(
+        subparsers,
+        "demo",
+        "the shipped stdlib model on held-out stdlib code: top cells, then the dashboard",
+        "  probe demo\n  probe demo --no-dashboard",
+    )
+    p.add_argument("--no-dashboard", action="store_true", help="print the top cells and stop")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=positive_int, default=8050)
+    p.set_defaults(func=cmd_demo, debug=False)
+
+
+def cmd_demo(args) -> None:
+    from probe.demo import demo_recording, demo_table
+
+    recording = demo_recording()
+    checkpoint = recording.manifest["checkpoint"]
+    print(f"model: {checkpoint['path']} (test loss {checkpoint['test_loss']:.3f} nats/char)")
+    print(f"text:  {recording.manifest['source']} -> {recording.path}")
+    print(format_search_table(demo_table(recording)))
+    if not args.no_dashboard:
+        serve([recording], [], args.host, args.port, args.debug)
 
 
 # --- search --------------------------------------------------------------------------------
@@ -358,26 +392,35 @@ def cmd_search(args) -> None:
     table = search(
         recording, args.feature, kinds, args.top, not args.no_nulls, progress=sys.stderr.isatty()
     )
-    columns = [
-        "feature",
-        "rank",
-        "unit",
-        "measure",
-        "score",
-        "r",
-        "auroc",
-        "null_init",
-        "null_shift",
-    ]
-    table = table[columns]
+    table = table[SEARCH_COLUMNS]
     if args.format == "csv":
         output = table.to_csv(index=False)
     elif args.format == "json":
         output = table.to_json(orient="records", indent=1) + "\n"
     else:
-        output = table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")
-        output += "\n" + SEARCH_NOTE + "\n"
+        output = format_search_table(table)
     write_output(output, args.out)
+
+
+SEARCH_COLUMNS = [
+    "feature",
+    "rank",
+    "unit",
+    "measure",
+    "score",
+    "r",
+    "auroc",
+    "null_init",
+    "null_shift",
+]
+
+
+def format_search_table(table) -> str:
+    """An aligned text table of search results, with a note on what the columns mean."""
+    output = table[SEARCH_COLUMNS].to_string(
+        index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"
+    )
+    return output + "\n" + SEARCH_NOTE + "\n"
 
 
 def write_output(output: str, path: str | None) -> None:
@@ -530,6 +573,7 @@ def cmd_export(args) -> None:
 
 
 COMMANDS = [
+    add_demo,
     add_train,
     add_sample,
     add_record,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import csv
 import math
+import os
+import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -214,6 +216,7 @@ class Trainer:
             "epoch": self.progress.epoch,
             "train_minutes": round(self.progress.elapsed_s / 60, 2),
             "val_loss": self.progress.best_val if math.isfinite(self.progress.best_val) else None,
+            "hardware": hardware(self.config.device),
         }
 
     def save(self, name: str, with_state: bool = True, **extra) -> None:
@@ -357,6 +360,13 @@ class Trainer:
             "minutes": self.progress.elapsed_s / 60,
             "out": str(self.out),
         }
+
+
+def hardware(device: str) -> str:
+    """Where the run trained, for the checkpoint card, e.g. 'cpu: 2 cores x86_64, 1 thread'."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    return f"cpu: {os.cpu_count()} cores {platform.machine()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}"
 
 
 def train(config: TrainConfig) -> dict:

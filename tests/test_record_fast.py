@@ -1,0 +1,73 @@
+"""The fast recorder computes exactly what the readable `CharRNN.trace` computes."""
+
+import numpy as np
+import pytest
+import torch
+
+from probe.checkpoint import load_checkpoint
+from probe.fastrecord import FastTracer
+from probe.record import record
+from tests.conftest import shared_text
+
+SHAPES = [("lstm", 1), ("lstm", 3), ("gru", 1), ("gru", 2), ("rnn", 1), ("rnn", 3)]
+
+
+@pytest.fixture(scope="module")
+def text():
+    return shared_text("linux.txt", 312_345)[300_000:]
+
+
+@pytest.fixture(scope="module", params=SHAPES, ids=[f"{c}x{n}" for c, n in SHAPES])
+def checkpoint(request, train_tiny):
+    cell, layers = request.param
+    return load_checkpoint(train_tiny(cell, layers=layers, hidden=24, steps=40))
+
+
+def test_tracer_equals_trace_across_chunks(checkpoint, text):
+    """Several streams, chunks of 7 steps (the last one short), state carried between chunks."""
+    model = checkpoint.model
+    ids = torch.from_numpy(checkpoint.vocab.encode(text[: 5 * 60]).reshape(5, 60))
+    logits, final, traces = model.trace(ids)
+    tracer = FastTracer(model, streams=5, steps=7, state=model.initial_state(5))
+    got = {}
+    for column in range(0, 60, 7):
+        for layer, values in tracer.run(ids[:, column : column + 7]):
+            values = {"logits": values} if layer == "logits" else values
+            for kind, value in values.items():
+                got.setdefault((layer, kind), []).append(value.transpose(0, 1).clone())
+    for (layer, kind), parts in got.items():
+        expected = logits if layer == "logits" else traces[layer][kind]
+        torch.testing.assert_close(torch.cat(parts, dim=1), expected, atol=1e-5, rtol=1e-5)
+    assert {k for layer, k in got if layer == 1} == set(model.kinds)
+    final_h = torch.stack(tracer.h)
+    torch.testing.assert_close(final_h, final[0] if model.config.cell == "lstm" else final)
+
+
+def test_streamed_recording_layout_matches_trace_per_segment(checkpoint, text, tmp_path):
+    """Without warm-up each stream starts from zeros, so each segment is one trace; 7 streams
+    over 1000 chars leave a short last stream and chunks that do not divide the segment."""
+    model, chars = checkpoint.model, 1000
+    kinds = list(model.kinds)[-2:]  # a subset, in the model's order
+    recording = record(
+        checkpoint, text[:chars], tmp_path / "r", kinds=kinds, streams=7, warmup=0,
+        twin=False, progress=False,
+    )  # fmt: skip
+    assert [k for layer, k in recording.layer_kinds if layer == 1] == kinds
+    ids = checkpoint.vocab.encode(text[:chars])
+    segment = 143
+    for start in range(0, chars, segment):
+        piece = torch.from_numpy(ids[start : start + segment])[None]
+        logits, _, traces = model.trace(piece)
+        stop = start + piece.shape[1]
+        for layer in range(1, model.config.layers + 1):
+            for kind in kinds:
+                got = recording.array(layer, kind)[start:stop].astype(np.float32)
+                expected = traces[layer][kind][0].numpy()
+                np.testing.assert_allclose(got, expected, atol=2e-3, rtol=2e-3)
+        log_probs = torch.log_softmax(logits[0], -1)
+        following = torch.from_numpy(ids[start + 1 : stop + 1])
+        expected = log_probs[torch.arange(len(following)), following].numpy()
+        np.testing.assert_allclose(
+            recording.logprob[start : start + len(following)], expected, atol=1e-4
+        )
+    assert np.isnan(recording.logprob[-1]) and np.isfinite(recording.logprob[:-1]).all()

@@ -1,0 +1,293 @@
+"""The dashboard shell: layout, URL state and navigation.
+
+One callback (`navigate`) owns the view: every control, the URL and every clickable result
+feed into it, and it writes back the checked view, the URL query and the controls' values.
+Because inputs and outputs meet in one callback, Dash never loops between URL and controls.
+Everything is served from this package (no CDN): the app works with the network off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import dash
+from dash import Input, Output, State, ctx, dcc, html, no_update
+
+from dashboards import panels, textview
+from dashboards.context import (
+    COLORINGS,
+    Context,
+    View,
+    check_view,
+    next_strong,
+    parse_query,
+    step_unit,
+)
+from dashboards.tabs import TABS
+from probe.colors import COLORMAPS
+from probe.errors import ProbeError
+from probe.recording import Recording
+from probe.units import Unit
+
+CONTROLS = [
+    "rec-select",
+    "layer-select",
+    "kind-select",
+    "index-input",
+    "pos-slider",
+    "features-select",
+    "regex-input",
+    "color-select",
+    "cmap-select",
+]
+BUTTONS = ["prev-unit", "next-unit", "prev-window", "next-window", "prev-strong", "next-strong"]
+
+
+def navigate(context: Context, view: View, trigger, value, controls: dict) -> tuple[View, list]:
+    """The new view after one user action (`trigger` is the component id that fired)."""
+    recording = context.recording(view.rec)
+    if isinstance(trigger, dict):  # a clicked result: "UNIT@POS", either part may be empty
+        unit, _, pos = trigger["target"].partition("@")
+        view = replace(view, unit=unit or view.unit, pos=int(pos) if pos else view.pos)
+    elif trigger == "rec-select":
+        view = replace(view, rec=int(value))
+    elif trigger in ("layer-select", "kind-select", "index-input"):
+        layer, kind = controls["layer-select"], controls["kind-select"]
+        if (layer, kind) not in recording.layer_kinds:  # a layer change keeps the kind if it can
+            kind = next(k for l, k in recording.layer_kinds if l == layer)
+        index = min(max(int(controls["index-input"] or 0), 0), recording.units_in(layer, kind) - 1)
+        view = replace(view, unit=str(Unit(layer, kind, index)))
+    elif trigger in ("prev-unit", "next-unit"):
+        view = replace(
+            view, unit=step_unit(recording, view.unit, 1 if trigger == "next-unit" else -1)
+        )
+    elif trigger in ("pos-slider", "jump"):
+        view = replace(view, pos=int(value) if value is not None else view.pos)
+    elif trigger in ("prev-window", "next-window"):
+        view = replace(
+            view, pos=view.pos + (context.window if trigger == "next-window" else -context.window)
+        )
+    elif trigger in ("prev-strong", "next-strong"):
+        view = replace(view, pos=next_strong(context, view, 1 if trigger == "next-strong" else -1))
+    elif trigger == "features-select":
+        view = replace(view, features=tuple(value or ()))
+    elif trigger == "regex-input":
+        view = replace(view, regex=(value or "").strip())
+    elif trigger == "color-select":
+        view = replace(view, color=value)
+    elif trigger == "cmap-select":
+        view = replace(view, cmap=value)
+    if trigger in ("prev-window", "next-window"):  # clamp quietly: paging past the end is normal
+        view = replace(view, pos=min(max(view.pos, 0), recording.chars - 1))
+    return check_view(context, view)
+
+
+def control_values(context: Context, view: View) -> dict:
+    """What each control shows for a view (options too, since they depend on the recording)."""
+    recording = context.recording(view.rec)
+    unit = Unit.parse(view.unit)
+    layers = sorted({layer for layer, _ in recording.layer_kinds})
+    kinds = [kind for layer, kind in recording.layer_kinds if layer == unit.layer]
+    return {
+        "rec-select": view.rec,
+        "layer-options": [{"label": f"layer {layer}", "value": layer} for layer in layers],
+        "layer-select": unit.layer,
+        "kind-options": kinds,
+        "kind-select": unit.kind,
+        "index-input": unit.index,
+        "index-max": recording.units_in(unit.layer, unit.kind) - 1,
+        "pos-slider": view.pos,
+        "pos-max": recording.chars - 1,
+        "features-select": list(view.features),
+        "regex-input": view.regex,
+        "color-select": view.color,
+        "cmap-select": view.cmap,
+    }
+
+
+def sidebar(context: Context) -> html.Aside:
+    from probe.features import list_features
+
+    records = [{"label": f"{i}: {r.name}", "value": i} for i, r in enumerate(context.recordings)]
+    features = [{"label": f.name, "value": f.name, "title": f.description} for f in list_features()]
+    return html.Aside(
+        className="sidebar",
+        children=[
+            html.Label("recording"),
+            dcc.Dropdown(id="rec-select", options=records, value=0, clearable=False),
+            html.Label("unit"),
+            html.Div(
+                className="row",
+                children=[
+                    dcc.Dropdown(id="layer-select", clearable=False, className="narrow"),
+                    dcc.Dropdown(id="kind-select", clearable=False, className="wide"),
+                ],
+            ),
+            html.Div(
+                className="row",
+                children=[
+                    html.Button("◀", id="prev-unit", title="previous unit (k)"),
+                    dcc.Input(id="index-input", type="number", min=0, step=1, debounce=True),
+                    html.Button("▶", id="next-unit", title="next unit (j)"),
+                ],
+            ),
+            html.Label("color by"),
+            dcc.RadioItems(id="color-select", options=list(COLORINGS), value="unit", inline=True),
+            dcc.Dropdown(id="cmap-select", options=list(COLORMAPS), value="rdbu", clearable=False),
+            html.Label("features (tracks under the text, and search)"),
+            dcc.Dropdown(id="features-select", options=features, multi=True),
+            dcc.Input(
+                id="regex-input", placeholder="regex, e.g. [0-9]+", debounce=True, className="regex"
+            ),
+            html.H3("Model"),
+            html.Div(id="model-card"),
+            html.P(
+                "keys: j/k next/previous unit · n/p next/previous strong activation · "
+                "select text to brush a span",
+                className="hint",
+            ),
+        ],
+    )
+
+
+def build_layout(context: Context) -> html.Div:
+    tabs = [("text", "Text", html.Div([textview.layout(context), panels.layout(context)]))]
+    tabs += [(m.__name__.rsplit(".", 1)[-1], m.TITLE, m.layout(context)) for m in TABS]
+    return html.Div(
+        className="app",
+        children=[
+            dcc.Location(id="url", refresh=False),
+            dcc.Store(id="view"),
+            dcc.Store(id="unit-key"),
+            html.Header(
+                [
+                    html.H1("probe"),
+                    html.Span("inside character-level RNNs", className="tag"),
+                    html.Div(id="banner", className="banner"),
+                ]
+            ),
+            html.Div(
+                className="main",
+                children=[
+                    sidebar(context),
+                    html.Div(
+                        className="content",
+                        children=[
+                            dcc.Tabs(
+                                id="tabs",
+                                value="text",
+                                children=[dcc.Tab(label=t, value=v) for v, t, _ in tabs],
+                            ),
+                            *(html.Div(c, id=f"tab-{v}", className="tab-body") for v, _, c in tabs),
+                        ],
+                    ),
+                ],
+            ),
+        ],
+    )
+
+
+def register(app: dash.Dash, context: Context) -> None:
+    tab_ids = [f"tab-{m.__name__.rsplit('.', 1)[-1]}" for m in TABS]
+
+    # Tab bodies stay mounted (the text view keeps its rendered spans); only visibility changes.
+    @app.callback([Output(i, "style") for i in ["tab-text", *tab_ids]], Input("tabs", "value"))
+    def show_tab(selected):
+        return [
+            {"display": "block" if i == f"tab-{selected}" else "none"}
+            for i in ["tab-text", *tab_ids]
+        ]
+
+    # Control props the view drives, keyed like control_values(); only changed ones are sent,
+    # so the browser re-renders as little as possible on each step.
+    control_props = {
+        "rec-select": ("rec-select", "value"),
+        "layer-options": ("layer-select", "options"),
+        "layer-select": ("layer-select", "value"),
+        "kind-options": ("kind-select", "options"),
+        "kind-select": ("kind-select", "value"),
+        "index-input": ("index-input", "value"),
+        "index-max": ("index-input", "max"),
+        "pos-slider": ("pos-slider", "value"),
+        "pos-max": ("pos-slider", "max"),
+        "features-select": ("features-select", "value"),
+        "regex-input": ("regex-input", "value"),
+        "color-select": ("color-select", "value"),
+        "cmap-select": ("cmap-select", "value"),
+    }
+
+    @app.callback(
+        Output("view", "data"),
+        Output("url", "search"),
+        Output("banner", "children"),
+        Output("unit-key", "data"),
+        Output("window-payload", "data"),
+        *(Output(*prop) for prop in control_props.values()),
+        Input("url", "search"),
+        *(Input(c, "value") for c in CONTROLS),
+        Input("jump", "value"),
+        *(Input(b, "n_clicks") for b in BUTTONS),
+        panels.GOTO,
+        State("view", "data"),
+    )
+    def on_navigate(search, *args):
+        previous = args[-1]
+        controls = dict(zip(CONTROLS, args[: len(CONTROLS)], strict=True))
+        trigger = ctx.triggered_id
+        fired = ctx.triggered[0]["value"] if ctx.triggered else None
+        if isinstance(trigger, dict) and not fired:  # a result list re-rendered, no click
+            return (no_update,) * (5 + len(control_props))
+        old = View.from_json(previous) if previous else None
+        if old is None or trigger in (None, "url"):
+            view, messages = parse_query(context, search)
+        else:
+            view, messages = navigate(context, old, trigger, fired, controls)
+        try:
+            payload = textview.window_payload(context, view)
+        except ProbeError as error:  # e.g. a feature the text cannot compute
+            payload, messages = no_update, [*messages, str(error)]
+        shown = control_values(context, view)
+        before = control_values(context, old) if old and trigger != "url" else {}
+        # Never overwrite what the user is typing in the control that fired.
+        values = [
+            no_update if key == trigger or before.get(key) == shown[key] else shown[key]
+            for key in control_props
+        ]
+        unit_key = f"{view.rec}|{view.unit}|{view.cmap}"
+        changed = old is None or f"{old.rec}|{old.unit}|{old.cmap}" != unit_key
+        banner = html.Div([html.Div(m) for m in messages]) if messages else None
+        return (view.to_json(), view.query(), banner, unit_key if changed else no_update, payload,
+                *values)  # fmt: skip
+
+
+def open_recordings(recordings: list) -> list[Recording]:
+    return [r if isinstance(r, Recording) else Recording.open(r) for r in recordings]
+
+
+def build_app(recordings: list[Recording] | list[str | Path], checkpoints=()) -> dash.Dash:
+    """A Dash app over recordings (opened here if given as paths); run it with `app.run()`.
+
+    Recordings come only from the caller (the command line): nothing in the page can name a
+    file, so the app cannot be used to read other files.
+    """
+    context = Context(open_recordings(recordings), [Path(c) for c in checkpoints])
+    if not context.recordings:
+        raise ProbeError("no recording to show: pass --recording or --checkpoint with --text")
+    app = dash.Dash(
+        __name__,
+        title="probe",
+        serve_locally=True,
+        external_stylesheets=[],
+        external_scripts=[],
+        assets_folder=str(Path(__file__).parent / "assets"),
+        update_title=None,
+    )
+    app.layout = build_layout(context)
+    register(app, context)
+    textview.register(app, context)
+    panels.register(app, context)
+    for module in TABS:
+        module.register(app, context)
+    app.probe_context = context  # for tests and benchmarks
+    return app

@@ -1,0 +1,176 @@
+// Client-side rendering of the text view (see dashboards/textview.py).
+// Colors interpolate the anchors sent by the server from probe.colors, exactly like
+// probe.colors.to_rgb, so the page and every export agree.
+
+(function () {
+  function hexToRgb(hex) {
+    return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  }
+
+  // Same math as probe.colors.to_rgb: clip v/limit to [-1, 1], interpolate the anchors.
+  function toRgb(table, value, limit) {
+    const v = value === null || !isFinite(value) ? 0 : value;
+    const position = Math.max(-1, Math.min(1, v / (limit > 0 ? limit : 1)));
+    const scaled = ((position + 1) / 2) * (table.length - 1);
+    const low = Math.max(0, Math.min(table.length - 2, Math.floor(scaled)));
+    const f = scaled - low;
+    return [0, 1, 2].map((c) => Math.round(table[low][c] * (1 - f) + table[low + 1][c] * f));
+  }
+
+  // Same rule as probe.colors.text_color.
+  function textColor(rgb) {
+    const luminance = (0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]) / 255;
+    return luminance > 0.45 ? "#000000" : "#ffffff";
+  }
+
+  function fmt(value) {
+    return value === null ? "n/a" : value.toFixed(3);
+  }
+
+  function stripes(payload, i, scales) {
+    // One 2px stripe per feature track, stacked under the glyphs (in the span's padding).
+    const layers = [];
+    payload.tracks.forEach((track, k) => {
+      const value = track.values[i];
+      let color = null;
+      if (track.binary) {
+        if (value >= 0.5) color = track.color;
+      } else if (value !== null && scales[k] > 0) {
+        const alpha = Math.min(1, Math.abs(value) / scales[k]);
+        if (alpha > 0) color = "rgba(60,60,60," + alpha.toFixed(2) + ")";
+      }
+      if (color) {
+        layers.push("linear-gradient(" + color + "," + color + ") left 0 bottom " + 2 * k +
+          "px / 100% 2px no-repeat");
+      }
+    });
+    return layers;
+  }
+
+  function renderLegend(payload, table) {
+    const legend = document.getElementById("legend");
+    if (!legend) return;
+    const gradient = payload.anchors.join(",");
+    const tracks = payload.tracks
+      .map((t) => {
+        const swatch = t.binary ? t.color : "#777";
+        return '<span class="track-key"><i style="background:' + swatch + '"></i>' +
+          t.name.replace(/&/g, "&amp;").replace(/</g, "&lt;") + "</span>";
+      })
+      .join("");
+    legend.innerHTML =
+      '<span class="legend-label">' + payload.label + "</span>" +
+      '<span class="legend-tick">' + (-payload.limit).toFixed(3) + "</span>" +
+      '<span class="legend-bar" style="background:linear-gradient(to right,' + gradient + ')"></span>' +
+      '<span class="legend-tick">+' + payload.limit.toFixed(3) + "</span>" +
+      '<span class="legend-window">chars ' + payload.start + "–" +
+      (payload.start + payload.text.length) + "</span>" + tracks;
+  }
+
+  const ESCAPE = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
+  let current = null; // the payload on screen, for hover titles and brushing
+
+  // Inline style of char i: its color, plus one stripe per feature track under it.
+  function styleOf(payload, i, table, scales) {
+    const rgb = toRgb(table, payload.values[i], payload.limit);
+    const background = "rgb(" + rgb.join(",") + ")";
+    let css = "color:" + textColor(rgb) + ";";
+    if (!payload.tracks.length) return css + "background-color:" + background;
+    const layers = stripes(payload, i, scales);
+    layers.push(background);
+    return css + "padding-bottom:" + 2 * payload.tracks.length + "px;background:" + layers.join(",");
+  }
+
+  function render(payload) {
+    const body = document.getElementById("text-body");
+    if (!payload || !body) return window.dash_clientside.no_update;
+    const table = payload.anchors.map(hexToRgb);
+    const scales = payload.tracks.map((t) =>
+      t.values.reduce((m, v) => (v === null ? m : Math.max(m, Math.abs(v))), 0)
+    );
+    const text = payload.text;
+    const spans = body.children;
+    if (body.dataset.layout === payload.layout && spans.length === text.length) {
+      // Same characters and tracks (a unit or coloring change): only restyle.
+      for (let i = 0; i < text.length; i++) spans[i].style.cssText = styleOf(payload, i, table, scales);
+    } else {
+      // One HTML string and one parse is much faster than thousands of DOM calls.
+      const html = new Array(text.length);
+      for (let i = 0; i < text.length; i++) {
+        const ch = text[i];
+        const cls = ch === "\n" ? ' class="nl"' : "";
+        html[i] = "<span" + cls + ' style="' + styleOf(payload, i, table, scales) + '">' +
+          (ESCAPE[ch] || ch) + "</span>";
+      }
+      body.innerHTML = html.join("");
+      body.dataset.layout = payload.layout;
+    }
+    const old = body.querySelector(".focus");
+    if (old) old.classList.remove("focus");
+    const focus = spans[payload.focus - payload.start];
+    if (focus) {
+      focus.classList.add("focus");
+      const top = focus.offsetTop - body.clientHeight / 2;
+      if (Math.abs(body.scrollTop - top) > body.clientHeight / 3) body.scrollTop = top;
+    }
+    current = payload;
+    body.dataset.key = payload.key;
+    body.dataset.start = payload.start;
+    renderLegend(payload, table);
+    return payload.key;
+  }
+
+  // Index, char, value and features of the hovered char, written into its title on demand.
+  function describe(span) {
+    const body = document.getElementById("text-body");
+    if (!current || !body) return;
+    const i = Array.prototype.indexOf.call(body.children, span);
+    if (i < 0) return;
+    const index = current.start + i;
+    let title = "#" + index + "  " + JSON.stringify(current.text[i]) + "  value " +
+      fmt(current.values[i]);
+    current.tracks.forEach((t) => (title += "\n" + t.name + " = " + fmt(t.values[i])));
+    span.title = title;
+  }
+
+  // The recording position of a text node or span inside the text view, or null.
+  function positionOf(node) {
+    const body = document.getElementById("text-body");
+    const span = node && (node.nodeType === 3 ? node.parentElement : node);
+    if (!body || !span || span.parentElement !== body) return null;
+    return Number(body.dataset.start) + Array.prototype.indexOf.call(body.children, span);
+  }
+
+  // Brushing: a mouse selection in the text sets the brush start/stop inputs.
+  function brush() {
+    const selection = window.getSelection();
+    if (!selection || selection.isCollapsed) return;
+    const a = positionOf(selection.anchorNode);
+    const b = positionOf(selection.focusNode);
+    if (a === null || b === null) return;
+    const set = window.dash_clientside.set_props;
+    set("brush-start", { value: Math.min(a, b) });
+    set("brush-stop", { value: Math.max(a, b) + 1 });
+  }
+
+  // Keyboard: j/k next/previous unit, n/p next/previous strong activation.
+  const keys = { j: "next-unit", k: "prev-unit", n: "next-strong", p: "prev-strong" };
+  document.addEventListener("keydown", (event) => {
+    const tag = (event.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "textarea" || event.ctrlKey || event.metaKey || event.altKey) return;
+    const id = keys[event.key];
+    if (id && document.getElementById(id)) document.getElementById(id).click();
+  });
+  document.addEventListener("mouseover", (event) => {
+    if (event.target.parentElement && event.target.parentElement.id === "text-body") {
+      describe(event.target);
+    }
+  });
+  document.addEventListener("mouseup", (event) => {
+    if (event.target.closest && event.target.closest("#text-body")) brush();
+  });
+
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    probe: { render: render },
+  });
+})();

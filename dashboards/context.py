@@ -1,0 +1,231 @@
+"""What the dashboard knows: the opened recordings, cached per-unit data, and the view state.
+
+The view state (recording, unit, position, features, coloring) lives in the URL query string,
+so a view can be bookmarked and shared. Parsing never fails: a bad value becomes a message and
+a safe default.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode
+
+import numpy as np
+
+from probe.colors import COLORMAPS, DEFAULT_COLORMAP, symmetric_limit
+from probe.errors import ProbeError
+from probe.recording import Recording, array_name
+from probe.units import Unit
+
+WINDOW = 3000  # characters rendered around the focused position
+STRONG = 0.5  # |value| >= STRONG * limit counts as a strong activation (n/p navigation)
+COLORINGS = ("unit", "loss")
+
+
+@dataclass(eq=False)
+class Context:
+    """The recordings served (paths come only from the command line) plus caches over them.
+
+    Tabs receive this object: `recordings`, `checkpoints` (paths, possibly empty) and the
+    cached helpers below are their whole interface to the data.
+    """
+
+    recordings: list[Recording]
+    checkpoints: list[Path] = field(default_factory=list)
+    window: int = WINDOW
+
+    def recording(self, rec: int) -> Recording:
+        if not 0 <= rec < len(self.recordings):
+            raise ProbeError(f"no recording {rec} (serving {len(self.recordings)})")
+        return self.recordings[rec]
+
+    @functools.lru_cache(maxsize=32)  # noqa: B019 - one Context per app, lives as long as it
+    def column(self, rec: int, unit: str) -> np.ndarray:
+        """A unit's values over the whole recording (float32), read through a fresh memmap.
+
+        The memmap is dropped afterwards so its pages leave the server's resident memory.
+        """
+        recording = self.recording(rec)
+        parsed = Unit.parse(unit)
+        recording.unit(parsed, 0, 1)  # validates layer, kind and index with clear messages
+        array = np.load(recording.path / array_name(parsed.layer, parsed.kind), mmap_mode="r")
+        column = np.empty(len(array), np.float32)
+        for start in range(0, len(array), 1 << 16):
+            column[start : start + (1 << 16)] = array[start : start + (1 << 16), parsed.index]
+        del array
+        return column
+
+    @functools.lru_cache(maxsize=1024)  # noqa: B019
+    def limit(self, rec: int, unit: str) -> float:
+        """The unit's fixed color range over the whole recording, so colors compare."""
+        return symmetric_limit(self.column(rec, unit))
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019
+    def strong_starts(self, rec: int, unit: str) -> np.ndarray:
+        """Positions where a run of strong activation (|v| >= STRONG * limit) begins."""
+        strong = np.abs(self.column(rec, unit)) >= STRONG * self.limit(rec, unit)
+        return np.flatnonzero(strong & ~np.concatenate([[False], strong[:-1]]))
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019
+    def loss_bits(self, rec: int) -> np.ndarray:
+        """Surprise of each char in bits: -log2 p(char t | text before t); NaN at char 0."""
+        logprob = np.asarray(self.recording(rec).logprob, np.float32)
+        return np.concatenate([[np.nan], -logprob[:-1] / math.log(2)]).astype(np.float32)
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019
+    def loss_limit(self, rec: int) -> float:
+        """99th percentile of the per-char loss, so a few huge surprises don't wash out color."""
+        loss = self.loss_bits(rec)
+        finite = loss[np.isfinite(loss)]
+        return float(np.percentile(finite, 99)) if len(finite) else 1.0
+
+    def feature(self, rec: int, name: str) -> np.ndarray:
+        """A feature's values over the recording's text (cached by probe.search)."""
+        from probe.search import feature_values
+
+        return feature_values(self.recording(rec), name)
+
+
+@dataclass(frozen=True)
+class View:
+    """Everything a URL says about the view."""
+
+    rec: int = 0
+    unit: str = ""
+    pos: int = 0
+    features: tuple[str, ...] = ()
+    regex: str = ""
+    color: str = "unit"
+    cmap: str = DEFAULT_COLORMAP
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Built-in features plus the regex box as `re:PATTERN`."""
+        return list(self.features) + ([f"re:{self.regex}"] if self.regex else [])
+
+    def query(self) -> str:
+        fields = {"rec": self.rec, "unit": self.unit, "pos": self.pos}
+        if self.features:
+            fields["features"] = ",".join(self.features)
+        if self.regex:
+            fields["regex"] = self.regex
+        if self.color != "unit":
+            fields["color"] = self.color
+        if self.cmap != DEFAULT_COLORMAP:
+            fields["cmap"] = self.cmap
+        return "?" + urlencode(fields)
+
+    def to_json(self) -> dict:
+        return {**self.__dict__, "features": list(self.features)}
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> View:
+        data = data or {}
+        return cls(**{**data, "features": tuple(data.get("features", ()))})
+
+
+def default_unit(recording: Recording) -> str:
+    """The first recorded unit, preferring the cell state (the paper's main object)."""
+    kinds = [(layer, kind) for layer, kind in recording.layer_kinds if kind == "cell"]
+    layer, kind = (kinds or recording.layer_kinds)[0]
+    return str(Unit(layer, kind, 0))
+
+
+def check_view(context: Context, view: View) -> tuple[View, list[str]]:
+    """The view with every out-of-range value replaced by a safe default, plus messages."""
+    messages = []
+    if not 0 <= view.rec < len(context.recordings):
+        messages.append(f"no recording {view.rec}; showing recording 0")
+        view = replace(view, rec=0)
+    recording = context.recordings[view.rec]
+    try:
+        if not view.unit:
+            raise ProbeError("")
+        view = replace(view, unit=str(Unit.parse(view.unit)))
+        recording.unit(view.unit, 0, 1)
+    except ProbeError as error:
+        if view.unit:
+            messages.append(f"{error}; showing {default_unit(recording)}")
+        view = replace(view, unit=default_unit(recording))
+    if not 0 <= view.pos < recording.chars:
+        messages.append(f"position {view.pos} is outside the text (0..{recording.chars - 1})")
+        view = replace(view, pos=min(max(view.pos, 0), recording.chars - 1))
+    from probe.features import FEATURES, get_feature
+
+    unknown = [name for name in view.features if name not in FEATURES]
+    if unknown:
+        messages.append(f"unknown feature {', '.join(unknown)} ignored")
+        view = replace(view, features=tuple(n for n in view.features if n in FEATURES))
+    if view.regex:
+        try:
+            get_feature(f"re:{view.regex}")
+        except ProbeError as error:
+            messages.append(str(error))
+            view = replace(view, regex="")
+    if view.color not in COLORINGS:
+        messages.append(f"unknown coloring {view.color!r}; coloring by unit")
+        view = replace(view, color="unit")
+    if view.cmap not in COLORMAPS:
+        messages.append(f"unknown colormap {view.cmap!r}; using {DEFAULT_COLORMAP}")
+        view = replace(view, cmap=DEFAULT_COLORMAP)
+    return view, messages
+
+
+def parse_query(context: Context, query: str | None) -> tuple[View, list[str]]:
+    """A checked View from a URL query like `?rec=0&unit=2:cell:13&pos=1200&features=in_quote`."""
+    fields = {k: v[-1] for k, v in parse_qs((query or "").lstrip("?")).items()}
+    messages = []
+
+    def number(name: str) -> int:
+        try:
+            return int(fields.get(name, 0))
+        except ValueError:
+            messages.append(f"{name}={fields[name]!r} is not a number; using 0")
+            return 0
+
+    features = tuple(n for n in fields.get("features", "").split(",") if n)
+    view = View(
+        number("rec"),
+        fields.get("unit", ""),
+        number("pos"),
+        features,
+        fields.get("regex", ""),
+        fields.get("color", "unit"),
+        fields.get("cmap", DEFAULT_COLORMAP),
+    )
+    view, more = check_view(context, view)
+    return view, messages + more
+
+
+def step_unit(recording: Recording, unit: str, step: int) -> str:
+    """The unit `step` places away in recording order (layer, kind, index), wrapping around."""
+    parsed = Unit.parse(unit)
+    offsets, total = {}, 0
+    for layer, kind in recording.layer_kinds:
+        offsets[(layer, kind)] = total
+        total += recording.units_in(layer, kind)
+    flat = (offsets[(parsed.layer, parsed.kind)] + parsed.index + step) % total
+    for (layer, kind), offset in reversed(offsets.items()):
+        if flat >= offset:
+            return str(Unit(layer, kind, flat - offset))
+    raise AssertionError("unreachable")
+
+
+def next_strong(context: Context, view: View, direction: int) -> int:
+    """The start of the next (direction=1) or previous (-1) strong run; stays put if none."""
+    starts = context.strong_starts(view.rec, view.unit)
+    if direction > 0:
+        later = starts[starts > view.pos]
+        return int(later[0]) if len(later) else view.pos
+    earlier = starts[starts < view.pos]
+    return int(earlier[-1]) if len(earlier) else view.pos
+
+
+def window_bounds(context: Context, view: View) -> tuple[int, int]:
+    """[start, stop) of the rendered window: `context.window` chars centred on the position."""
+    chars = context.recording(view.rec).chars
+    start = max(0, min(view.pos - context.window // 2, chars - context.window))
+    return start, min(chars, start + context.window)

@@ -1,0 +1,282 @@
+"""Side panels: feature search, brush-and-match, top contexts and the model card.
+
+Every clickable result is a `goto` button whose id carries its target as "UNIT@POS" (either
+part may be empty); the navigation callback in app.py handles them all the same way.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from dash import ALL, Input, Output, State, dcc, html, no_update
+
+from dashboards.context import Context, View
+from probe.colors import text_color, to_rgb
+from probe.errors import ProbeError
+
+
+def goto(target: str, children, title: str = "") -> html.Button:
+    """A result the user can click to jump to a unit and/or position ("UNIT@POS")."""
+    return html.Button(
+        children,
+        id={"type": "goto", "target": target},
+        className="goto",
+        title=title or f"show {target}",
+    )
+
+
+def colored_text(text: str, values, limit: float, cmap: str) -> list[html.Span]:
+    """Server-side colored characters for short snippets (contexts), same colors as the view."""
+    rgb = to_rgb(values, limit, cmap)
+    fg = text_color(rgb)
+    return [
+        html.Span(
+            "↵" if ch == "\n" else ch,
+            style={"background": "#{:02x}{:02x}{:02x}".format(*c), "color": f},
+        )
+        for ch, c, f in zip(text, rgb, fg, strict=True)
+    ]
+
+
+def number(value: float, digits: int = 3) -> str:
+    return (
+        "–"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else (f"{value:.{digits}f}")
+    )
+
+
+# --- feature search ------------------------------------------------------------------------
+SEARCH_COLUMNS = ["feature", "unit", "r", "auroc", "null_init", "null_shift"]
+
+
+def search_table(context: Context, view: View, top: int = 10) -> html.Table | html.Div:
+    """Units best explained by the view's features (probe.search), one clickable row each."""
+    from probe.search import search
+
+    if not view.feature_names:
+        return html.Div("pick features (or type a regex) to search units", className="hint")
+    results: pd.DataFrame = search(context.recording(view.rec), view.feature_names, top=top)
+    header = html.Tr([html.Th(c) for c in SEARCH_COLUMNS])
+    rows = [
+        html.Tr(
+            className="result",
+            children=[
+                html.Td(row.feature),
+                html.Td(goto(f"{row.unit}@", row.unit)),
+                *(html.Td(number(getattr(row, c, None))) for c in SEARCH_COLUMNS[2:]),
+            ],
+        )
+        for row in results.itertuples()
+    ]
+    return html.Table([html.Thead(header), html.Tbody(rows)], className="search-table")
+
+
+# --- brush and match -----------------------------------------------------------------------
+def brush_results(context: Context, view: View, start, stop, threshold, kinds, off_outside):
+    """Units on across [start, stop) and the other spans where the same units are on."""
+    from probe.search import match_spans, units_on_span
+
+    recording = context.recording(view.rec)
+    if start is None or stop is None or not 0 <= start < stop <= recording.chars:
+        raise ProbeError(f"brush a span: 0 <= start < stop <= {recording.chars}")
+    units = units_on_span(
+        recording,
+        int(start),
+        int(stop),
+        float(threshold),
+        kinds or None,
+        off_outside=int(bool(off_outside)) * 3,
+    )
+    if not units:
+        return html.Div(f"no unit is above {threshold} across [{start}, {stop})", className="hint")
+    matches = match_spans(
+        recording, units, float(threshold), top=20, exclude=(int(start), int(stop))
+    )
+    unit_buttons = [goto(f"{unit}@{start}", str(unit)) for unit in units[:40]]
+    match_rows = [
+        html.Li(
+            goto(
+                f"@{row.start}",
+                [
+                    html.B(f"{row.start}–{row.stop}"),
+                    f" {row.units_on:g} on · ",
+                    html.Code(repr(row.text)[1:-1]),
+                ],
+                title=f"score {row.score:.3f}",
+            )
+        )
+        for row in matches.itertuples()
+    ]
+    return html.Div(
+        [
+            html.Div(f"{len(units)} unit(s) on across [{start}, {stop}):", className="sub"),
+            html.Div(unit_buttons, className="unit-list"),
+            html.Div(f"{len(match_rows)} matching span(s), best first:", className="sub"),
+            html.Ol(match_rows, className="match-list"),
+        ]
+    )
+
+
+# --- top contexts --------------------------------------------------------------------------
+def contexts_list(context: Context, view: View, k: int = 8, width: int = 40) -> html.Ol:
+    """The unit's k strongest activations with ±width chars of context, colored, clickable."""
+    from probe.search import top_contexts
+
+    recording = context.recording(view.rec)
+    limit = context.limit(view.rec, view.unit)
+    items = []
+    for row in top_contexts(recording, view.unit, k=k, width=width, sign="absolute").itertuples():
+        values = recording.unit(view.unit, int(row.start), int(row.stop))
+        text = recording.text[int(row.start) : int(row.stop)]
+        label = html.Span(f"#{row.position} {row.value:+.3f} ", className="ctx-label")
+        snippet = html.Span(colored_text(text, values, limit, view.cmap), className="ctx-text")
+        items.append(html.Li(goto(f"@{row.position}", [label, snippet])))
+    return html.Ol(items, className="contexts")
+
+
+# --- model card ----------------------------------------------------------------------------
+def model_card(context: Context, rec: int) -> html.Table:
+    """Checkpoint and recording facts: cell, size, parameters, corpus, losses."""
+    recording = context.recording(rec)
+    info, config = recording.manifest.get("checkpoint", {}), recording.config
+
+    def loss(value):
+        return "–" if value is None else f"{value:.4f} nats · {value / math.log(2):.4f} bits/char"
+
+    parameters = info.get("parameters")
+    rows = {
+        "recording": recording.name,
+        "checkpoint": info.get("name") or info.get("path", "–"),
+        "cell": f"{config['cell'].upper()} · {config['layers']} layers × {config['hidden']}",
+        "parameters": f"{parameters:,}" if isinstance(parameters, int) else "–",
+        "corpus": corpus_name(info.get("corpus")),
+        "training step": info.get("step", "–"),
+        "val loss": loss(info.get("val_loss")),
+        "test loss": loss(info.get("test_loss")),
+        "text": f"{recording.chars:,} chars · {recording.manifest.get('source') or '–'}",
+        "unknown chars": f"{recording.manifest.get('unknown_chars', 0):,}",
+        "random-init twin": "yes" if (recording.path / "init").is_dir() else "no",
+    }
+    if info.get("init_only"):
+        rows["note"] = "random-init model (not trained)"
+    return html.Table(
+        [html.Tr([html.Th(k), html.Td(str(v))]) for k, v in rows.items()], className="model-card"
+    )
+
+
+def corpus_name(corpus) -> str:
+    """The checkpoint's corpus: a name, or a dict with name and split fractions."""
+    if isinstance(corpus, dict):
+        split = "/".join(f"{100 * f:g}" for f in corpus.get("split", ()))
+        return f"{corpus.get('name', '?')}" + (f" (split {split})" if split else "")
+    return str(corpus) if corpus else "–"
+
+
+def layout(context: Context) -> html.Div:
+    kinds = sorted({kind for r in context.recordings for _, kind in r.layer_kinds})
+    return html.Div(
+        className="panels",
+        children=[
+            html.Section(
+                className="panel",
+                children=[
+                    html.H3("Feature search"),
+                    html.Button("search units", id="search-button"),
+                    dcc.Loading(html.Div(id="search-results")),
+                ],
+            ),
+            html.Section(
+                className="panel",
+                children=[
+                    html.H3("Brush & match"),
+                    html.Div(
+                        className="row",
+                        children=[
+                            "span",
+                            dcc.Input(id="brush-start", type="number", min=0, placeholder="start"),
+                            dcc.Input(id="brush-stop", type="number", min=1, placeholder="stop"),
+                            "threshold",
+                            dcc.Input(id="brush-threshold", type="number", value=0.5, step=0.05),
+                        ],
+                    ),
+                    dcc.Checklist(
+                        id="brush-kinds",
+                        options=kinds,
+                        value=[k for k in kinds if k in ("cell", "hidden")] or kinds[:1],
+                        inline=True,
+                    ),
+                    dcc.Checklist(
+                        id="brush-off",
+                        options=[{"label": "off just before/after", "value": 1}],
+                        value=[],
+                        inline=True,
+                    ),
+                    html.Button("find units", id="brush-button"),
+                    dcc.Loading(html.Div(id="brush-results")),
+                ],
+            ),
+            html.Section(
+                className="panel",
+                children=[
+                    html.H3("Top contexts"),
+                    dcc.Loading(html.Div(id="contexts")),
+                ],
+            ),
+        ],
+    )
+
+
+def guarded(build, *args) -> object:
+    """Run a panel builder; user errors and a missing search module become a message."""
+    try:
+        return build(*args)
+    except ProbeError as error:
+        return html.Div(str(error), className="message")
+    except ImportError:
+        return html.Div("feature search (probe.search) is not available", className="message")
+
+
+def register(app, context: Context) -> None:
+    @app.callback(
+        Output("search-results", "children"),
+        Input("search-button", "n_clicks"),
+        State("view", "data"),
+        prevent_initial_call=True,
+    )
+    def run_search(_clicks, view_data):
+        return guarded(search_table, context, View.from_json(view_data))
+
+    @app.callback(
+        Output("brush-results", "children"),
+        Input("brush-button", "n_clicks"),
+        State("view", "data"),
+        State("brush-start", "value"),
+        State("brush-stop", "value"),
+        State("brush-threshold", "value"),
+        State("brush-kinds", "value"),
+        State("brush-off", "value"),
+        prevent_initial_call=True,
+    )
+    def run_brush(_clicks, view_data, start, stop, threshold, kinds, off):
+        if threshold is None:
+            return html.Div("set a threshold", className="message")
+        view = View.from_json(view_data)
+        return guarded(brush_results, context, view, start, stop, threshold, kinds, off)
+
+    # "unit-key" changes only with recording, unit or colormap, not with every window move.
+    @app.callback(Output("contexts", "children"), Input("unit-key", "data"), State("view", "data"))
+    def update_contexts(_key, view_data):
+        view = View.from_json(view_data)
+        return guarded(contexts_list, context, view) if view.unit else no_update
+
+    @app.callback(
+        Output("model-card", "children"), Input("unit-key", "data"), State("view", "data")
+    )
+    def update_card(_key, view_data):
+        return guarded(model_card, context, View.from_json(view_data).rec)
+
+
+# The input every panel's results feed into; app.py's navigation callback listens to it.
+GOTO = Input({"type": "goto", "target": ALL}, "n_clicks")

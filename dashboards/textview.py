@@ -1,0 +1,167 @@
+"""The text view: a window of characters colored by one unit (or by per-char loss).
+
+Coloring happens in the browser: the server sends only the window's text and values (a compact
+list of rounded numbers) and `assets/probe.js` builds one span per character, interpolating the
+same colormap anchors as `probe.colors` (sent from Python, the single source of truth). That
+keeps a unit change or a window move to one small JSON round trip.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
+
+from dashboards.context import Context, View, window_bounds
+from probe.colors import COLORMAPS
+from probe.errors import ProbeError
+from probe.features import get_feature
+from probe.units import Unit
+
+# Distinct, colorblind-safe (Okabe-Ito) colors for feature tracks under the text.
+TRACK_COLORS = ["#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#0072b2", "#000000"]
+EXPORT_FORMATS = ["png", "pdf", "svg", "tex", "html"]
+
+
+def rounded(values: np.ndarray, digits: int = 4) -> list:
+    """JSON-ready floats (None for NaN), rounded to keep the payload small."""
+    values = np.round(np.asarray(values, np.float64), digits)
+    return [None if np.isnan(v) else v for v in values.tolist()]
+
+
+def window_payload(context: Context, view: View) -> dict:
+    """What the browser needs to draw the window: text, values, color limit and feature tracks."""
+    recording = context.recording(view.rec)
+    start, stop = window_bounds(context, view)
+    if view.color == "loss":
+        values = context.loss_bits(view.rec)[start:stop]
+        limit, label = context.loss_limit(view.rec), "per-char loss (bits)"
+    else:
+        values = recording.unit(view.unit, start, stop)
+        limit, label = context.limit(view.rec, view.unit), Unit.parse(view.unit).label
+    features = ",".join(view.feature_names)
+    tracks = []
+    for number, name in enumerate(view.feature_names):
+        feature = context.feature(view.rec, name)
+        tracks.append(
+            {
+                "name": name,
+                "binary": get_feature(name).binary,
+                "color": TRACK_COLORS[number % len(TRACK_COLORS)],
+                "values": rounded(feature[start:stop], 3),
+            }
+        )
+    return {
+        "key": f"{view.rec}|{view.color}|{view.cmap}|{view.unit}|{start}|{view.pos}|{features}",
+        "layout": f"{view.rec}|{start}|{features}",  # same layout: the browser only recolors
+        "start": start,
+        "text": recording.text[start:stop],
+        "values": rounded(values),
+        "limit": float(limit),
+        "label": label,
+        "focus": view.pos,
+        "tracks": tracks,
+        "anchors": COLORMAPS[view.cmap],
+    }
+
+
+def export_bytes(context: Context, view: View, fmt: str) -> tuple[bytes, str]:
+    """The current window as a paper figure from probe.export, and its file name."""
+    try:
+        from probe.export import text_heatmap
+    except ImportError:
+        raise ProbeError("export is not available in this version of probe") from None
+    start, stop = window_bounds(context, view)
+    recording = context.recording(view.rec)
+    features = view.feature_names or None
+    figure = text_heatmap(
+        recording, [view.unit], start, stop, colormap=view.cmap, features=features
+    )
+    name = f"{view.unit.replace(':', '-')}_{start}-{stop}.{fmt}"
+    return figure.to_bytes(fmt), name
+
+
+def layout(context: Context) -> html.Div:
+    """Navigation bar, legend and the (initially empty) text body that probe.js fills."""
+    button = html.Button
+    return html.Div(
+        className="textview",
+        children=[
+            html.Div(
+                className="nav",
+                children=[
+                    button("◀ window", id="prev-window", title="previous window"),
+                    button("◀ strong", id="prev-strong", title="previous strong activation (p)"),
+                    dcc.Input(
+                        id="jump",
+                        type="number",
+                        min=0,
+                        placeholder="go to char",
+                        debounce=True,
+                        className="jump",
+                    ),
+                    button("strong ▶", id="next-strong", title="next strong activation (n)"),
+                    button("window ▶", id="next-window", title="next window"),
+                    html.Div(
+                        dcc.Slider(
+                            id="pos-slider",
+                            min=0,
+                            max=1,
+                            step=1,
+                            value=0,
+                            marks=None,
+                            updatemode="mouseup",
+                            tooltip={"placement": "bottom"},
+                        ),
+                        className="slider",
+                    ),
+                    html.Span(
+                        className="export",
+                        children=[
+                            dcc.Dropdown(
+                                id="export-format",
+                                options=EXPORT_FORMATS,
+                                value="png",
+                                clearable=False,
+                                searchable=False,
+                            ),
+                            button(
+                                "export",
+                                id="export-button",
+                                title="download this window as a figure",
+                            ),
+                            dcc.Download(id="export-download"),
+                        ],
+                    ),
+                ],
+            ),
+            html.Div(id="export-message", className="message"),
+            html.Div(id="legend", className="legend"),
+            html.Pre(id="text-body", className="text-body"),
+            dcc.Store(id="window-payload"),
+            dcc.Store(id="render-done"),
+        ],
+    )
+
+
+def register(app, context: Context) -> None:
+    """The payload itself comes from app.py's navigation callback (one round trip per step)."""
+    app.clientside_callback(
+        ClientsideFunction(namespace="probe", function_name="render"),
+        Output("render-done", "data"),
+        Input("window-payload", "data"),
+    )
+
+    @app.callback(
+        Output("export-download", "data"),
+        Output("export-message", "children"),
+        Input("export-button", "n_clicks"),
+        State("export-format", "value"),
+        State("view", "data"),
+        prevent_initial_call=True,
+    )
+    def export(_clicks, fmt, view_data):
+        try:
+            content, name = export_bytes(context, View.from_json(view_data), fmt)
+        except ProbeError as error:
+            return no_update, str(error)
+        return dcc.send_bytes(content, name), f"exported {name}"

@@ -1,0 +1,253 @@
+"""Dashboard callbacks on a real tiny recording: URL state, coloring data, panels, CLI errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from dashboards import build_app
+from dashboards.app import control_values, navigate
+from dashboards.context import View, next_strong, parse_query, step_unit, window_bounds
+from dashboards.panels import brush_results, contexts_list, model_card, search_table
+from dashboards.textview import export_bytes, window_payload
+from probe.cli import main as cli_main
+from probe.colors import symmetric_limit
+
+
+@pytest.fixture(scope="module")
+def app(tiny_recording):
+    return build_app([tiny_recording])
+
+
+@pytest.fixture(scope="module")
+def context(app):
+    return app.probe_context
+
+
+def text_of(component) -> str:
+    """All text inside a Dash component tree."""
+    if isinstance(component, str | int | float):
+        return str(component)
+    children = getattr(component, "children", None)
+    if children is None:
+        return ""
+    if not isinstance(children, list | tuple):
+        children = [children]
+    return " ".join(text_of(child) for child in children)
+
+
+def goto_targets(component) -> list[str]:
+    found = []
+    component_id = getattr(component, "id", None)
+    if isinstance(component_id, dict) and component_id.get("type") == "goto":
+        found.append(component_id["target"])
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list | tuple) else [children]:
+        if child is not None and not isinstance(child, str | int | float):
+            found += goto_targets(child)
+    return found
+
+
+def test_index_page_uses_no_external_assets(app):
+    page = app.server.test_client().get("/").get_data(as_text=True)
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert sources and all(s.startswith("/") for s in sources), sources
+    assert "probe.js" in page and "style.css" in page
+
+
+def test_url_round_trip(context):
+    view = View(rec=0, unit="2:hidden:5", pos=1234, features=("in_comment",), regex="[0-9]+",
+                color="loss", cmap="puor")  # fmt: skip
+    parsed, messages = parse_query(context, view.query())
+    assert parsed == view and messages == []
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("?rec=7", "no recording 7"),
+        ("?unit=9:cell:0", "no layer 9"),
+        ("?unit=1:cell:999", "index out of range"),
+        ("?unit=garbage", "bad unit"),
+        ("?pos=99999999", "outside the text"),
+        ("?pos=abc", "not a number"),
+        ("?features=in_comment,nonsense", "unknown feature nonsense"),
+        ("?regex=(unclosed", "invalid regex"),
+        ("?color=rainbow", "unknown coloring"),
+    ],
+)
+def test_bad_url_values_give_message_and_safe_default(context, tiny_recording, query, expected):
+    view, messages = parse_query(context, query)
+    assert any(expected in m for m in messages), messages
+    tiny_recording.unit(view.unit, 0, 1)  # a valid unit
+    assert 0 <= view.pos < tiny_recording.chars and view.rec == 0 and "(" not in view.regex
+    window_payload(context, view)  # and it renders
+
+
+def test_window_payload_matches_recording(context, tiny_recording):
+    view = View(unit="2:cell:7", pos=10_000, features=("in_comment", "brace_depth"))
+    payload = window_payload(context, view)
+    start, stop = window_bounds(context, view)
+    assert stop - start == context.window and start <= view.pos < stop
+    assert payload["text"] == tiny_recording.text[start:stop] and payload["start"] == start
+    expected = tiny_recording.unit("2:cell:7", start, stop)
+    assert np.allclose(payload["values"], expected, atol=1e-4)
+    assert payload["limit"] == pytest.approx(symmetric_limit(tiny_recording.unit("2:cell:7")))
+    binary = {t["name"]: t["binary"] for t in payload["tracks"]}
+    assert binary == {"in_comment": True, "brace_depth": False}
+    json.dumps(payload)  # the browser gets it as JSON
+
+
+def test_window_stays_inside_text(context, tiny_recording):
+    last = tiny_recording.chars - 1
+    assert window_bounds(context, View(unit="1:cell:0", pos=last)) == (
+        tiny_recording.chars - context.window,
+        tiny_recording.chars,
+    )
+    assert window_bounds(context, View(unit="1:cell:0", pos=0))[0] == 0
+
+
+def test_loss_coloring(context, tiny_recording):
+    payload = window_payload(context, View(unit="1:cell:0", pos=0, color="loss"))
+    assert payload["values"][0] is None  # nothing predicts the first char
+    bits = -tiny_recording.logprob[:20] / np.log(2)
+    assert np.allclose(payload["values"][1:21], bits, atol=1e-3)
+
+
+def test_unit_stepping_wraps_through_kinds_and_layers(tiny_recording):
+    assert step_unit(tiny_recording, "1:cell:0", 1) == "1:cell:1"
+    assert step_unit(tiny_recording, "1:cell:31", 1) == "1:hidden:0"
+    first = str(tiny_recording.all_units()[0])
+    last = str(tiny_recording.all_units()[-1])
+    assert step_unit(tiny_recording, first, -1) == last
+
+
+def test_navigation(context, tiny_recording):
+    view = View(unit="1:cell:3", pos=100)
+    controls = control_values(context, view)
+    new, _ = navigate(context, view, "next-unit", 1, controls)
+    assert new.unit == "1:cell:4"
+    new, _ = navigate(context, view, "kind-select", "hidden", {**controls, "kind-select": "hidden"})
+    assert new.unit == "1:hidden:3"
+    new, messages = navigate(context, view, "index-input", 500, {**controls, "index-input": 500})
+    assert new.unit == "1:cell:31" and not messages  # clamped to the layer's last unit
+    new, _ = navigate(context, view, {"type": "goto", "target": "2:cell:1@777"}, 1, controls)
+    assert (new.unit, new.pos) == ("2:cell:1", 777)
+    new, _ = navigate(context, view, "next-window", 1, controls)
+    assert new.pos == 100 + context.window
+    new, messages = navigate(context, view, "regex-input", "([", controls)
+    assert new.regex == "" and "invalid regex" in messages[0]
+
+
+def test_next_strong_activation(context, tiny_recording):
+    view = View(unit="2:cell:2", pos=0)
+    values = tiny_recording.unit(view.unit)
+    limit = context.limit(0, view.unit)
+    forward = next_strong(context, view, 1)
+    assert forward > 0 and abs(values[forward]) >= 0.5 * limit
+    assert np.all(np.abs(values[1:forward]) < 0.5 * limit) or abs(values[0]) >= 0.5 * limit
+    second = next_strong(context, View(unit=view.unit, pos=forward), 1)
+    assert second > forward and abs(values[second - 1]) < 0.5 * limit  # a new run, not the same
+    assert next_strong(context, View(unit=view.unit, pos=second), -1) == forward
+    assert next_strong(context, View(unit=view.unit, pos=forward), -1) <= forward
+
+
+def test_search_table_rows_jump_to_units(context):
+    table = search_table(context, View(unit="1:cell:0", features=("in_comment",), regex="[{}]"))
+    targets = goto_targets(table)
+    assert len(targets) >= 2 and all(re.fullmatch(r"\d:\w+:\d+@", t) for t in targets)
+    assert "re:[{}]" in text_of(table)
+
+
+def test_brush_and_match(context, tiny_recording):
+    # Brush the interior of the first block comment: comment-tracking units should be on.
+    start = tiny_recording.text.index("/*") + 3
+    stop = tiny_recording.text.index("*/", start) - 1
+    result = brush_results(context, View(unit="1:cell:0"), start, stop, 0.3, ["cell", "hidden"], [])
+    text = text_of(result)
+    if "no unit is above" in text:
+        pytest.fail(f"no unit on across the comment: {text}")
+    targets = goto_targets(result)
+    assert any(t.endswith(f"@{start}") for t in targets)  # the units found
+    assert any(t.startswith("@") for t in targets)  # the matching spans
+    with pytest.raises(Exception, match="brush a span"):
+        brush_results(context, View(unit="1:cell:0"), 50, 10, 0.5, ["cell"], [])
+
+
+def test_top_contexts_are_strongest(context, tiny_recording):
+    listing = contexts_list(context, View(unit="2:cell:5"), k=5)
+    positions = [int(t[1:]) for t in goto_targets(listing)]
+    values = np.abs(tiny_recording.unit("2:cell:5"))
+    assert len(positions) == 5 and values[positions[0]] == pytest.approx(values.max(), abs=1e-3)
+
+
+def test_model_card(context):
+    card = text_of(model_card(context, 0))
+    assert "LSTM" in card and "2 layers × 32" in card and "bits/char" in card
+
+
+def test_export_window(context):
+    pytest.importorskip("probe.export")
+    content, name = export_bytes(context, View(unit="1:cell:0", pos=500), "png")
+    assert content[:8] == b"\x89PNG\r\n\x1a\n" and name.endswith(".png")
+
+
+def test_navigation_callback_over_http(app, tiny_recording):
+    """The registered callback answers the browser's request: view, URL and window payload."""
+    key = next(k for k in app.callback_map if k.startswith("..view.data..."))
+    spec = app.callback_map[key]
+    outputs = [dict(zip(("id", "property"), o.rsplit(".", 1), strict=True))
+               for o in key.strip(".").split("...")]  # fmt: skip
+    inputs = [
+        []
+        if item["id"].startswith("{")  # the pattern-matching goto buttons: none yet
+        else {**item, "value": "?unit=1:cell:1&pos=50" if item["id"] == "url" else None}
+        for item in spec["inputs"]
+    ]
+    request = {"output": key, "outputs": outputs, "inputs": inputs, "changedPropIds": [],
+               "state": [{**s, "value": None} for s in spec["state"]]}  # fmt: skip
+    answer = app.server.test_client().post("/_dash-update-component", json=request)
+    assert answer.status_code == 200, answer.get_data(as_text=True)[-300:]
+    response = answer.get_json()["response"]
+    assert response["url"]["search"] == "?rec=0&unit=1%3Acell%3A1&pos=50"
+    payload = response["window-payload"]["data"]
+    assert payload["key"].startswith("0|unit|rdbu|1:cell:1|0|50|")
+    assert np.allclose(payload["values"], tiny_recording.unit("1:cell:1", 0, 3000), atol=1e-4)
+
+
+# --- CLI: bad recordings give one line and exit 2 ---------------------------------------
+def run_cli(capsys, *args) -> tuple[int, str]:
+    code = cli_main(["dashboard", *map(str, args)])
+    return code, capsys.readouterr().err.strip()
+
+
+def test_cli_missing_recording(capsys, tmp_path):
+    code, err = run_cli(capsys, "--recording", tmp_path / "nope")
+    assert code == 2 and "no recording at" in err and "\n" not in err
+
+
+def test_cli_corrupt_and_mismatched_recordings(capsys, tmp_path, tiny_recording):
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(tiny_recording.path, corrupt)
+    (corrupt / "L1_cell.npy").write_bytes(b"not an array")
+    code, err = run_cli(capsys, "--recording", corrupt)
+    assert code == 2 and "corrupt" in err and "\n" not in err
+
+    mismatched = tmp_path / "mismatched"
+    shutil.copytree(tiny_recording.path, mismatched)
+    manifest = json.loads((mismatched / "manifest.json").read_text())
+    manifest["arrays"][0]["units"] += 1
+    (mismatched / "manifest.json").write_text(json.dumps(manifest))
+    code, err = run_cli(capsys, "--recording", mismatched)
+    assert code == 2 and "manifest says" in err and "\n" not in err
+
+
+def test_cli_needs_something_to_show(capsys, tiny_checkpoint):
+    code, err = run_cli(capsys)
+    assert code == 2 and "nothing to show" in err
+    code, err = run_cli(capsys, "--checkpoint", tiny_checkpoint)
+    assert code == 2 and "--text" in err

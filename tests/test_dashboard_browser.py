@@ -1,0 +1,159 @@
+"""End to end: serve the dashboard on a real tiny recording and drive it in headless Chromium.
+
+Set PROBE_SCREENSHOT=docs/dashboard.png to refresh the README screenshot from this run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from probe.colors import symmetric_limit, to_rgb
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+TIMEOUT = 30_000  # ms for one step; the machine may be busy
+
+pytestmark = pytest.mark.browser
+
+# The spans on screen: start, and per char its text and computed colors.
+READ_SPANS = """() => {
+  const body = document.getElementById('text-body');
+  return {start: Number(body.dataset.start), key: body.dataset.key,
+          spans: Array.from(body.children).map((s) => [s.textContent, getComputedStyle(s).backgroundColor])};
+}"""
+
+
+@pytest.fixture(scope="module")
+def server(tiny_recording):
+    """The dashboard served from a background thread on a free localhost port."""
+    from werkzeug.serving import make_server
+
+    from dashboards import build_app
+
+    app = build_app([tiny_recording])
+    http = make_server("127.0.0.1", 0, app.server, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{http.server_port}/"
+    http.shutdown()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium not installed (make browser installs Debian's chromium)")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.set_default_timeout(TIMEOUT)
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("request", lambda r: errors.append(f"external request {r.url}")
+                if not r.url.startswith(server) else None)  # fmt: skip
+        page.probe_errors = errors
+        yield page
+        browser.close()
+    assert not errors, errors
+
+
+def wait_for_key(page, contains: str) -> dict:
+    page.wait_for_function(
+        "(s) => (document.getElementById('text-body')?.dataset.key || '').includes(s)", arg=contains
+    )
+    return page.evaluate(READ_SPANS)
+
+
+def check_colors(shown: dict, recording, unit: str) -> None:
+    """Every span shows its char with the recording's value through the shared colormap."""
+    start, spans = shown["start"], shown["spans"]
+    assert "".join(text for text, _ in spans) == recording.text[start : start + len(spans)]
+    values = recording.unit(unit, start, start + len(spans))
+    expected = to_rgb(values, symmetric_limit(recording.unit(unit)))
+    got = np.array([[int(x) for x in color[4:-1].split(",")[:3]] for _, color in spans])
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_dashboard_end_to_end(page, server, tiny_recording, tmp_path):
+    # Load a bookmarked view: the unit and window come from the URL.
+    page.goto(server + "?rec=0&unit=2:cell:3&pos=5000")
+    shown = wait_for_key(page, "|2:cell:3|")
+    check_colors(shown, tiny_recording, "2:cell:3")
+    assert shown["start"] <= 5000 < shown["start"] + len(shown["spans"])
+
+    # Hover shows index, value and features.
+    focus = page.locator("#text-body span.focus")
+    focus.hover()
+    title = focus.get_attribute("title")
+    value = tiny_recording.unit("2:cell:3", 5000, 5001)[0]
+    assert title.startswith("#5000") and f"{value:.3f}" in title
+
+    # Pick a unit: the next-unit key (j) and the index box; the URL follows.
+    page.locator("body").press("j")
+    check_colors(wait_for_key(page, "|2:cell:4|"), tiny_recording, "2:cell:4")
+    assert "unit=2%3Acell%3A4" in page.url
+    page.fill("#index-input", "9")
+    page.press("#index-input", "Enter")
+    check_colors(wait_for_key(page, "|2:cell:9|"), tiny_recording, "2:cell:9")
+
+    # Feature tracks and search: a regex feature, search, click the best unit.
+    page.fill("#regex-input", "[{}]")
+    page.press("#regex-input", "Enter")
+    wait_for_key(page, "re:[{}]")
+    assert "re:[{}]" in page.inner_text("#legend")
+    page.click("#search-button")
+    best = page.locator(".search-table .goto").first
+    best.wait_for()
+    unit = best.inner_text()
+    best.click()
+    check_colors(wait_for_key(page, f"|{unit}|"), tiny_recording, unit)
+
+    # Brush: drag across the first block comment's interior, find units, jump to a match.
+    page.goto(server + "?rec=0&unit=1:cell:0&pos=0")
+    wait_for_key(page, "|1:cell:0|")
+    start = tiny_recording.text.index("/*") + 3
+    stop = tiny_recording.text.index("*/", start) - 1
+    spans = page.locator("#text-body span")
+    spans.nth(start).scroll_into_view_if_needed()
+    a, b = spans.nth(start).bounding_box(), spans.nth(stop - 1).bounding_box()
+    page.mouse.move(a["x"] + 1, a["y"] + a["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(b["x"] + b["width"] - 1, b["y"] + b["height"] / 2, steps=5)
+    page.mouse.up()
+    assert page.input_value("#brush-start") == str(start)
+    assert page.input_value("#brush-stop") == str(stop)
+    page.fill("#brush-threshold", "0.3")
+    page.click("#brush-button")
+    match = page.locator(".match-list .goto").first
+    match.wait_for()
+    target = int(match.inner_text().split("–")[0])
+    match.click()
+    page.wait_for_function(
+        "(p) => document.getElementById('text-body').dataset.key.split('|')[5] === String(p)",
+        arg=target,
+    )
+
+    # Top contexts are colored and clickable.
+    assert page.locator(".contexts .goto").count() == 8
+
+    screenshot = os.environ.get("PROBE_SCREENSHOT") or str(tmp_path / "dashboard.png")
+    page.goto(server + "?rec=0&unit=1:cell:0&pos=3000&features=in_comment,brace_depth")
+    wait_for_key(page, "in_comment,brace_depth")
+    page.locator(".contexts .goto").first.wait_for()
+    page.screenshot(path=screenshot, full_page=True)
+    assert Path(screenshot).stat().st_size > 10_000
+
+
+def test_bad_url_shows_message_not_blank(page, server, tiny_recording):
+    page.goto(server + "?rec=3&unit=7:bogus:1&pos=99999999&regex=(oops")
+    shown = wait_for_key(page, "|1:cell:0|")
+    banner = page.inner_text("#banner")
+    assert "no recording 3" in banner and "invalid regex" in banner
+    assert len(shown["spans"]) > 0 and shown["start"] + len(shown["spans"]) == tiny_recording.chars

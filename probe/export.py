@@ -1,0 +1,428 @@
+"""Figures for papers: text colored by one or more units, written as PDF, SVG, PNG, TeX or HTML.
+
+`text_heatmap` builds the paper's Figure 2 for any recording: one stacked panel per unit, each
+character's background colored by the unit's value. `top_contexts_sheet` lays out a unit's
+strongest contexts one per line. Both return a `TextHeatmap` that renders inline in Jupyter and
+saves to any format; the dashboard's export buttons call the same `to_bytes`, so a figure from
+the browser and from `probe export` are identical.
+
+Layout is computed once in character cells (wrap at `width`, newlines respected, tabs expanded)
+and then drawn by matplotlib (PDF/SVG/PNG: text stays text, fonts embedded) or written as markup
+(HTML, LaTeX). Colors always come from `probe.colors`, so they match the dashboard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from probe.colors import DEFAULT_COLORMAP, anchors, symmetric_limit, to_rgb
+from probe.errors import ProbeError
+from probe.recording import Recording
+from probe.units import Unit
+
+FORMATS = ("pdf", "svg", "png", "tex", "html")
+MAX_CHARS = 20_000  # a longer range makes an unreadable figure; the dashboard scrolls instead
+TAB_MARK, NEWLINE_MARK, CONTROL_MARK = "→", "↵", "·"
+MONO_FONT = "DejaVu Sans Mono"  # ships with matplotlib, so every machine draws the same glyphs
+LABEL_FONT = "DejaVu Sans"
+TRACK_COLORS = ["#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#000000", "#d55e00"]  # Okabe-Ito
+
+
+@dataclass
+class Line:
+    """One row of a figure: which characters sit in which columns, and what is drawn there."""
+
+    positions: np.ndarray  # index of each box's character in the panel text
+    columns: np.ndarray  # first column of each box
+    widths: np.ndarray  # columns each box spans (a tab spans several)
+    glyphs: list[str]  # the string drawn in each box (as wide as the box)
+    note: str = ""  # drawn right of the line (the sheet puts the unit's value there)
+
+
+@dataclass
+class Panel:
+    """One unit over one text: its label, per-character values and the value range of its colors."""
+
+    label: str
+    text: str
+    values: np.ndarray  # float32, one per character of text
+    limit: float  # colors span [-limit, +limit]
+    lines: list[Line]
+    tracks: dict[str, np.ndarray] = field(default_factory=dict)  # feature -> value per char
+    highlights: list[int] = field(default_factory=list)  # positions outlined (sheet: the peak)
+
+
+@dataclass
+class TextHeatmap:
+    """A figure of colored text. Renders inline in Jupyter; `save(path)` writes any format."""
+
+    panels: list[Panel]
+    colormap: str = DEFAULT_COLORMAP
+    colorbar: bool = True
+    font_size: float = 9.0
+    title: str | None = None
+
+    def rgb(self, panel: Panel) -> np.ndarray:
+        """uint8 RGB per character of a panel, exactly as the dashboard colors it."""
+        return to_rgb(panel.values, panel.limit, self.colormap)
+
+    @property
+    def track_names(self) -> list[str]:
+        return list(dict.fromkeys(name for panel in self.panels for name in panel.tracks))
+
+    def figure(self):
+        """The matplotlib Figure (vector: one rectangle and real text per character run)."""
+        from probe.draw import draw_heatmap
+
+        return draw_heatmap(self)
+
+    def to_bytes(self, fmt: str, dpi: int = 300) -> bytes:
+        """The figure encoded as pdf, svg, png, tex or html."""
+        fmt = check_format(fmt)
+        if fmt == "html":
+            from probe.markup import to_html
+
+            return to_html(self, standalone=True).encode("utf-8")
+        if fmt == "tex":
+            from probe.markup import to_latex
+
+            return to_latex(self).encode("utf-8")
+        return figure_bytes(self.figure(), fmt, dpi)
+
+    def save(self, path: str | Path, dpi: int = 300, force: bool = False) -> Path:
+        """Write the figure; the format comes from the extension. Refuses to overwrite unless force."""
+        path = Path(path)
+        fmt = format_of(path)
+        return save_bytes(self.to_bytes(fmt, dpi), path, force)
+
+    def _repr_html_(self) -> str:
+        from probe.markup import to_html
+
+        return to_html(self, standalone=False)
+
+    def _repr_svg_(self) -> str:
+        return self.to_bytes("svg").decode("utf-8")
+
+
+def check_format(fmt: str) -> str:
+    fmt = fmt.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ProbeError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
+    return fmt
+
+
+def format_of(path: Path) -> str:
+    """The export format named by a file's extension."""
+    if not path.suffix:
+        raise ProbeError(f"{path} has no extension; end it with one of .{', .'.join(FORMATS)}")
+    return check_format(path.suffix)
+
+
+# ----------------------------------------------------------------------------- layout
+
+
+@lru_cache(maxsize=4096)
+def drawable(char: str) -> bool:
+    """Whether the monospace font has a glyph for char (others would break column alignment)."""
+    from matplotlib import font_manager, ft2font
+
+    font = ft2font.FT2Font(font_manager.findfont(font_manager.FontProperties(family=MONO_FONT)))
+    return font.get_char_index(ord(char)) != 0
+
+
+def glyph(char: str, show_whitespace: bool) -> str:
+    """What one ordinary (not tab, not newline) character is drawn as, one column wide."""
+    if char == " ":
+        return " "
+    if ord(char) < 32 or ord(char) == 127:
+        return CONTROL_MARK if show_whitespace else " "
+    return char if drawable(char) else "?"
+
+
+def layout_text(
+    text: str, width: int, show_whitespace: bool = False, tab_size: int = 4, wrap: bool = True
+) -> list[Line]:
+    """Place characters in rows of at most `width` columns.
+
+    A newline ends its row (it keeps a box of its own at the row's end, so its value shows);
+    tabs expand to the next tab stop; rows longer than `width` wrap. With `wrap=False` (the sheet)
+    everything stays on one row and newlines are drawn as a mark.
+    """
+    lines: list[Line] = []
+    row: list[tuple[int, int, int, str]] = []
+    column = 0
+
+    def end_row() -> None:
+        nonlocal row, column
+        positions, columns, widths, glyphs = zip(*row) if row else ((), (), (), ())
+        lines.append(
+            Line(
+                np.array(positions, int),
+                np.array(columns, int),
+                np.array(widths, int),
+                list(glyphs),
+            )
+        )
+        row, column = [], 0
+
+    for position, char in enumerate(text):
+        span = 1
+        if char == "\t":
+            span = tab_size - column % tab_size
+            if wrap:
+                span = max(1, min(span, width - column))
+            shown = (TAB_MARK if show_whitespace else " ") + " " * (span - 1)
+        elif char == "\n":
+            shown = NEWLINE_MARK if show_whitespace or not wrap else " "
+        else:
+            shown = glyph(char, show_whitespace)
+        if wrap and column + span > width and row and char != "\n":  # a newline may overhang
+            end_row()
+        row.append((position, column, span, shown))
+        column += span
+        if wrap and char == "\n":
+            end_row()
+    if row or not lines:
+        end_row()
+    return lines
+
+
+# ----------------------------------------------------------------------------- building figures
+
+
+def check_range(recording: Recording, start: int, stop: int | None) -> tuple[int, int]:
+    stop = recording.chars if stop is None else stop
+    if not 0 <= start < stop <= recording.chars:
+        raise ProbeError(
+            f"range {start}:{stop} is outside the text (the recording has chars 0:{recording.chars})"
+        )
+    if stop - start > MAX_CHARS:
+        raise ProbeError(
+            f"range {start}:{stop} is {stop - start:,} chars; a figure takes at most "
+            f"{MAX_CHARS:,} (pick a shorter --range)"
+        )
+    return start, stop
+
+
+def parse_units(units) -> list[Unit]:
+    units = [units] if isinstance(units, (str, Unit)) else list(units)
+    if not units:
+        raise ProbeError("no unit given; name one like 2:cell:137")
+    return [Unit.parse(unit) for unit in units]
+
+
+def unit_limit(recording: Recording, unit: Unit, limit: float | None) -> float:
+    """The fixed color range: given, or the unit's symmetric range over the whole recording."""
+    if limit is not None:
+        if not limit > 0:
+            raise ProbeError(f"--limit must be positive, got {limit}")
+        return float(limit)
+    return symmetric_limit(recording.unit(unit))
+
+
+def feature_columns(recording: Recording, features: list[str] | None) -> dict[str, np.ndarray]:
+    """Each feature over the whole recording text (context before the range matters)."""
+    from probe.search import feature_values
+
+    return {name: feature_values(recording, name) for name in features or []}
+
+
+def correlation(values: np.ndarray, feature: np.ndarray) -> float:
+    """Pearson r over the whole recording (NaN when either side is constant)."""
+    values = np.asarray(values, np.float64)
+    feature = np.asarray(feature, np.float64)
+    if values.std() == 0 or feature.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(values, feature)[0, 1])
+
+
+def unit_label(recording: Recording, unit: Unit, features: dict[str, np.ndarray]) -> str:
+    """'layer 2 · cell 137 · r=0.93 with in_quote' (r over the whole recording)."""
+    parts = [unit.label]
+    whole = recording.unit(unit) if features else None
+    for name, column in features.items():
+        r = correlation(whole, column)
+        parts.append(f"r={r:.2f} with {name}" if np.isfinite(r) else f"r=n/a with {name}")
+    return " · ".join(parts)
+
+
+def text_heatmap(
+    recording: Recording | str | Path,
+    units,
+    start: int = 0,
+    stop: int | None = None,
+    width: int = 80,
+    colormap: str = DEFAULT_COLORMAP,
+    limit: float | None = None,
+    labels: list[str] | None = None,
+    features: list[str] | None = None,
+    colorbar: bool = True,
+    show_whitespace: bool = False,
+    font_size: float = 9.0,
+    title: str | None = None,
+) -> TextHeatmap:
+    """The paper's Figure 2 for any units: text[start:stop] colored by each unit, stacked.
+
+    Colors span each unit's symmetric range over the whole recording (or `limit` for all), so
+    panels are comparable across figures. `features` add r to each label and underline tracks.
+    """
+    if not isinstance(recording, Recording):
+        recording = Recording.open(recording)
+    units = parse_units(units)
+    anchors(colormap)  # unknown colormap fails before any work
+    if width < 1:
+        raise ProbeError(f"--width must be positive, got {width}")
+    if labels is not None and len(labels) != len(units):
+        raise ProbeError(f"got {len(labels)} labels for {len(units)} units")
+    start, stop = check_range(recording, start, stop)
+    text = recording.text[start:stop]
+    lines = layout_text(text, width, show_whitespace)
+    columns = feature_columns(recording, features)
+    tracks = {name: column[start:stop] for name, column in columns.items()}
+    panels = [
+        Panel(
+            label=labels[i] if labels else unit_label(recording, unit, columns),
+            text=text,
+            values=recording.unit(unit, start, stop),
+            limit=unit_limit(recording, unit, limit),
+            lines=lines,
+            tracks=tracks,
+        )
+        for i, unit in enumerate(units)
+    ]
+    return TextHeatmap(panels, colormap, colorbar, font_size, title)
+
+
+def top_contexts_sheet(
+    recording: Recording | str | Path,
+    unit: str | Unit,
+    k: int = 8,
+    width: int = 50,
+    sign: str = "positive",
+    colormap: str = DEFAULT_COLORMAP,
+    limit: float | None = None,
+    features: list[str] | None = None,
+    colorbar: bool = True,
+    font_size: float = 9.0,
+    title: str | None = None,
+) -> TextHeatmap:
+    """A unit's k strongest contexts, one colored line each, aligned on the peak character.
+
+    Contexts are `probe.search.top_contexts` (the dashboard's): `width` chars ending a quarter
+    width after the peak; sign is positive, negative or absolute. Newlines inside a context are
+    drawn as ↵ so every context stays one line; the peak is outlined, its value at the right.
+    """
+    from probe.search import top_contexts
+
+    if not isinstance(recording, Recording):
+        recording = Recording.open(recording)
+    (unit,) = parse_units([unit])
+    anchors(colormap)
+    if k < 1 or width < 1:
+        raise ProbeError("--top and --width must be positive")
+    contexts = top_contexts(recording, unit, k, width, sign)
+    if len(contexts) == 0:
+        raise ProbeError(f"unit {unit} has no contexts to show")
+    columns = feature_columns(recording, features)
+    lead = int((contexts["position"] - contexts["start"]).max())  # the peak's column
+    pieces, lines, highlights, offset = [], [], [], 0
+    for row in contexts.itertuples():
+        piece = recording.text[row.start : row.stop]
+        (line,) = layout_text(piece, len(piece) + 1, show_whitespace=True, wrap=False)
+        line.positions += offset
+        line.columns += lead - (row.position - row.start)
+        line.note = f"{row.value:+.2f}"
+        lines.append(line)
+        highlights.append(offset + row.position - row.start)
+        pieces.append((row.start, row.stop))
+        offset += len(piece)
+    gather = np.concatenate([np.arange(a, b) for a, b in pieces])
+    values = recording.unit(unit)
+    panel = Panel(
+        label=f"{unit_label(recording, unit, columns)} · top {len(lines)} contexts",
+        text="".join(recording.text[a:b] for a, b in pieces),
+        values=values[gather],
+        limit=unit_limit(recording, unit, limit),
+        lines=lines,
+        tracks={name: column[gather] for name, column in columns.items()},
+        highlights=highlights,
+    )
+    return TextHeatmap([panel], colormap, colorbar, font_size, title)
+
+
+# ----------------------------------------------------------------------------- writing files
+
+
+def figure_bytes(figure, fmt: str, dpi: int = 300, tight: bool = False) -> bytes:
+    """A matplotlib figure as pdf/svg/png bytes, with fonts embedded and text kept as text.
+
+    `tight` crops to the drawn content (plots, whose tick labels vary); heatmaps are laid out
+    to the point and keep their exact size, so a PNG is exactly size x dpi pixels.
+    """
+    import matplotlib
+
+    if fmt not in ("pdf", "svg", "png"):
+        raise ProbeError(f"unknown format {fmt!r} for a plot; choose from pdf, svg, png")
+    if dpi < 1:
+        raise ProbeError(f"--dpi must be positive, got {dpi}")
+    # TrueType (42) embeds the font so PDF text is selectable; "none" keeps SVG text as <text>.
+    style = {"pdf.fonttype": 42, "svg.fonttype": "none", "svg.hashsalt": "probe"}
+    buffer = io.BytesIO()
+    with matplotlib.rc_context(style):
+        figure.savefig(
+            buffer,
+            format=fmt,
+            dpi=dpi,
+            metadata=METADATA.get(fmt),
+            bbox_inches="tight" if tight else None,
+            pad_inches=0.05,
+        )
+    data = buffer.getvalue()
+    if fmt == "svg":  # keep runs of spaces inside <text>, or columns of code would shift
+        data = data.replace(b"<svg ", b'<svg xml:space="preserve" ', 1)
+    return data
+
+
+METADATA = {"pdf": {"Creator": "probe", "CreationDate": None}, "svg": {"Date": None}, "png": {}}
+
+
+def save_bytes(data: bytes, path: str | Path, force: bool = False) -> Path:
+    """Write data to path atomically; an existing file is replaced only with force."""
+    path = Path(path)
+    if path.is_dir():
+        raise ProbeError(f"{path} is a folder; give a file name like {path / 'figure.pdf'}")
+    if path.exists() and not force:
+        raise ProbeError(f"{path} already exists (pass --force to overwrite it)")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as error:
+        raise ProbeError(f"cannot write {path}: {error.strerror or error}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    return path
+
+
+def export_plot(fig, out: str | Path, dpi: int = 300, force: bool = False) -> bytes:
+    """A Plotly figure as static pdf/svg/png bytes, redrawn with matplotlib (no browser needed).
+
+    `out` is a format name ("pdf") or a file path (written, refusing to overwrite unless force).
+    """
+    from probe.plotly_static import plotly_to_matplotlib
+
+    is_format = str(out).lower().lstrip(".") in FORMATS
+    fmt = str(out).lower().lstrip(".") if is_format else format_of(Path(out))
+    data = figure_bytes(plotly_to_matplotlib(fig), fmt, dpi, tight=True)
+    if not is_format:
+        save_bytes(data, out, force)
+    return data

@@ -1,0 +1,206 @@
+"""A `TextHeatmap` as markup: self-contained HTML (Jupyter, web pages) and LaTeX for \\input{}.
+
+Both walk the same layout as the matplotlib drawing (rows, columns, glyphs) and take colors from
+`probe.colors`, so every format shows the same figure.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+
+from probe.colors import text_color, to_hex, to_rgb
+from probe.export import CONTROL_MARK, NEWLINE_MARK, TAB_MARK, TRACK_COLORS, Line, TextHeatmap
+
+MONO_CSS = "'DejaVu Sans Mono', Menlo, Consolas, monospace"
+SANS_CSS = "'DejaVu Sans', 'Helvetica Neue', Arial, sans-serif"
+
+
+def runs(line: Line, keys: list) -> list[tuple[int, int]]:
+    """[start, end) box ranges of a row over which keys[position] stays the same."""
+    out, start = [], 0
+    for end in range(1, len(line.glyphs) + 1):
+        if end == len(line.glyphs) or keys[line.positions[end]] != keys[line.positions[start]]:
+            out.append((start, end))
+            start = end
+    return out
+
+
+# ----------------------------------------------------------------------------- HTML
+
+
+def colorbar_html(limit: float, colormap: str) -> str:
+    stops = ", ".join(to_hex(np.linspace(-limit, limit, 9), limit, colormap))
+    bar = (
+        f'<span style="display:inline-block;width:80px;height:9px;margin:0 4px;'
+        f'border:1px solid #888;background:linear-gradient(to right, {stops})"></span>'
+    )
+    return f'<span style="font-size:11px;color:#444">−{limit:.2g}{bar}+{limit:.2g}</span>'
+
+
+def to_html(heatmap: TextHeatmap, standalone: bool = True) -> str:
+    """Inline-styled HTML (no external assets); hovering a character shows its value."""
+    names = heatmap.track_names
+    out = [
+        f'<div class="probe-heatmap" style="font-family:{SANS_CSS};color:#222;'
+        f'background:#fff;padding:4px">'
+    ]
+    if heatmap.title:
+        out.append(
+            f'<div style="font-weight:bold;margin:2px 0 6px">{html.escape(heatmap.title)}</div>'
+        )
+    for panel in heatmap.panels:
+        colorbar = colorbar_html(panel.limit, heatmap.colormap) if heatmap.colorbar else ""
+        out.append(
+            f'<div style="font-size:13px;margin:8px 0 3px;display:flex;gap:16px;'
+            f'align-items:center"><span>{html.escape(panel.label)}</span>{colorbar}</div>'
+        )
+        rgb = to_rgb(panel.values, panel.limit, heatmap.colormap)
+        fills = ["#%02x%02x%02x" % tuple(color) for color in rgb]
+        inks = text_color(rgb)
+        out.append(
+            f'<div style="font-family:{MONO_CSS};font-size:13px;line-height:1.3;white-space:pre">'
+        )
+        highlights = set(panel.highlights)
+        for line in panel.lines:
+            cells = []
+            for position, shown in zip(line.positions, line.glyphs):
+                style = f"background:{fills[position]};color:{inks[position]}"
+                underlines = [
+                    f"inset 0 -{2 * (t + 1)}px 0 {TRACK_COLORS[t % len(TRACK_COLORS)]}"
+                    for t, name in enumerate(names)
+                    if name in panel.tracks and panel.tracks[name][position] != 0
+                ]
+                if underlines:
+                    style += ";box-shadow:" + ", ".join(underlines)
+                if position in highlights:
+                    style += ";outline:1px solid #000"
+                title = f"{panel.values[position]:+.3f}"
+                cells.append(f'<span style="{style}" title="{title}">{html.escape(shown)}</span>')
+            if line.note:
+                cells.append(f'<span style="color:#444"> {html.escape(line.note)}</span>')
+            out.append("<div>" + "".join(cells) + "</div>")
+        out.append("</div>")
+    if names:
+        legend = " ".join(
+            f'<span style="border-bottom:2px solid {TRACK_COLORS[t % len(TRACK_COLORS)]};'
+            f'margin-right:12px">underline: {html.escape(name)}</span>'
+            for t, name in enumerate(names)
+        )
+        out.append(f'<div style="font-size:12px;margin-top:6px">{legend}</div>')
+    out.append("</div>")
+    body = "\n".join(out)
+    if not standalone:
+        return body
+    title = html.escape(heatmap.title or heatmap.panels[0].label)
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{title}</title></head>\n'
+        f"<body>\n{body}\n</body></html>\n"
+    )
+
+
+# ----------------------------------------------------------------------------- LaTeX
+
+# Inside \ttfamily every printable ASCII symbol is its own slot in the font (cmtt and T1 alike),
+# so {\charN} prints it literally whatever its meaning to TeX: no special character can leak.
+TEXT_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "%": r"\%",
+    "&": r"\&",
+    "#": r"\#",
+    "_": r"\_",
+    "^": r"\^{}",
+    "~": r"\~{}",
+    "<": r"$<$",
+    ">": r"$>$",
+    "|": r"$|$",
+    "·": r"$\cdot$",
+    "−": "-",
+}
+MARKS = {TAB_MARK: r"$\rightarrow$", NEWLINE_MARK: r"$\hookleftarrow$", CONTROL_MARK: r"$\cdot$"}
+SAFE_EXTRA = set("‘’“”–—") | {chr(c) for c in range(0xC0, 0x100)} - {"×", "÷"}
+
+
+def tt_char(char: str) -> str:
+    """One character for \\ttfamily, safe in any context and exactly one column wide."""
+    if char.isascii() and char.isalnum():
+        return char
+    if char == " ":
+        return "~"
+    if char.isascii() and char.isprintable():
+        return "{\\char%d}" % ord(char)
+    if char in MARKS:
+        return r"\probecell{%s}" % MARKS[char]
+    return char if char in SAFE_EXTRA else "?"
+
+
+def text_escape(text: str) -> str:
+    """Escape a label for ordinary (roman or sans) text."""
+    return "".join(TEXT_ESCAPES.get(c, c if c.isascii() or c in SAFE_EXTRA else "?") for c in text)
+
+
+def rgb_spec(color: np.ndarray) -> str:
+    return "%d,%d,%d" % tuple(int(c) for c in color)
+
+
+def colorbar_tex(limit: float, colormap: str) -> str:
+    boxes = "".join(
+        r"\colorbox[RGB]{%s}{\rule{2.5pt}{0pt}\rule{0pt}{1.2ex}}" % rgb_spec(color)
+        for color in to_rgb(np.linspace(-limit, limit, 17), limit, colormap)
+    )
+    return r"\quad{\scriptsize $-$%.2g\,}%s{\scriptsize \,+%.2g}" % (limit, boxes, limit)
+
+
+def to_latex(heatmap: TextHeatmap) -> str:
+    """LaTeX for \\input{}: one \\colorbox per run of equal color, every character escaped.
+
+    The preamble needs \\usepackage{xcolor}; set \\probeheatmapfont before \\input to resize.
+    """
+    names = ", ".join(panel.label for panel in heatmap.panels)
+    out = [
+        f"% probe text heatmap: {text_escape(names)}",
+        f"% colormap {heatmap.colormap}; each unit's colors span [-limit, +limit] as labelled.",
+        "% Preamble needs: \\usepackage{xcolor}  (optional: \\usepackage[T1]{fontenc})",
+        "% Use: \\input{this-file} (inside a figure environment if you like).",
+        "% Resize: \\renewcommand{\\probeheatmapfont}{\\scriptsize} before \\input.",
+        r"\providecommand{\probeheatmapfont}{\footnotesize}",
+        r"\providecommand{\probecell}[1]{\makebox[\fontcharwd\font`x][c]{#1}}",
+        r"\begingroup\setlength{\fboxsep}{0pt}\setlength{\fboxrule}{0.4pt}%",
+        r"\setlength{\parindent}{0pt}\setlength{\parskip}{0pt}\probeheatmapfont",
+    ]
+    if heatmap.title:
+        out.append(r"\strut\textbf{%s}\par" % text_escape(heatmap.title))
+    for panel in heatmap.panels:
+        colorbar = colorbar_tex(panel.limit, heatmap.colormap) if heatmap.colorbar else ""
+        out.append(
+            r"\vspace{0.4ex}\strut{\sffamily %s}%s\par" % (text_escape(panel.label), colorbar)
+        )
+        out.append(r"{\offinterlineskip\ttfamily")
+        rgb = to_rgb(panel.values, panel.limit, heatmap.colormap)
+        keys = [tuple(color) for color in rgb]
+        inks = text_color(rgb)
+        highlights = set(panel.highlights)
+        keys = [(key, position in highlights) for position, key in enumerate(keys)]
+        for line in panel.lines:
+            pieces = []
+            for start, end in runs(line, keys):
+                position = line.positions[start]
+                chars = "".join(tt_char(c) for g in line.glyphs[start:end] for c in g)
+                if inks[position] == "#ffffff":
+                    chars = r"\textcolor{white}{%s}" % chars
+                box = r"\colorbox[RGB]{%s}{\strut %s}" % (rgb_spec(rgb[position]), chars)
+                if position in highlights:
+                    box = r"\kern-0.4pt\fcolorbox{black}[RGB]{%s}{\strut %s}\kern-0.4pt" % (
+                        rgb_spec(rgb[position]),
+                        chars,
+                    )
+                pieces.append(box)
+            note = "~~" + "".join(tt_char(c) for c in line.note) if line.note else ""
+            out.append("".join(pieces) + note + r"\par")
+        out.append("}")
+    out.append(r"\endgroup")
+    return "\n".join(out) + "\n"

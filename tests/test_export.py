@@ -1,0 +1,260 @@
+"""Export: open every written file and check it as a reader (or a reviewer's tools) would."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from probe.colors import to_hex
+from probe.errors import ProbeError
+from probe.export import export_plot, layout_text, text_heatmap, top_contexts_sheet
+
+SVG = "{http://www.w3.org/2000/svg}"
+NASTY = 'if (a[i] & 0x1f) {\\n\tx = y % 2; // $cost_^2 ~ #3\n\t\tputs("{}\\\\");  /* <é> */\n'
+
+
+def squeeze(text: str) -> str:
+    return "".join(text.split())
+
+
+def pdf_pages(data: bytes):
+    from pypdf import PdfReader
+
+    return PdfReader(io.BytesIO(data)).pages
+
+
+@pytest.fixture(scope="module")
+def heatmap(tiny_recording):
+    return text_heatmap(
+        tiny_recording, ["2:cell:3", "1:hidden:7"], 1000, 1600, width=60, features=["in_comment"]
+    )
+
+
+@pytest.fixture(scope="module")
+def nasty_recording(tmp_path_factory, tiny_checkpoint):
+    """A recording of text full of TeX, HTML and regex specials, tabs and non-ASCII."""
+    from probe.record import record
+
+    out = tmp_path_factory.mktemp("nasty") / "rec"
+    return record(tiny_checkpoint, NASTY * 6, out, progress=False, twin=False)
+
+
+def test_layout_wraps_keeps_newlines_and_expands_tabs():
+    lines = layout_text("ab\tc\n" + "x" * 12 + "\n", width=5, tab_size=4)
+    assert lines[0].glyphs == ["a", "b", "  ", "c", " "]  # the newline keeps a (blank) box
+    assert list(lines[0].columns) == [0, 1, 2, 4, 5]  # the tab runs to the next stop
+    assert [len(line.positions) for line in lines] == [5, 5, 5, 3]  # 12 x's wrap at 5
+    assert all(int(l.columns[-1] + l.widths[-1]) <= 5 for l in lines[1:3])
+    every = np.concatenate([line.positions for line in lines])
+    assert list(every) == list(range(len("ab\tc\n" + "x" * 12 + "\n")))  # each char once
+    marked = layout_text("\ta\n", width=10, show_whitespace=True)
+    assert marked[0].glyphs == ["→   ", "a", "↵"]
+
+
+def test_pdf_is_one_page_of_real_text_with_embedded_fonts(heatmap, tiny_recording):
+    data = heatmap.to_bytes("pdf")
+    pages = pdf_pages(data)
+    assert len(pages) == 1
+    extracted = squeeze(pages[0].extract_text())
+    source = squeeze(tiny_recording.text[1000:1600])
+    assert source[:200] in extracted and source[-100:] in extracted
+    assert "layer2·cell3·r=" in extracted and "within_comment" in extracted
+    fonts = pages[0]["/Resources"]["/Font"]
+    for font in fonts.values():
+        descendant = font.get_object()["/DescendantFonts"][0].get_object()
+        assert "/FontFile2" in descendant["/FontDescriptor"]  # TrueType embedded, not referenced
+
+
+def test_svg_has_one_box_per_character_with_the_dashboard_color(heatmap, tiny_recording):
+    root = ET.fromstring(heatmap.to_bytes("svg"))
+    assert root.find(f".//{SVG}image") is None  # vector, never a raster
+    texts = "".join(t.text or "" for t in root.iter(f"{SVG}text"))
+    assert squeeze(tiny_recording.text[1000:1100]) in squeeze(texts)
+    for index, unit in enumerate(["2:cell:3", "1:hidden:7"]):
+        group = root.find(f".//{SVG}g[@id='chars-{index}']")
+        boxes = group.findall(f"{SVG}path")
+        assert len(boxes) == 600
+        values = tiny_recording.unit(unit, 1000, 1600)
+        limit = float(np.abs(tiny_recording.unit(unit)).max())
+        expected = to_hex(values, limit, "rdbu")
+        for position in (0, 1, 137, 301, 599):
+            fill = boxes[position].get("style").split("fill: ")[1][:7]
+            assert fill == expected[position]
+    assert root.find(f".//{SVG}g[@id='track-0']") is not None or "in_comment" in texts
+
+
+def test_png_has_the_requested_size(heatmap):
+    from PIL import Image
+
+    width, height = heatmap.figure().get_size_inches() * 72  # laid out in whole points
+    assert width == round(width) and height == round(height)
+    for dpi in (72, 144):
+        image = Image.open(io.BytesIO(heatmap.to_bytes("png", dpi=dpi)))
+        assert image.size == (round(width * dpi / 72), round(height * dpi / 72))
+
+
+def test_html_is_self_contained_and_notebook_friendly(heatmap):
+    page = heatmap.to_bytes("html").decode("utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "src=" not in page and "<link" not in page and "<script" not in page
+    assert page.count('title="') == 2 * 600  # one hoverable span per character per panel
+    assert "<html" not in heatmap._repr_html_()
+    assert heatmap._repr_svg_().lstrip().startswith("<?xml")
+
+
+def test_tex_with_every_special_character_compiles(nasty_recording, tmp_path):
+    figure = text_heatmap(
+        nasty_recording,
+        ["1:cell:0", "2:hidden:5"],
+        0,
+        len(NASTY) * 2,
+        width=40,
+        show_whitespace=True,
+        features=["re:[$%&#_^~]"],
+    )
+    figure.save(tmp_path / "heat.tex")
+    top_contexts_sheet(nasty_recording, "1:cell:0", k=3, width=30).save(tmp_path / "sheet.tex")
+    tex = (tmp_path / "heat.tex").read_text(encoding="utf-8")
+    assert "\\documentclass" not in tex and "\\usepackage{xcolor}" in tex  # documented, not used
+    if shutil.which("pdflatex") is None:
+        pytest.skip(
+            "pdflatex not installed (apt-get install texlive-latex-base "
+            "texlive-latex-recommended); the .tex was written but not compiled"
+        )
+    (tmp_path / "paper.tex").write_text(
+        "\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{xcolor}\n"
+        "\\begin{document}\n\\input{heat.tex}\n\\input{sheet.tex}\n\\end{document}\n"
+    )
+    run = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "paper.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout[-2000:]
+    log = (tmp_path / "paper.log").read_text(errors="replace")
+    assert "Missing character" not in log
+    pages = pdf_pages((tmp_path / "paper.pdf").read_bytes())
+    assert len(pages) == 1
+    text = squeeze(pages[0].extract_text())
+    assert "if(a[i]&0x1f)" in text and 'puts("{}' in text  # specials printed, not interpreted
+
+
+def test_top_contexts_sheet_lines_are_the_strongest_contexts(tiny_recording):
+    from probe.search import top_contexts
+
+    sheet = top_contexts_sheet(tiny_recording, "2:cell:3", k=5, width=30)
+    table = top_contexts(tiny_recording, "2:cell:3", 5, 30)
+    (panel,) = sheet.panels
+    assert len(panel.lines) == 5 and "top 5 contexts" in panel.label
+    assert [line.note for line in panel.lines] == [f"{v:+.2f}" for v in table["value"]]
+    peaks = [panel.values[p] for p in panel.highlights]
+    np.testing.assert_allclose(peaks, table["value"], rtol=1e-3)
+    peak_columns = {
+        int(l.columns[list(l.positions).index(p)])
+        for l, p in zip(panel.lines, panel.highlights, strict=True)
+    }
+    assert len(peak_columns) == 1  # every context aligned on its peak
+    assert len(pdf_pages(sheet.to_bytes("pdf"))) == 1
+
+
+def test_bad_input_gives_clear_errors(tiny_recording, tmp_path):
+    with pytest.raises(ProbeError, match="index out of range"):
+        text_heatmap(tiny_recording, "2:cell:999", 0, 100)
+    with pytest.raises(ProbeError, match="bad unit"):
+        text_heatmap(tiny_recording, "cell 3", 0, 100)
+    with pytest.raises(ProbeError, match="outside the text"):
+        text_heatmap(tiny_recording, "2:cell:3", 19_900, 20_100)
+    with pytest.raises(ProbeError, match="unknown colormap"):
+        text_heatmap(tiny_recording, "2:cell:3", 0, 100, colormap="jet")
+    figure = text_heatmap(tiny_recording, "2:cell:3", 0, 100)
+    with pytest.raises(ProbeError, match="unknown export format 'docx'"):
+        figure.save(tmp_path / "fig.docx")
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    with pytest.raises(ProbeError, match="cannot write"):
+        figure.save(tmp_path / "blocker" / "fig.pdf")
+    out = figure.save(tmp_path / "fig.svg")
+    with pytest.raises(ProbeError, match="--force"):
+        figure.save(out)
+    out.write_text("old")
+    figure.save(out, force=True)
+    assert out.read_text().startswith("<?xml")
+
+
+def test_cli_writes_and_refuses_to_overwrite(tiny_recording, tmp_path, capsys):
+    from probe.cli import main
+
+    out = tmp_path / "fig.pdf"
+    argv = [
+        "export",
+        "--recording",
+        str(tiny_recording.path),
+        "--unit",
+        "2:cell:3",
+        "--unit",
+        "1:cell:5",
+        "--range",
+        "100:500",
+        "--feature",
+        "in_string",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    assert len(pdf_pages(out.read_bytes())) == 1
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "already exists" in error
+    assert main(argv + ["--force"]) == 0
+    sheet = tmp_path / "sheet.png"
+    assert (
+        main(
+            [
+                "export",
+                "--recording",
+                str(tiny_recording.path),
+                "--unit",
+                "2:cell:3",
+                "--top",
+                "4",
+                "--out",
+                str(sheet),
+            ]
+        )
+        == 0
+    )
+    assert sheet.read_bytes().startswith(b"\x89PNG")
+    assert main(argv[:-1] + [str(tmp_path / "fig.bmp")]) == 2
+
+
+def test_plotly_figures_export_without_a_browser(tmp_path):
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    lags = np.arange(1, 60)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("gradient decay", "search results"))
+    fig.add_trace(go.Scatter(x=lags, y=np.exp(-lags / 9.0), name="trained"), 1, 1)
+    fig.add_trace(
+        go.Scatter(x=lags, y=np.exp(-lags / 3.0), name="random init", line={"dash": "dash"}), 1, 1
+    )
+    fig.update_yaxes(type="log", title_text="gradient norm", row=1, col=1)
+    fig.add_trace(go.Bar(x=["2:cell:3", "1:cell:5"], y=[0.9, 0.4], name="score"), 1, 2)
+    fig.add_hline(y=0.5, line_dash="dot", row=1, col=2)
+    fig.update_layout(title="decay and search")
+    text = pdf_pages(export_plot(fig, "pdf"))[0].extract_text()
+    for words in ("gradient decay", "gradient norm", "random init", "2:cell:3", "decay and search"):
+        assert words in text
+    root = ET.fromstring(export_plot(fig, "svg"))
+    assert root.find(f".//{SVG}image") is None
+    out = tmp_path / "plot.png"
+    assert export_plot(fig, out, dpi=50) == out.read_bytes()
+    with pytest.raises(ProbeError, match="--force"):
+        export_plot(fig, out)
+    with pytest.raises(ProbeError, match="cannot export a Plotly 'pie' trace"):
+        export_plot(go.Figure(go.Pie(values=[1, 2])), "pdf")

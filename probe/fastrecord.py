@@ -6,9 +6,9 @@ within float16 tolerance) but is laid out for speed on CPU:
 * all streams step together, so every step's recurrent product is one (streams x hidden) GEMM;
 * input projections are hoisted out of the step loop: one lookup (layer 1, one-hot input) or
   one GEMM (layers above) per chunk of steps, with both biases folded in where the math allows;
-* buffers are time-major (steps, streams, units) and preallocated once, gates are computed in
-  place in them (LSTM gate rows reordered to i, f, o, g so one sigmoid covers three gates), and
-  the per-step views are built once, so a step allocates nothing but the ops' results;
+* GEMMs go through oneDNN where PyTorch has it (see `linear`), like the fused layers do;
+* buffers are time-major (steps, streams, units), outputs preallocated once, gates computed
+  in place (LSTM gate rows reordered to i, f, o, g so one sigmoid covers three gates);
 * each chunk is converted to float16 once per kind and written with one strided copy into the
   (chars, units) memmap, seen as (streams, segment, units) since streams are contiguous segments.
 """
@@ -39,6 +39,29 @@ def _reorder_lstm(rows: torch.Tensor, hidden: int) -> torch.Tensor:
     return torch.cat([blocks[i] for i in LSTM_ORDER], dim=0)
 
 
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """x @ weight.T + bias, through oneDNN on CPU where PyTorch has it.
+
+    Plain torch.mm/addmm go through MKL, which on some x86 CPUs (AMD) skips AVX-512 and runs
+    at about half the rate oneDNN reaches (oneDNN is what the fused nn.LSTM uses on CPU).
+    """
+    if ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32:
+        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+    return F.linear(x, weight, bias)
+
+
+def _has_onednn_linear() -> bool:
+    try:
+        x, w = torch.ones(2, 3), torch.ones(4, 3)
+        out = torch.ops.mkldnn._linear_pointwise(x, w, None, "none", [], "")
+        return bool(torch.equal(out, x @ w.t()))
+    except (AttributeError, RuntimeError):
+        return False
+
+
+ONEDNN = _has_onednn_linear()
+
+
 class FastTracer:
     """Steps a model over (streams, steps) chunks of ids, carrying state between chunks.
 
@@ -49,31 +72,20 @@ class FastTracer:
     def __init__(self, model: CharRNN, streams: int, steps: int, state):
         config = model.config
         self.cell, self.hidden, self.layers = config.cell, config.hidden, config.layers
-        width = GATES_PER_CELL[self.cell] * self.hidden
         device = next(model.parameters()).device
         self.weights = [self._layer_weights(model, layer) for layer in range(self.layers)]
-        self.decoder = (model.decoder.weight.detach().t(), model.decoder.bias.detach())
-        self.steps = steps
-        empty = lambda *shape: torch.empty(*shape, device=device)  # noqa: E731
-        self.gates = empty(steps, streams, width)
-        self.hidden_out = [empty(steps, streams, self.hidden) for _ in range(2)]
-        self.cell_out = empty(steps, streams, self.hidden) if self.cell == "lstm" else None
-        self.recurrent = empty(streams, width) if self.cell == "gru" else None
+        self.decoder = (model.decoder.weight.detach(), model.decoder.bias.detach())
+        empty = lambda: torch.empty(steps, streams, self.hidden, device=device)  # noqa: E731
+        self.hidden_out = [empty(), empty()]  # layers alternate: one is the next one's input
+        self.cell_out = empty() if self.cell == "lstm" else None
         if self.cell == "lstm":
             self.h = [s.clone() for s in state[0]]
             self.c = [s.clone() for s in state[1]]
         else:
             self.h = [s.clone() for s in state]
-        # Per-step views, built once: gates[t] and its blocks, outputs[t].
-        blocks = lambda t: t.split(self.hidden, dim=-1)  # noqa: E731
-        self.gate_steps = list(self.gates.unbind(0))
-        self.gate_blocks = [blocks(g) for g in self.gate_steps]
-        self.sigmoid_steps = [g[:, : 3 * self.hidden] for g in self.gate_steps]
-        self.hidden_steps = [list(b.unbind(0)) for b in self.hidden_out]
-        self.cell_steps = list(self.cell_out.unbind(0)) if self.cell_out is not None else None
 
     def _layer_weights(self, model: CharRNN, layer: int):
-        """(input table or W_ih^T, input bias, W_hh^T, recurrent bias) in our gate order."""
+        """(input table or None, W_ih, input bias, W_hh, recurrent bias) in our gate order."""
         w_ih, w_hh, b_ih, b_hh = (w.detach() for w in model.layer_weights(layer))
         if self.cell == "lstm":
             w_ih, w_hh, b_ih, b_hh = (
@@ -84,74 +96,76 @@ class FastTracer:
         else:
             input_bias, recurrent_bias = b_ih + b_hh, None
         table = (w_ih.t() + input_bias).contiguous() if layer == 0 else None
-        return table, w_ih.t(), input_bias, w_hh.t(), recurrent_bias
+        return table, w_ih.contiguous(), input_bias, w_hh.contiguous(), recurrent_bias
 
     @torch.no_grad()
     def run(self, ids: torch.Tensor):
-        """ids (streams, steps <= self.steps), time-major inside; see the class docstring."""
-        steps = ids.shape[1]
-        flat_gates = self.gates[:steps].view(-1, self.gates.shape[-1])
+        """ids (streams, steps <= buffer steps); see the class docstring."""
+        steps, streams = ids.shape[1], ids.shape[0]
         below = None
-        for layer, (table, w_ih_t, input_bias, w_hh_t, recurrent_bias) in enumerate(self.weights):
+        for layer, (table, w_ih, input_bias, w_hh, recurrent_bias) in enumerate(self.weights):
             if layer == 0:  # one-hot input: the projection is a row lookup
-                torch.index_select(table, 0, ids.t().reshape(-1), out=flat_gates)
+                gates = table[ids.t()]
             else:
-                torch.addmm(input_bias, below.view(-1, self.hidden), w_ih_t, out=flat_gates)
-            outputs = self.hidden_out[layer % 2]
+                gates = linear(below.reshape(steps * streams, -1), w_ih, input_bias)
+                gates = gates.view(steps, streams, -1)
             step = {"lstm": self._lstm, "gru": self._gru, "rnn": self._rnn}[self.cell]
-            step(layer, steps, w_hh_t, recurrent_bias)
-            below = outputs[:steps]
-            yield layer + 1, self._kinds(layer, steps)
+            step(layer, gates, w_hh, recurrent_bias)
+            below = self.hidden_out[layer % 2][:steps]
+            yield layer + 1, self._kinds(layer, gates)
         weight, bias = self.decoder
-        logits = torch.addmm(bias, below.reshape(-1, self.hidden), weight)
-        yield "logits", logits.view(steps, -1, logits.shape[-1])
+        logits = linear(below.reshape(steps * streams, -1), weight, bias)
+        yield "logits", logits.view(steps, streams, -1)
 
-    def _kinds(self, layer: int, steps: int) -> dict[str, torch.Tensor]:
+    def _kinds(self, layer: int, gates: torch.Tensor) -> dict[str, torch.Tensor]:
+        steps = gates.shape[0]
         kinds = {"hidden": self.hidden_out[layer % 2][:steps]}
-        gates = self.gates[:steps].split(self.hidden, dim=-1)
+        blocks = gates.split(self.hidden, dim=-1)
         if self.cell == "lstm":
             kinds["cell"] = self.cell_out[:steps]
-            kinds.update({kind: gates[i] for kind, i in LSTM_SLICES.items()})
+            kinds.update({kind: blocks[i] for kind, i in LSTM_SLICES.items()})
         elif self.cell == "gru":
-            kinds.update({kind: gates[i] for kind, i in GRU_SLICES.items()})
+            kinds.update({kind: blocks[i] for kind, i in GRU_SLICES.items()})
         return kinds
 
-    def _lstm(self, layer, steps, w_hh_t, _):
-        hidden_steps = self.hidden_steps[layer % 2]
+    def _lstm(self, layer, gates, w_hh, _):
+        """gates (steps, streams, 4H) holds x W_ih^T + b; filled in place with i, f, o, g."""
+        hidden_out, cell_out, three = self.hidden_out[layer % 2], self.cell_out, 3 * self.hidden
         h, c = self.h[layer], self.c[layer]
-        for t in range(steps):
-            gates, (i, f, o, g) = self.gate_steps[t], self.gate_blocks[t]
-            gates.addmm_(h, w_hh_t)
-            self.sigmoid_steps[t].sigmoid_()
+        for t in range(gates.shape[0]):
+            row = gates[t]
+            row.add_(linear(h, w_hh, None))
+            row[:, :three].sigmoid_()
+            i, f, o, g = row.split(self.hidden, dim=1)
             g.tanh_()
-            c_next, h_next = self.cell_steps[t], hidden_steps[t]
+            c_next, h_next = cell_out[t], hidden_out[t]
             torch.mul(f, c, out=c_next).addcmul_(i, g)
             torch.tanh(c_next, out=h_next).mul_(o)
             h, c = h_next, c_next
         self.h[layer].copy_(h)
         self.c[layer].copy_(c)
 
-    def _gru(self, layer, steps, w_hh_t, b_hh):
-        hidden_steps, two = self.hidden_steps[layer % 2], 2 * self.hidden
-        recurrent = self.recurrent
-        recurrent_rz, recurrent_n = recurrent[:, :two], recurrent[:, two:]
+    def _gru(self, layer, gates, w_hh, b_hh):
+        """gates (steps, streams, 3H) holds x W_ih^T + b_ih; filled in place with r, z, n."""
+        hidden_out, two = self.hidden_out[layer % 2], 2 * self.hidden
         h = self.h[layer]
-        for t in range(steps):
-            r, z, n = self.gate_blocks[t]
-            torch.addmm(b_hh, h, w_hh_t, out=recurrent)
-            self.gate_steps[t][:, :two].add_(recurrent_rz).sigmoid_()
-            n.addcmul_(r, recurrent_n).tanh_()
-            h_next = hidden_steps[t]
+        for t in range(gates.shape[0]):
+            recurrent = linear(h, w_hh, b_hh)
+            row = gates[t]
+            row[:, :two].add_(recurrent[:, :two]).sigmoid_()
+            r, z, n = row.split(self.hidden, dim=1)
+            n.addcmul_(r, recurrent[:, two:]).tanh_()
+            h_next = hidden_out[t]
             torch.sub(h, n, out=h_next).mul_(z).add_(n)  # (1 - z) n + z h
             h = h_next
         self.h[layer].copy_(h)
 
-    def _rnn(self, layer, steps, w_hh_t, _):
-        hidden_steps = self.hidden_steps[layer % 2]
+    def _rnn(self, layer, gates, w_hh, _):
+        hidden_out = self.hidden_out[layer % 2]
         h = self.h[layer]
-        for t in range(steps):
-            h_next = hidden_steps[t]
-            torch.tanh(self.gate_steps[t].addmm_(h, w_hh_t), out=h_next)
+        for t in range(gates.shape[0]):
+            h_next = hidden_out[t]
+            torch.tanh(gates[t].add_(linear(h, w_hh, None)), out=h_next)
             h = h_next
         self.h[layer].copy_(h)
 

@@ -514,6 +514,9 @@ def add_export(subparsers) -> None:
     )
     p.add_argument("--no-colorbar", action="store_true")
     p.add_argument(
+        "--tanh", action="store_true", help="color tanh(value) on -1..1, as the paper colors cells"
+    )
+    p.add_argument(
         "--show-whitespace", action="store_true", help="draw tabs as → and newlines as ↵"
     )
     p.add_argument(
@@ -549,6 +552,7 @@ def cmd_export(args) -> None:
         colorbar=not args.no_colorbar,
         font_size=args.font_size,
         title=args.title,
+        tanh=args.tanh,
     )
     if args.top:
         if len(args.unit) > 1:

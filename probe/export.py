@@ -218,13 +218,19 @@ def parse_units(units) -> list[Unit]:
     return [Unit.parse(unit) for unit in units]
 
 
-def unit_limit(recording: Recording, unit: Unit, limit: float | None) -> float:
-    """The fixed color range: given, or the unit's symmetric range over the whole recording."""
+def unit_limit(recording: Recording, unit: Unit, limit: float | None, tanh: bool = False) -> float:
+    """The fixed color range: given, 1 for tanh, else the unit's symmetric range over the whole
+    recording (as the dashboard colors it)."""
     if limit is not None:
         if not limit > 0:
             raise ProbeError(f"--limit must be positive, got {limit}")
         return float(limit)
-    return symmetric_limit(recording.unit(unit))
+    return 1.0 if tanh else symmetric_limit(recording.unit(unit))
+
+
+def squashed(values: np.ndarray, tanh: bool) -> np.ndarray:
+    """tanh(values) when asked: the paper colors cells by tanh(c), whose range is (-1, 1)."""
+    return np.tanh(values) if tanh else values
 
 
 def feature_columns(recording: Recording, features: list[str] | None) -> dict[str, np.ndarray]:
@@ -243,9 +249,12 @@ def correlation(values: np.ndarray, feature: np.ndarray) -> float:
     return float(np.corrcoef(values, feature)[0, 1])
 
 
-def unit_label(recording: Recording, unit: Unit, features: dict[str, np.ndarray]) -> str:
-    """'layer 2 · cell 137 · r=0.93 with in_quote' (r over the whole recording)."""
-    parts = [unit.label]
+def unit_label(
+    recording: Recording, unit: Unit, features: dict[str, np.ndarray], tanh: bool = False
+) -> str:
+    """'layer 2 · cell 137 · r=0.93 with in_quote' (r over the whole recording, of raw values)."""
+    name = unit.kind.replace("_", " ")
+    parts = [f"layer {unit.layer} · tanh({name} {unit.index})" if tanh else unit.label]
     whole = recording.unit(unit) if features else None
     for name, column in features.items():
         r = correlation(whole, column)
@@ -267,11 +276,13 @@ def text_heatmap(
     show_whitespace: bool = False,
     font_size: float = 9.0,
     title: str | None = None,
+    tanh: bool = False,
 ) -> TextHeatmap:
     """The paper's Figure 2 for any units: text[start:stop] colored by each unit, stacked.
 
     Colors span each unit's symmetric range over the whole recording (or `limit` for all), so
     panels are comparable across figures. `features` add r to each label and underline tracks.
+    `tanh` colors tanh(value) on a fixed (-1, 1) range, as the paper's Figure 2 does for cells.
     """
     if not isinstance(recording, Recording):
         recording = Recording.open(recording)
@@ -288,10 +299,10 @@ def text_heatmap(
     tracks = {name: column[start:stop] for name, column in columns.items()}
     panels = [
         Panel(
-            label=labels[i] if labels else unit_label(recording, unit, columns),
+            label=labels[i] if labels else unit_label(recording, unit, columns, tanh),
             text=text,
-            values=recording.unit(unit, start, stop),
-            limit=unit_limit(recording, unit, limit),
+            values=squashed(recording.unit(unit, start, stop), tanh),
+            limit=unit_limit(recording, unit, limit, tanh),
             lines=lines,
             tracks=tracks,
         )
@@ -304,7 +315,7 @@ def top_contexts_sheet(
     recording: Recording | str | Path,
     unit: str | Unit,
     k: int = 8,
-    width: int = 50,
+    width: int = 40,
     sign: str = "positive",
     colormap: str = DEFAULT_COLORMAP,
     limit: float | None = None,
@@ -312,6 +323,7 @@ def top_contexts_sheet(
     colorbar: bool = True,
     font_size: float = 9.0,
     title: str | None = None,
+    tanh: bool = False,
 ) -> TextHeatmap:
     """A unit's k strongest contexts, one colored line each, aligned on the peak character.
 
@@ -338,18 +350,17 @@ def top_contexts_sheet(
         (line,) = layout_text(piece, len(piece) + 1, show_whitespace=True, wrap=False)
         line.positions += offset
         line.columns += lead - (row.position - row.start)
-        line.note = f"{row.value:+.2f}"
+        line.note = f"{squashed(row.value, tanh):+.2f}"
         lines.append(line)
         highlights.append(offset + row.position - row.start)
         pieces.append((row.start, row.stop))
         offset += len(piece)
     gather = np.concatenate([np.arange(a, b) for a, b in pieces])
-    values = recording.unit(unit)
     panel = Panel(
-        label=f"{unit_label(recording, unit, columns)} · top {len(lines)} contexts",
+        label=f"{unit_label(recording, unit, columns, tanh)} · top {len(lines)} contexts",
         text="".join(recording.text[a:b] for a, b in pieces),
-        values=values[gather],
-        limit=unit_limit(recording, unit, limit),
+        values=squashed(recording.unit(unit)[gather], tanh),
+        limit=unit_limit(recording, unit, limit, tanh),
         lines=lines,
         tracks={name: column[gather] for name, column in columns.items()},
         highlights=highlights,

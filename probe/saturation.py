@@ -115,3 +115,16 @@ def saturation_summary(saturation: pd.DataFrame) -> pd.DataFrame:
             "mostly_right": grouped["right"].apply(lambda s: int((s > 0.5).sum())),
         }
     ).reset_index()
+
+
+def recording_saturation(recording: Recording, progress: bool = False) -> pd.DataFrame:
+    """`gate_saturation` with the default thresholds, cached as REC/cache/saturation.csv."""
+    cache = recording.path / "cache" / "saturation.csv"
+    if cache.is_file():
+        return pd.read_csv(cache)
+    table = gate_saturation(recording, progress=progress)
+    cache.parent.mkdir(exist_ok=True)
+    temporary = cache.with_suffix(".tmp")
+    table.to_csv(temporary, index=False)
+    temporary.replace(cache)
+    return table

@@ -22,4 +22,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-TABS: list[ModuleType] = []
+from dashboards.tabs import gradients, saturation
+
+TABS: list[ModuleType] = [gradients, saturation]

@@ -1,0 +1,67 @@
+"""Gate saturation tab: the paper's left/right-saturation scatter for the current recording,
+and the most right-saturated forget (LSTM) or update (GRU) gates as buttons that show them."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from dash import Input, Output, dcc, html, no_update
+
+from dashboards.context import Context, View
+from dashboards.panels import goto
+from probe.errors import ProbeError
+from probe.plots import saturation_figure
+from probe.saturation import integrators, recording_saturation
+
+TITLE = "Gate saturation"
+TOP = 12
+
+
+def layout(context: Context) -> html.Div:
+    return html.Div(
+        [
+            html.P(
+                "Each point is one gate unit: how often it is nearly shut (< 0.1) or nearly "
+                "open (> 0.9). Forget gates open almost always carry their cell far: candidate "
+                "long-term integrators.",
+                className="hint",
+            ),
+            dcc.Loading(dcc.Graph(id="saturation-plot", figure=go.Figure())),
+            html.Div(id="saturation-list"),
+        ]
+    )
+
+
+def saturation_panel(context: Context, rec: int) -> tuple[go.Figure, list]:
+    """(scatter, integrator buttons) for one recording; a gate-less one gives a message."""
+    recording = context.recording(rec)
+    try:
+        table = recording_saturation(recording)
+    except ProbeError as error:
+        return go.Figure(), [html.Div(str(error), className="hint")]
+    top = integrators(table, recording.config["cell"], TOP)
+    buttons = [
+        goto(f"{row.unit}@", f"{row.unit} open {row.right:.0%}", f"color the text by {row.unit}")
+        for row in top.itertuples()
+    ]
+    kind = top["kind"].iloc[0].replace("_", " ") if len(top) else "gate"
+    heading = html.Div(
+        f"most often open {kind}s (click to color the text by one):", className="sub"
+    )
+    return saturation_figure(table), [heading, html.Div(buttons, className="unit-list")]
+
+
+def register(app, context: Context) -> None:
+    shown = {}  # rec -> panel; the cache on disk makes recomputing cheap, this skips resending
+
+    @app.callback(
+        Output("saturation-plot", "figure"),
+        Output("saturation-list", "children"),
+        Input("tabs", "value"),
+        Input("view", "data"),
+    )
+    def show(tab, data):
+        rec = View.from_json(data).rec
+        if tab != "saturation" or shown.get("rec") == rec:
+            return no_update, no_update
+        shown["rec"] = rec
+        return saturation_panel(context, rec)

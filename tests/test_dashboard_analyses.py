@@ -1,0 +1,55 @@
+"""The gradient-decay and gate-saturation tabs on a real tiny recording, at callback level."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dashboards import build_app
+from dashboards.tabs import TABS, gradients, saturation
+from dashboards.tabs.gradients import gradients_panel
+from dashboards.tabs.saturation import saturation_panel
+from probe.recording import RecordingWriter
+
+
+@pytest.fixture(scope="module")
+def app(tiny_recording):
+    return build_app([tiny_recording])
+
+
+def test_tabs_are_registered_and_laid_out(app):
+    assert gradients in TABS and saturation in TABS
+    page = str(app.layout)
+    assert "gradients-run" in page and "saturation-plot" in page
+
+
+def test_saturation_panel_plots_and_lists_integrators(app, tiny_recording):
+    figure, children = saturation_panel(app.probe_context, 0)
+    assert figure.data[0].customdata[0] == "1:input_gate:0"
+    buttons = children[1].children
+    assert len(buttons) == saturation.TOP
+    assert all(b.id["target"].split(":")[1] == "forget_gate" for b in buttons)
+    assert (tiny_recording.path / "cache" / "saturation.csv").is_file()
+
+
+def test_saturation_panel_explains_a_gateless_recording(tmp_path):
+    folder = tmp_path / "rnn"
+    folder.mkdir()
+    writer = RecordingWriter(folder, "ab" * 10, {(1, "hidden"): 4})
+    writer.arrays[(1, "hidden")][:] = np.zeros((20, 4), np.float16)
+    writer.finish(
+        {"name": "rnn", "config": {"cell": "rnn", "layers": 1, "hidden": 4}, "kinds": ["hidden"]}
+    )
+    context = build_app([folder]).probe_context
+    figure, children = saturation_panel(context, 0)
+    assert not figure.data and "no gates" in children[0].children
+
+
+def test_gradients_panel_draws_trained_and_init_curves(app, tiny_recording):
+    figure, message = gradients_panel(app.probe_context, 10, positions=4)
+    names = [t.name for t in figure.data if t.mode == "lines"]
+    assert message == "" and len(names) == 4  # trained + random init, hidden + cell
+    assert any("random init" in n for n in names)
+    assert list((tiny_recording.path / "cache").glob("gradients-*-K10-P4.csv"))
+    figure, message = gradients_panel(app.probe_context, 10**6, positions=4)
+    assert not figure.data and "needs a text of at least" in message

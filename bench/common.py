@@ -1,0 +1,112 @@
+"""What every benchmark shares: the machine's description, its measured limits, timing.
+
+Shared machines are noisy, so benchmarks never trust one absolute time: ours and a reference
+run interleaved, round after round, in one process, and each round gives a ratio; we report
+the median ratio and the best rate of each side.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from probe.corpus import find_named
+from probe.fileio import read_text_file
+
+THREADS = 2
+GEMM_SIZE = 1024
+
+
+def setup() -> None:
+    torch.set_num_threads(THREADS)
+    torch.manual_seed(0)
+
+
+def machine() -> dict:
+    """CPU model, cores, load and library versions: printed next to every result."""
+    cpu = platform.processor() or "unknown CPU"
+    flags = ""
+    if Path("/proc/cpuinfo").is_file():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and cpu in ("unknown CPU", "x86_64", ""):
+                cpu = line.split(":", 1)[1].strip()
+            if line.startswith("flags") and not flags:
+                flags = line
+    extensions = [name for name in ("avx2", "avx512f", "amx_tile") if f" {name}" in flags]
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "extensions": ", ".join(extensions) or "none listed",
+        "load_1min": round(os.getloadavg()[0], 1),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "numpy": np.__version__,
+    }
+
+
+def seconds(run: Callable[[], object]) -> float:
+    began = time.perf_counter()
+    run()
+    return time.perf_counter() - began
+
+
+def interleaved(runs: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+    """Seconds per round of each run, the runs alternating within every round."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            times[name].append(seconds(run))
+    return times
+
+
+def ratio(numerator: list[float], denominator: list[float]) -> float:
+    """Median over rounds of numerator / denominator (per-round pairs cancel slow drifts)."""
+    return statistics.median(a / b for a, b in zip(numerator, denominator))
+
+
+def gemm_runs(size: int = GEMM_SIZE) -> dict[str, Callable[[], object]]:
+    """fp32 GEMMs through MKL (torch.mm) and oneDNN (the path nn.LSTM uses on CPU)."""
+    a, b, bias = torch.randn(size, size), torch.randn(size, size), torch.zeros(size)
+    runs = {"gemm mkl": lambda: torch.mm(a, b)}
+    try:
+        torch.ops.mkldnn._linear_pointwise(a, b, bias, "none", [], "")
+        runs["gemm onednn"] = lambda: torch.ops.mkldnn._linear_pointwise(a, b, bias, "none", [], "")
+    except (AttributeError, RuntimeError):
+        pass
+    return runs
+
+
+def peak_gflops(times: dict[str, list[float]], size: int = GEMM_SIZE) -> list[float]:
+    """Per round, the best GEMM rate among the paths measured (GFLOP/s)."""
+    names = [n for n in times if n.startswith("gemm")]
+    rounds = len(times[names[0]])
+    return [2 * size**3 / min(times[n][r] for n in names) / 1e9 for r in range(rounds)]
+
+
+def memory_bandwidth_gbs(megabytes: int = 512, rounds: int = 3) -> float:
+    """Best read bandwidth of a sum over an in-RAM float32 array (GB/s)."""
+    values = np.ones(megabytes * (1 << 20) // 4, dtype=np.float32)
+    best = min(seconds(lambda: values.sum()) for _ in range(rounds))
+    return values.nbytes / best / 1e9
+
+
+def linux_text(chars: int) -> str:
+    """The first `chars` characters of the Linux corpus, repeated if it is shorter."""
+    path = find_named("linux")
+    if path is None:
+        raise SystemExit("benchmarks need ../shared/data/linux.txt (or $PROBE_DATA)")
+    text = read_text_file(path)
+    return (text * (chars // len(text) + 1))[:chars]
+
+
+def scratch(name: str) -> Path:
+    """A folder under the temp dir for big benchmark files (deleted by the caller)."""
+    return Path(tempfile.mkdtemp(prefix=f"probe-bench-{name}-"))

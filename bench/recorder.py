@@ -1,0 +1,123 @@
+"""Recorder speed: chars/s recording every kind to float16 on disk, against three references.
+
+(a) `CharRNN.trace` with batch 1: the per-character loop tools fall back to;
+(b) the fused `nn.LSTM`/`nn.GRU`/`nn.RNN` forward over the same text in the same parallel
+    streams, returning h only (what PyTorch gives without recording anything);
+(c) the FLOP bound: FLOPs per char of the recurrence and input projections (layer 1's input
+    projection is a lookup, so it counts 0; the decoder is not counted) over the peak fp32
+    GEMM rate measured in the same rounds.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bench.common import gemm_runs, interleaved, linux_text, peak_gflops, ratio, scratch
+from probe.corpus import Vocab
+from probe.model import GATES_PER_CELL, CharRNN, ModelConfig
+from probe.record import plan_streams, record_arrays
+from probe.recording import RecordingWriter
+
+# (cell, layers, hidden, chars at scale 1): 3x512 records 18 KB per char, so 250k chars.
+SHAPES = [
+    ("lstm", 1, 128, 1_000_000),
+    ("lstm", 2, 256, 1_000_000),
+    ("lstm", 3, 512, 250_000),
+    ("gru", 2, 256, 1_000_000),
+    ("rnn", 2, 256, 1_000_000),
+]
+LOOP_CHARS = 3_000  # reference (a) is slow: it runs on a prefix and is scaled to chars/s
+TARGETS = {"flop_bound": 0.6, "vs_loop": 20.0, "vs_fused": 1 / 1.5}
+
+
+def flops_per_char(cell: str, layers: int, hidden: int) -> int:
+    gates = GATES_PER_CELL[cell] * hidden
+    return sum(2 * gates * (hidden + (hidden if layer else 0)) for layer in range(layers))
+
+
+def fused_forward(model: CharRNN, ids: np.ndarray, steps: int = 256):
+    """Reference (b): the fused layer over the same streams, h only, state carried."""
+    streams, segment, _ = plan_streams(len(ids), None, 0)
+    padded = np.zeros(streams * segment, dtype=np.int64)
+    padded[: len(ids)] = ids
+    tokens = torch.from_numpy(padded.reshape(streams, segment))
+
+    def run():
+        with torch.no_grad():
+            state = None
+            for column in range(0, segment, steps):
+                x = F.one_hot(tokens[:, column : column + steps], model.config.vocab_size)
+                _, state = model.rnn(x.float(), state)
+
+    return run
+
+
+def bench_shape(cell: str, layers: int, hidden: int, chars: int, rounds: int) -> dict:
+    text = linux_text(chars)
+    vocab = Vocab.build(text)
+    ids = vocab.encode(text)
+    model = CharRNN(ModelConfig(cell, layers, hidden, 0.0, len(vocab))).eval()
+    kinds = list(model.kinds)
+    folder = scratch(f"{cell}{layers}x{hidden}")
+    shapes = {(layer, kind): hidden for layer in range(1, layers + 1) for kind in kinds}
+    loop_ids = torch.from_numpy(ids[: min(LOOP_CHARS, chars)])[None]
+    loop_chars = loop_ids.shape[1]
+
+    def ours():
+        writer = RecordingWriter(folder, text, shapes)
+        record_arrays(model, ids, writer, kinds, progress=False)
+        del writer
+
+    try:
+        times = interleaved(
+            {
+                "ours": ours,
+                "fused": fused_forward(model, ids),
+                "loop": lambda: model.trace(loop_ids),
+                **gemm_runs(),
+            },
+            rounds,
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    ours_rate = [chars / t for t in times["ours"]]
+    bound = [g * 1e9 / flops_per_char(cell, layers, hidden) for g in peak_gflops(times)]
+    return {
+        "shape": f"{cell} {layers}x{hidden}",
+        "chars": chars,
+        "bytes_per_char": 2 * len(shapes) * hidden,
+        "ours_chars_s": max(ours_rate),
+        "fused_chars_s": chars / min(times["fused"]),
+        "loop_chars_s": loop_chars / min(times["loop"]),
+        "peak_gflops": max(peak_gflops(times)),
+        "flop_bound": float(np.median([o / b for o, b in zip(ours_rate, bound)])),
+        "vs_loop": ratio(
+            [t / loop_chars for t in times["loop"]], [t / chars for t in times["ours"]]
+        ),
+        "vs_fused": ratio(times["fused"], times["ours"]),
+    }
+
+
+def main(scale: float = 1.0, rounds: int = 3) -> list[dict]:
+    results = []
+    for cell, layers, hidden, chars in SHAPES:
+        result = bench_shape(cell, layers, hidden, max(2_000, int(chars * scale)), rounds)
+        print(
+            f"  recorder {result['shape']:13s} {result['ours_chars_s']:9,.0f} chars/s  "
+            f"{result['flop_bound']:.2f} of FLOP bound  {result['vs_loop']:5.1f}x loop  "
+            f"{result['vs_fused']:.2f}x fused h-only",
+            flush=True,
+        )
+        results.append(result)
+    return results
+
+
+if __name__ == "__main__":
+    from bench.common import setup
+
+    setup()
+    main(scale=0.05, rounds=2)

@@ -1,0 +1,195 @@
+"""Run every benchmark, print ratios against targets, and write docs/performance.md.
+
+    python -m bench.run            # the full run (`make bench`), < 15 min on an idle 2-core box
+    python -m bench.run --quick    # a smoke run on small inputs (a minute or two)
+    python -m bench.run --scale 0.1 --rounds 2   # fewer characters, e.g. on a loaded machine
+
+Each benchmark times ours and its reference interleaved in one process and reports ratios:
+on shared machines absolute times alone mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import shlex
+import sys
+from pathlib import Path
+
+from bench import common, recorder, search, trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "docs" / "performance.md"
+FLOP_TARGET_SHAPES = ("lstm 2x256", "lstm 3x512")
+
+
+def recorder_rows(results: list[dict]) -> list[tuple]:
+    rows = []
+    for r in results:
+        name = f"recorder {r['shape']} ({r['chars']:,} chars, {r['bytes_per_char']:,} B/char)"
+        bound_target = recorder.TARGETS["flop_bound"] if r["shape"] in FLOP_TARGET_SHAPES else None
+        rows += [
+            (name, "chars/s recorded (all kinds, fp16 on disk)", r["ours_chars_s"], None, ""),
+            (name, "fraction of FLOP bound", r["flop_bound"], bound_target, ">="),
+            (name, "x per-char loop (batch 1)", r["vs_loop"], recorder.TARGETS["vs_loop"], ">="),
+            (name, "x fused layer, h only", r["vs_fused"], recorder.TARGETS["vs_fused"], ">="),
+        ]
+    peak = max(r["peak_gflops"] for r in results)
+    rows.append(("peak fp32 GEMM (measured)", "GFLOP/s", peak, None, ""))
+    return rows
+
+
+def trainer_rows(r: dict) -> list[tuple]:
+    name = f"trainer {r['shape']}"
+    return [
+        (name, "chars/s", r["ours_chars_s"], None, ""),
+        (name, "x bare nn.LSTM + Adam loop", r["vs_bare"], trainer.TARGET, ">="),
+    ]
+
+
+def search_rows(r: dict) -> list[tuple]:
+    name = f"search {r['units']:,} units x {r['features']} features x {r['chars']:,} chars"
+    return [
+        (name, "seconds (features cached)", r["seconds"], search.TARGET_S, "<="),
+        (name, "seconds (cold: features computed)", r["cold_seconds"], None, ""),
+        (name, "GB/s read", r["read_gbs"], None, ""),
+        (
+            name,
+            "fraction of measured memory bandwidth",
+            r["read_gbs"] / r["bandwidth_gbs"],
+            None,
+            "",
+        ),
+    ]
+
+
+def dashboard_rows(r: dict) -> list[tuple]:
+    name = f"dashboard ({r.get('window_chars', '?')} chars per window)"
+    rows = []
+    for action in ("unit change", "window move"):
+        rows.append((name, f"{action} p50 ms", r[action]["p50_ms"], None, ""))
+        rows.append((name, f"{action} p95 ms", r[action]["p95_ms"], 150, "<="))
+    rows.append((name, "server peak RSS MB", r["server_peak_rss_mb"], 1024, "<="))
+    return rows
+
+
+def verdict(value: float, target: float | None, direction: str) -> str:
+    if target is None:
+        return ""
+    met = value >= target if direction == ">=" else value <= target
+    return "met" if met else "MISSED"
+
+
+def fmt(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
+
+
+def table(rows: list[tuple]) -> list[str]:
+    lines = ["| benchmark | measure | value | target | |", "|---|---|---:|---:|---|"]
+    for name, measure, value, target, direction in rows:
+        goal = f"{direction} {fmt(target)}" if target is not None else ""
+        lines.append(
+            f"| {name} | {measure} | {fmt(value)} | {goal} | {verdict(value, target, direction)} |"
+        )
+    return lines
+
+
+def write_report(rows: list[tuple], machine: dict, command: str, notes: list[str]) -> None:
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    described = ", ".join(f"{k} {v}" for k, v in machine.items())
+    text = [
+        "# Performance",
+        "",
+        f"Last run: {now}, `{command}`.",
+        "",
+        f"Machine: {described}.",
+        "",
+        *[f"- {note}" for note in notes],
+        "",
+        *table(rows),
+    ]
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(HEADER_NOTE + "\n".join(text).rstrip() + "\n" + METHOD)
+
+
+HEADER_NOTE = "<!-- written by `python -m bench.run`; edit bench/run.py, not this file -->\n"
+
+METHOD = """
+## How to reproduce
+
+    make bench                          # = .venv/bin/python -m bench.run
+    .venv/bin/python -m bench.run --quick                   # smoke run, small inputs
+    .venv/bin/python -m bench.run --scale 0.1 --rounds 2    # 10% of the characters
+
+Every benchmark runs ours and its reference interleaved, round after round, in one process;
+ratios are medians over rounds of per-round ratios, rates are the best round. Threads: 2.
+
+- Recorder: records every kind (LSTM: c, h, 4 gates) of every layer to float16 memmaps in the
+  temp folder (deleted after), with the recorder's warm-up of 500 chars per stream included.
+  References: (a) `CharRNN.trace` with batch 1 on a 3,000-char prefix; (b) the fused
+  `nn.LSTM`/`GRU`/`RNN` forward over the same text in the same streams, h only, nothing stored;
+  (c) the FLOP bound = peak fp32 GEMM rate measured in the same rounds (best of MKL `torch.mm`
+  and oneDNN, 1024^3) / FLOPs per char, counting 2 x gates x hidden x (hidden + input) per layer
+  with layer 1's one-hot input projection as a lookup (0 FLOPs) and the decoder not counted.
+  3x512 records 18 KB per char, so it runs on 250k chars at scale 1 (rates are per char).
+  Models have random-init weights: speed does not depend on the values.
+- Trainer: `Trainer.train_step` (what `probe train` runs) against a bare nn.LSTM + Linear +
+  Adam loop of the same shape, batch 64 x 100 chars, on the Linux corpus.
+- Search: `probe.search.search` (nulls off) of all cell and hidden units of a 3x512 recording
+  against 10 features; GB/s counts 3 reads of every array (moments, histogram, ranks).
+- Dashboard: `bench/dashboard.py` in headless Chromium on a 1M-char recording.
+"""
+
+
+def run_dashboard(tries: int) -> dict | None:
+    """bench.dashboard.main, if that benchmark (and Playwright) is installed."""
+    if importlib.util.find_spec("bench.dashboard") is None:
+        print("  dashboard: bench/dashboard.py not found; skipped")
+        return None
+    from bench import dashboard
+
+    return dashboard.main(["--tries", str(tries)])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small inputs, one round")
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of characters")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--skip", nargs="*", default=[], help="recorder trainer search dashboard")
+    parser.add_argument("--no-report", action="store_true", help="do not write the docs page")
+    args = parser.parse_args(argv)
+    scale, rounds = (0.02, 1) if args.quick else (args.scale, args.rounds)
+    common.setup()
+    machine = common.machine()
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()), flush=True)
+    rows: list[tuple] = []
+    if "recorder" not in args.skip:
+        rows += recorder_rows(recorder.main(scale, rounds))
+    if "trainer" not in args.skip:
+        rows += trainer_rows(trainer.main(steps=3 if args.quick else 10, rounds=max(2, rounds)))
+    if "search" not in args.skip:
+        rows += search_rows(search.main(max(20_000, int(1_000_000 * scale)), max(2, rounds)))
+    if "dashboard" not in args.skip:
+        try:
+            result = run_dashboard(tries=5 if args.quick else 30)
+        except Exception as error:  # a browser problem must not lose the other results
+            print(f"  dashboard failed: {error}")
+            result = None
+        if result:
+            rows += dashboard_rows(result)
+    print()
+    print("\n".join(table(rows)))
+    machine["load_1min_end"] = common.machine()["load_1min"]
+    command = "python -m bench.run " + shlex.join(argv if argv is not None else sys.argv[1:])
+    notes = []
+    if scale != 1.0:
+        notes.append(f"Scaled run: {scale:g} of the characters of the full benchmark.")
+    if not args.no_report:
+        write_report(rows, machine, command.strip(), notes)
+        print(f"\nwrote {REPORT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -169,8 +169,12 @@ class Converter:
             index, trace.line.color or (None if per_point else marker_color)
         )
         label = plain(trace.name) if trace.showlegend is not False and trace.name else None
-        alpha = trace.opacity if trace.opacity is not None else 1.0
-        if "lines" in mode:
+        alpha = trace.opacity  # None keeps the alpha of rgba() colors (Plotly's bands)
+        opacities = [o for o in (trace.opacity, trace.marker.opacity) if o is not None]
+        marker_alpha = float(np.prod(opacities)) if opacities else None
+        if trace.fill == "toself":
+            ax.fill(x, y, color=color(trace.fillcolor, line_color), linewidth=0, alpha=alpha)
+        if "lines" in mode and trace.line.width != 0:
             ax.plot(
                 x,
                 y,
@@ -191,14 +195,16 @@ class Converter:
                     s=size**2,
                     cmap=colormap(trace.marker.colorscale),
                     label=label,
-                    alpha=alpha,
+                    alpha=marker_alpha,
                     linewidths=0,
                 )
                 if trace.marker.showscale:
                     self.figure.colorbar(points, ax=ax)
             else:
                 fill = [color(c) for c in marker_color] if per_point else line_color
-                ax.scatter(x, y, c=fill, s=size**2, label=label, alpha=alpha, linewidths=0)
+                ax.scatter(
+                    x, y, color=fill, s=size**2, label=label, alpha=marker_alpha, linewidths=0
+                )
         if trace.fill in ("tozeroy", "tonexty"):
             ax.fill_between(
                 x, y, 0, color=color(trace.fillcolor, line_color), alpha=0.3, linewidth=0

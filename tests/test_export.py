@@ -258,3 +258,31 @@ def test_plotly_figures_export_without_a_browser(tmp_path):
         export_plot(fig, out)
     with pytest.raises(ProbeError, match="cannot export a Plotly 'pie' trace"):
         export_plot(go.Figure(go.Pie(values=[1, 2])), "pdf")
+
+
+def test_probe_plots_export_with_their_titles_and_legends(tiny_recording, tiny_checkpoint):
+    from probe.gradients import gradient_decay
+    from probe.plots import decay_figure, saturation_figure, search_figure
+    from probe.saturation import gate_saturation
+    from probe.search import search
+
+    text = tiny_recording.text[:3000]
+    decay = gradient_decay(
+        tiny_checkpoint, text, max_lag=20, positions=16, warmup=20, batch=16, label="tiny lstm"
+    )
+    figures = {
+        "Gradient-norm decay": decay_figure(decay),
+        "Gate saturation": saturation_figure(gate_saturation(tiny_recording)),
+        "Best units per feature": search_figure(
+            search(tiny_recording, ["in_comment"], kinds=["cell"], top=5)
+        ),
+    }
+    for title, figure in figures.items():
+        extracted = pdf_pages(export_plot(figure, "pdf"))[0].extract_text()
+        assert title in extracted
+        root = ET.fromstring(export_plot(figure, "svg"))
+        assert root.find(f".//{SVG}image") is None
+    assert (
+        "tiny lstm · layer 2 cell"
+        in pdf_pages(export_plot(figures["Gradient-norm decay"], "pdf"))[0].extract_text()
+    )

@@ -8,6 +8,7 @@ Everything is served from this package (no CDN): the app works with the network 
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -160,6 +161,7 @@ def build_layout(context: Context) -> html.Div:
             dcc.Location(id="url", refresh=False),
             dcc.Store(id="view"),
             dcc.Store(id="unit-key"),
+            dcc.Store(id="view-sync"),
             html.Header(
                 [
                     html.H1("probe"),
@@ -227,6 +229,7 @@ def register(app: dash.Dash, context: Context) -> None:
         Input("url", "search"),
         *(Input(c, "value") for c in CONTROLS),
         Input("jump", "value"),
+        Input("view-sync", "data"),
         *(Input(b, "n_clicks") for b in BUTTONS),
         panels.GOTO,
         State("view", "data"),
@@ -239,14 +242,18 @@ def register(app: dash.Dash, context: Context) -> None:
         if isinstance(trigger, dict) and not fired:  # a result list re-rendered, no click
             return (no_update,) * (5 + len(control_props))
         old = View.from_json(previous) if previous else None
+        payload = no_update
         if old is None or trigger in (None, "url"):
             view, messages = parse_query(context, search)
+        elif trigger == "view-sync":  # the browser already drew this step (see /_probe/step)
+            view, messages = check_view(context, View.from_json(fired))
         else:
             view, messages = navigate(context, old, trigger, fired, controls)
-        try:
-            payload = textview.window_payload(context, view)
-        except ProbeError as error:  # e.g. a feature the text cannot compute
-            payload, messages = no_update, [*messages, str(error)]
+        if trigger != "view-sync":
+            try:
+                payload = textview.window_payload(context, view)
+            except ProbeError as error:  # e.g. a feature the text cannot compute
+                payload, messages = no_update, [*messages, str(error)]
         shown = control_values(context, view)
         before = control_values(context, old) if old and trigger != "url" else {}
         # Never overwrite what the user is typing in the control that fired.
@@ -259,6 +266,29 @@ def register(app: dash.Dash, context: Context) -> None:
         banner = html.Div([html.Div(m) for m in messages]) if messages else None
         return (view.to_json(), view.query(), banner, unit_key if changed else no_update, payload,
                 *values)  # fmt: skip
+
+
+def register_step(app: dash.Dash, context: Context) -> None:
+    """The fast path for the step buttons and keys: one small POST, answered with the window.
+
+    probe.js calls it, draws the answer at once, then hands the view to Dash ("view-sync") so
+    the URL and controls follow. The body holds only a view (indices, never paths).
+    """
+    from flask import jsonify, request
+
+    @app.server.route("/_probe/step", methods=["POST"])
+    def step():
+        body = request.get_json(silent=True) or {}
+        action = body.get("action")
+        try:
+            if action not in BUTTONS:
+                raise ProbeError(f"unknown step {action!r}")
+            view, _ = check_view(context, View.from_json(body.get("view")))
+            view, messages = navigate(context, view, action, 1, {})
+            payload = textview.window_payload(context, view)
+        except (ProbeError, TypeError, ValueError) as error:
+            return jsonify({"error": str(error)}), 400
+        return jsonify({"view": view.to_json(), "payload": payload, "messages": messages})
 
 
 def open_recordings(recordings: list) -> list[Recording]:
@@ -285,9 +315,11 @@ def build_app(recordings: list[Recording] | list[str | Path], checkpoints=()) ->
     )
     app.layout = build_layout(context)
     register(app, context)
+    register_step(app, context)
     textview.register(app, context)
     panels.register(app, context)
     for module in TABS:
         module.register(app, context)
+    threading.Thread(target=context.warm, daemon=True).start()  # first paints need no pass
     app.probe_context = context  # for tests and benchmarks
     return app

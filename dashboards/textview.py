@@ -61,6 +61,7 @@ def window_payload(context: Context, view: View) -> dict:
         "focus": view.pos,
         "tracks": tracks,
         "anchors": COLORMAPS[view.cmap],
+        "view": view.to_json(),
     }
 
 

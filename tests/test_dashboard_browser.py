@@ -98,7 +98,7 @@ def test_dashboard_end_to_end(page, server, tiny_recording, tmp_path):
     # Pick a unit: the next-unit key (j) and the index box; the URL follows.
     page.locator("body").press("j")
     check_colors(wait_for_key(page, "|2:cell:4|"), tiny_recording, "2:cell:4")
-    assert "unit=2%3Acell%3A4" in page.url
+    page.wait_for_function("() => location.search.includes('unit=2%3Acell%3A4')")  # URL follows
     page.fill("#index-input", "9")
     page.press("#index-input", "Enter")
     check_colors(wait_for_key(page, "|2:cell:9|"), tiny_recording, "2:cell:9")

@@ -153,6 +153,35 @@
     set("brush-stop", { value: Math.max(a, b) + 1 });
   }
 
+  // Step buttons (and their keys) take a fast path: one POST to /_probe/step, draw the answer
+  // at once, then hand the view to Dash ("view-sync") so the URL and controls follow.
+  const STEPS = ["prev-unit", "next-unit", "prev-window", "next-window", "prev-strong", "next-strong"];
+  let stepping = Promise.resolve();
+  let syncTimer = null;
+  function step(action) {
+    stepping = stepping.then(async () => {
+      if (!current || !current.view) return;
+      const response = await fetch("_probe/step", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ action: action, view: current.view }),
+      });
+      if (!response.ok) return;
+      const answer = await response.json();
+      render(answer.payload);
+      // Let the URL, controls and panels catch up once the user pauses: rapid stepping
+      // (holding j) then costs one small request per step and nothing else.
+      clearTimeout(syncTimer);
+      syncTimer = setTimeout(() => window.dash_clientside.set_props("view-sync", { data: answer.view }), 250);
+    }).catch(() => {});
+  }
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest && event.target.closest("button");
+    if (!button || !STEPS.includes(button.id) || !current) return;
+    event.stopPropagation(); // Dash's own n_clicks path stays as the fallback without JS
+    step(button.id);
+  }, true);
+
   // Keyboard: j/k next/previous unit, n/p next/previous strong activation.
   const keys = { j: "next-unit", k: "prev-unit", n: "next-strong", p: "prev-strong" };
   document.addEventListener("keydown", (event) => {

@@ -1,9 +1,9 @@
 """Search: rank every recorded unit against text features, and find what one unit responds to.
 
-Scoring is one chunked, out-of-core pass family over the float16 memmaps; nothing of size
-(chars x units) is ever held in float32. All features (and, for the shift null, their circular
-shifts) are columns of one small matrix F, so a chunk is read and converted once and every
-feature is scored by a single GEMM X^T F per chunk:
+Scoring is chunked and out of core over the float16 memmaps; nothing of size (chars x units) is
+ever held in float32. All features (and, for the shift null, their circular shifts) are columns
+of one small matrix F, so each chunk is read and cast once per pass (by torch: numpy's float16
+cast is not vectorised) and every feature is scored by one GEMM X^T F per chunk:
 
 * Pearson r: features are centered exactly (float64) before the pass, so X^T F is N * cov;
   per-unit sum(x) and sum(x^2) give the variances. Units are shifted by their first-chunk mean
@@ -84,9 +84,15 @@ def _selected(recording: Recording, kinds: list[str] | None) -> list[tuple[int, 
     return [(layer, kind) for layer, kind in recording.layer_kinds if kind in kinds]
 
 
+def _chunk_rows(array: np.ndarray) -> int:
+    """Rows per chunk: about CHUNK_ELEMENTS values (measured: smaller chunks are much slower,
+    since the per-chunk bincount output and call overheads stop amortizing)."""
+    return min(array.shape[0], max(256, CHUNK_ELEMENTS // max(1, array.shape[1])))
+
+
 def _chunks(array: np.ndarray, bar: tqdm):
-    """(start, stop, float16 rows) blocks of about CHUNK_ELEMENTS values."""
-    rows = max(256, CHUNK_ELEMENTS // max(1, array.shape[1]))
+    """(start, stop, float16 rows) blocks of _chunk_rows rows."""
+    rows = _chunk_rows(array)
     for start in range(0, array.shape[0], rows):
         block = array[start : start + rows]
         yield start, start + len(block), block
@@ -103,8 +109,7 @@ def _to_float32(block: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 def _buffer(array: np.ndarray) -> np.ndarray:
     """A reusable float32 chunk buffer, so no chunk allocates."""
-    rows = max(256, CHUNK_ELEMENTS // max(1, array.shape[1]))
-    return np.empty((min(array.shape[0], rows), array.shape[1]), np.float32)
+    return np.empty((_chunk_rows(array), array.shape[1]), np.float32)
 
 
 def _moments(array, columns, need_range: bool, bar):
@@ -222,11 +227,10 @@ def _scan(recording, values: np.ndarray, kinds, progress: bool):
 
 
 def _feature_matrix(recording, features) -> tuple[list[str], np.ndarray]:
+    names = list(dict.fromkeys(features))  # each feature once, in the order asked
     if isinstance(features, dict):
-        names = list(features)
         arrays = [np.asarray(features[name], dtype=np.float32) for name in names]
     else:
-        names = list(features)
         arrays = [feature_values(recording, name) for name in names]
     if not names:
         raise ProbeError("no features to search for")
@@ -435,7 +439,7 @@ def _units_matrix(recording: Recording, units: list[Unit]) -> np.ndarray:
         indices = [units[c].index for c in columns]
         if max(indices) >= array.shape[1]:
             raise ProbeError(f"unit index out of range: layer {layer} {kind} has {array.shape[1]}")
-        rows = max(256, CHUNK_ELEMENTS // array.shape[1])
+        rows = _chunk_rows(array)
         for begin in range(0, recording.chars, rows):
             out[begin : begin + rows, columns] = array[begin : begin + rows][:, indices]
     return out

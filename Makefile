@@ -25,10 +25,11 @@ $(BIN)/probe: pyproject.toml
 demo: $(BIN)/probe
 	$(PROBE) demo
 
-# Headless Chromium and poppler for the browser and export tests (Debian packages).
+# Headless Chromium, poppler and a minimal TeX for the browser and export tests (Debian).
 browser:
-	@command -v chromium >/dev/null && command -v pdftoppm >/dev/null || \
-	  (apt-get update -q && apt-get install -y -q chromium chromium-driver poppler-utils) >/dev/null
+	@command -v chromium >/dev/null && command -v pdftoppm >/dev/null && command -v pdflatex >/dev/null || \
+	  (apt-get update -q && apt-get install -y -q --no-install-recommends chromium chromium-driver \
+	   poppler-utils texlive-latex-base texlive-latex-recommended) >/dev/null
 
 test: $(BIN)/probe browser
 	$(BIN)/ruff check probe dashboards tests bench

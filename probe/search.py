@@ -21,6 +21,7 @@ binary features only the first.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections import OrderedDict
 
@@ -40,9 +41,11 @@ CHUNK_ELEMENTS = 1 << 22  # values per chunk (16 MB as float32): big GEMMs, cach
 SHIFTS = 5  # circular shifts of each feature for the shift null
 SHIFT_SEED = 0
 FEATURE_CACHE_SIZE = 32
+TABLE_CACHE_SIZE = 64  # midrank tables (units * BINS float32 each, 1 MB for 256 units)
 SIGNS = ("positive", "negative", "absolute")
 
 _feature_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+_table_cache: OrderedDict[tuple, tuple] = OrderedDict()
 
 
 def feature_values(recording: Recording, name: str) -> np.ndarray:
@@ -159,30 +162,52 @@ def _bin_indices(block, scale, bias, buffer, indices) -> np.ndarray:
     return indices[: len(block)]
 
 
-def _rank_sums(array, low, high, columns, bar) -> np.ndarray:
-    """sum_t c[t, unit] * column[t] for centered midranks c: (units, binary columns).
+def _midrank_table(array, low, high, bar):
+    """(scale, bias, table): each bin's centered midrank (rank - (N+1)/2) / N, per unit.
 
-    Two passes: a per-unit histogram gives every bin's midrank, (rank - (N+1)/2) / N; then each
-    value is replaced by its bin's midrank and multiplied into the columns by one GEMM.
+    One pass: a per-unit histogram of all chars. It does not depend on the features, so it is
+    cached per array file (keyed by path and modification time) and a repeated search skips it.
     """
+    file = getattr(array, "filename", None)
+    key = None
+    if file:
+        stat = os.stat(file)
+        key = (file, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if key in _table_cache:
+        _table_cache.move_to_end(key)
+        bar.update(array.size)
+        return _table_cache[key]
     chars, units = array.shape
     scale, bias = _binning(low, high)
     buffer = _buffer(array)
     indices = np.empty(buffer.shape, np.int32)
     counts = np.zeros(units * BINS, np.int64)
     for _, _, block in _chunks(array, bar):
-        counts += np.bincount(
-            _bin_indices(block, scale, bias, buffer, indices).ravel(), minlength=units * BINS
-        )
+        flat = _bin_indices(block, scale, bias, buffer, indices)
+        counts += np.bincount(flat.ravel(), minlength=units * BINS)
     below = np.cumsum(counts) - counts  # bins of earlier units included: subtract them below
     below -= np.repeat(below[::BINS], BINS)
     table = ((below + (counts + 1) / 2 - (chars + 1) / 2) / chars).astype(np.float32)
+    if key is not None:
+        _table_cache[key] = (scale, bias, table)
+        while len(_table_cache) > TABLE_CACHE_SIZE:
+            _table_cache.popitem(last=False)
+    return scale, bias, table
 
-    sums = np.zeros((units, columns.shape[1]))
+
+def _rank_sums(array, low, high, columns, bar) -> np.ndarray:
+    """sum_t c[t, unit] * column[t] for centered midranks c: (units, binary columns).
+
+    Each value is replaced by its bin's midrank and multiplied into the columns by one GEMM.
+    """
+    scale, bias, table = _midrank_table(array, low, high, bar)
+    buffer = _buffer(array)
+    indices = np.empty(buffer.shape, np.int32)
+    sums = np.zeros((array.shape[1], columns.shape[1]))
     ranks = np.empty_like(buffer)
     for start, stop, block in _chunks(array, bar):
-        indices = _bin_indices(block, scale, bias, buffer, indices)
-        np.take(table, indices, out=ranks[: stop - start])
+        flat = _bin_indices(block, scale, bias, buffer, indices)
+        np.take(table, flat, out=ranks[: stop - start])
         sums += ranks[: stop - start].T @ columns[start:stop]
     return sums
 

@@ -100,6 +100,15 @@ def test_auroc_approximation_close_to_exact(tiny_recording):
     assert worst < 0.005
 
 
+def test_midrank_tables_are_reused(tiny_recording):
+    S._table_cache.clear()
+    first = S.unit_scores(tiny_recording, ["in_string"], kinds=["cell"])
+    assert len(S._table_cache) == 2  # one per layer
+    again = S.unit_scores(tiny_recording, ["in_string"], kinds=["cell"])
+    np.testing.assert_array_equal(first["auroc"].values, again["auroc"].values)
+    assert len(S._table_cache) == 2
+
+
 def test_degenerate_features(tiny_recording):
     zeros = np.zeros(tiny_recording.chars, np.float32)
     table = S.unit_scores(tiny_recording, {"never": zeros}, kinds=["cell"])

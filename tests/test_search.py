@@ -89,7 +89,8 @@ def test_r_matches_direct_numpy(tiny_recording, monkeypatch):
 
 def test_auroc_approximation_close_to_exact(tiny_recording):
     names = ["in_comment", "is_space"]
-    table = S.unit_scores(tiny_recording, names, kinds=["cell", "forget_gate"])
+    # saturated tanh candidates are the hard case: values crowd near +-1 in fine fp16 steps
+    table = S.unit_scores(tiny_recording, names, kinds=["candidate", "forget_gate"])
     worst = 0.0
     for name in names:
         positive = S.feature_values(tiny_recording, name) == 1

@@ -13,6 +13,8 @@ curve k = 0..K for a batch of positions in one backward pass. Norms per position
 summarised by their mean and 10/50/90th percentiles, raw and divided by the mean at lag 0
 (`ratio_*` columns).
 
+The cell-state gradient is BPTT's total one: it includes the path through h_t = o_t tanh(c_t).
+Norms are float32: below ~1e-38 they underflow to 0 (fully vanished; log plots drop them).
 Being a hand-written unroll, it never calls cuDNN, so it runs on CPU and GPU in eval mode.
 """
 

@@ -1,0 +1,81 @@
+"""Argument types and small helpers shared by every `probe` subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from probe.errors import ProbeError
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return number
+
+
+def positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value!r}") from None
+    if not number > 0 or not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return number
+
+
+def fractions(value: str) -> tuple[float, float, float]:
+    try:
+        parts = tuple(float(p) for p in value.split("/"))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"expected TRAIN/VAL/TEST like 90/5/5, got {value!r}")
+    total = sum(parts)
+    return tuple(p / total for p in parts)
+
+
+def command(subparsers, name: str, help: str, examples: str):
+    return subparsers.add_parser(
+        name,
+        help=help,
+        description=help,
+        epilog="examples:\n" + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def load_text(args) -> tuple[str, str]:
+    """(text, description) from --text FILE or --corpus SRC --split S."""
+    if args.text:
+        from probe.fileio import read_text_file
+
+        return read_text_file(args.text), str(args.text)
+    from probe.corpus import load_corpus
+
+    split = getattr(args, "split", "test")
+    corpus = load_corpus(
+        args.corpus, getattr(args, "split_fractions", None) or corpus_fractions(args.corpus)
+    )
+    return corpus.split(split), f"{corpus.name} ({split} split)"
+
+
+def corpus_fractions(spec: str) -> tuple[float, float, float]:
+    """The split a shipped model used: 80/10/10 for War and Peace (as the paper), else 90/5/5."""
+    return (0.8, 0.1, 0.1) if spec == "warpeace" else (0.9, 0.05, 0.05)
+
+
+def write_output(output: str, path: str | None) -> None:
+    """Print, or write to a file (a bad path is the user's error, not a traceback)."""
+    if path is None:
+        print(output, end="")
+        return
+    try:
+        Path(path).write_text(output, encoding="utf-8")
+    except OSError as error:
+        raise ProbeError(f"cannot write {path}: {error.strerror}") from None

@@ -1,22 +1,29 @@
-"""Search: rank every recorded unit against text features, and find what one unit responds to.
+"""Search: rank every recorded unit against text features.
 
 Scoring is chunked and out of core over the float16 memmaps; nothing of size (chars x units) is
 ever held in float32. All features (and, for the shift null, their circular shifts) are columns
-of one small matrix F, so each chunk is read and cast once per pass (by torch: numpy's float16
-cast is not vectorised) and every feature is scored by one GEMM X^T F per chunk:
+of one small matrix F, so each chunk is read and cast once (by torch: numpy's float16 cast is
+not vectorised) and every feature is scored by one GEMM X^T F per chunk:
 
 * Pearson r: features are centered exactly (float64) before the pass, so X^T F is N * cov;
   per-unit sum(x) and sum(x^2) give the variances. Units are shifted by their first-chunk mean
   so the float32 sums do not cancel on cells that sit far from zero.
-* AUROC (binary features): Mann-Whitney on ranks. AUROC = 0.5 + N * sum_pos(c) / (n_pos n_neg)
-  where c is a unit's centered rank (rank - (N+1)/2) / N, so it is the same GEMM against the rank-
-  transformed chunk. Exact ranks need a sort; instead each unit's values are quantized into
-  BINS equal-width bins over its min..max (from the first pass) and every value gets its bin's
-  midrank. That is exactly the AUROC of the binned values with ties counted 1/2: it differs from
-  the exact AUROC only through positive/negative pairs that share a bin (tests: < 0.005).
+* AUROC (binary features), two paths:
 
-So a search costs three reads of each array (moments + range, bin histogram, ranks); without
-binary features only the first.
+  - `search` screens. Point-biserial r is Pearson r against the 0/1 feature, so the units with
+    the highest |r| are the natural candidates: for each binary feature (and each shifted copy
+    for the shift null) only its `candidates` top-|r| units get an AUROC, which is exact.
+    Their float16 columns are gathered out of the memmaps (a few MB per unit) and each value is
+    mapped to a 16-bit key that sorts like the value, so a 65,536-bin histogram is an exact
+    sort: midranks average ties exactly (saturated gates and cells tie a lot) and AUROC is
+    Mann-Whitney U over those midranks. Nothing is binned over all units. The ranking of a
+    binary feature is by max(AUROC, 1 - AUROC) among its candidates: identical to the
+    exhaustive ranking whenever the best-AUROC unit is among them (tests compare the two).
+  - `unit_scores` is the exhaustive (slow) path: AUROC for every unit, as the same GEMM against
+    rank-transformed chunks. Each unit's values are quantized into BINS equal-width bins over
+    its min..max and every value gets its bin's midrank: the AUROC of the binned values, which
+    differs from the exact one only through positive/negative pairs sharing a bin (< 0.005).
+    It costs three reads of each array (moments and range, bin histogram, ranks).
 """
 
 from __future__ import annotations
@@ -34,15 +41,24 @@ from probe.errors import ProbeError
 from probe.features import compute
 from probe.fileio import sha256_text
 from probe.recording import Recording
+from probe.spans import (  # noqa: F401 (re-exported: spans used to live here)
+    GATHER_ROWS,
+    SIGNS,
+    match_spans,
+    selected_arrays,
+    top_contexts,
+    units_on_span,
+)
 from probe.units import Unit
 
-BINS = 4096  # per-unit AUROC bins: as fine as float16 near saturation (1024: errors to 0.01)
+BINS = 4096  # per-unit AUROC bins (exhaustive path): as fine as float16 near saturation (1024: errors to 0.01)
 CHUNK_ELEMENTS = 1 << 22  # values per chunk (16 MB as float32): big GEMMs, cache-sized buffers
 SHIFTS = 5  # circular shifts of each feature for the shift null
 SHIFT_SEED = 0
 FEATURE_CACHE_SIZE = 32
 TABLE_CACHE_SIZE = 32  # midrank tables (units * BINS float32 each, 4 MB for 256 units)
-SIGNS = ("positive", "negative", "absolute")
+KEYS = 1 << 16  # float16 bit patterns: exact histogram "sort" of a unit's values
+GATHER_BYTES = 1 << 28  # gathered candidate columns per batch (256 MB of float16 keys)
 
 _feature_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 _table_cache: OrderedDict[tuple, tuple] = OrderedDict()
@@ -75,16 +91,6 @@ def shift_offsets(chars: int, count: int = SHIFTS, seed: int = SHIFT_SEED) -> np
 
 
 # ----------------------------------------------------------------------------- the scan
-
-
-def _selected(recording: Recording, kinds: list[str] | None) -> list[tuple[int, str]]:
-    if kinds is None:
-        return recording.layer_kinds
-    have = sorted({k for _, k in recording.layer_kinds})
-    unknown = [k for k in kinds if k not in have]
-    if unknown:
-        raise ProbeError(f"recording has no kind {unknown[0]!r} (has {', '.join(have)})")
-    return [(layer, kind) for layer, kind in recording.layer_kinds if kind in kinds]
 
 
 def _chunk_rows(array: np.ndarray) -> int:
@@ -212,34 +218,39 @@ def _rank_sums(array, low, high, columns, bar) -> np.ndarray:
     return sums
 
 
-def _scan(recording, values: np.ndarray, kinds, progress: bool):
-    """(units, r, auroc) of every selected unit against every column of values (chars, cols)."""
+def _scan(recording, values: np.ndarray, kinds, progress: bool, exhaustive: bool = True):
+    """(units, r, auroc, binary) of every selected unit against every column of values.
+
+    exhaustive: AUROC of every unit by binned midranks (two more passes); otherwise the AUROC
+    columns are left NaN for the caller to screen (`_screened_scan`).
+    """
     chars = recording.chars
     if values.shape[0] != chars:
         raise ProbeError(f"feature has {values.shape[0]} values, recording has {chars} chars")
     binary = np.array([is_binary(values[:, j]) for j in range(values.shape[1])], bool)
+    ranked = exhaustive and binary.any()
     mean = values.mean(0, dtype=np.float64)
     var_f = values.var(0, dtype=np.float64)
     columns = np.empty((chars, values.shape[1] + 1), np.float32)  # centered features, ones
     np.subtract(values, mean.astype(np.float32), out=columns[:, :-1])
     columns[:, -1] = 1
-    binary_columns = np.ascontiguousarray(columns[:, :-1][:, binary])
+    binary_columns = np.ascontiguousarray(columns[:, :-1][:, binary]) if ranked else None
     positives = mean[binary] * chars
     pairs = positives * (chars - positives)
 
-    selected = _selected(recording, kinds)
-    passes = 3 if binary.any() else 1
+    selected = selected_arrays(recording, kinds)
+    passes = 3 if ranked else 1
     total = passes * sum(recording.array(l, k).size for l, k in selected)
     units, r_parts, auroc_parts = [], [], []
     with tqdm(total=total, unit="val", unit_scale=True, disable=not progress, desc="search") as bar:
         for layer, kind in selected:
             array = recording.array(layer, kind)
             units += [Unit(layer, kind, i) for i in range(array.shape[1])]
-            cov, var_x, low, high = _moments(array, columns, binary.any(), bar)
+            cov, var_x, low, high = _moments(array, columns, ranked, bar)
             with np.errstate(divide="ignore", invalid="ignore"):
                 r_parts.append(cov / np.sqrt(var_x[:, None] * var_f[None, :]))
             auroc = np.full((array.shape[1], values.shape[1]), np.nan)
-            if binary.any():
+            if ranked:
                 sums = _rank_sums(array, low, high, binary_columns, bar)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     auroc[:, binary] = 0.5 + chars * sums / pairs
@@ -248,6 +259,91 @@ def _scan(recording, values: np.ndarray, kinds, progress: bool):
     r[~np.isfinite(r)] = np.nan
     auroc = np.clip(np.concatenate(auroc_parts), 0, 1)
     auroc[:, np.flatnonzero(binary)[pairs == 0]] = np.nan
+    return units, r, auroc, binary
+
+
+# ----------------------------------------------------------------------------- screened AUROC
+
+
+def _sort_keys(block: np.ndarray) -> np.ndarray:
+    """uint16 keys that order like the float16 values (-0 ties +0; states are never NaN)."""
+    bits = np.ascontiguousarray(block).view(np.uint16)
+    keys = np.where(bits & 0x8000, ~bits, bits | 0x8000)
+    keys[keys == 0x7FFF] = 0x8000
+    return keys
+
+
+def _centered_ranks(array: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """(len(columns), chars) float32 exact midranks minus (N + 1) / 2 of some units' values.
+
+    A 65,536-bin histogram of the order keys is a counting sort: below + (count + 1) / 2 is
+    each value's midrank with ties averaged exactly.
+    """
+    chars = array.shape[0]
+    keys = np.empty((len(columns), chars), np.uint16)
+    for start in range(0, chars, GATHER_ROWS):
+        keys[:, start : start + GATHER_ROWS] = _sort_keys(
+            array[start : start + GATHER_ROWS][:, columns]
+        ).T
+    ranks = np.empty(keys.shape, np.float32)
+    for row, unit_keys in enumerate(keys):
+        counts = np.bincount(unit_keys, minlength=KEYS)
+        midranks = np.cumsum(counts) - counts + (counts + 1) / 2 - (chars + 1) / 2
+        np.take(midranks.astype(np.float32), unit_keys, out=ranks[row])
+    return ranks
+
+
+def _candidate_auroc(recording, kinds, positive, r, candidates: int, progress: bool):
+    """Exact AUROC (units, features) of each binary feature's top-|r| units, NaN elsewhere.
+
+    Every gathered unit's ranks meet all features in one GEMM, but only a feature's own
+    candidates keep their value, so a feature's result does not depend on the others asked.
+    """
+    chars, count = positive.shape
+    take = min(candidates, len(r))
+    strength = np.nan_to_num(np.abs(r), nan=-1.0)
+    chosen = np.zeros(r.shape, bool)
+    top = np.argpartition(-strength, take - 1, axis=0)[:take]
+    np.put_along_axis(chosen, top, True, axis=0)
+    n_pos = positive.sum(0, dtype=np.float64)
+    pairs = n_pos * (chars - n_pos)
+    auroc = np.full(r.shape, np.nan)
+    offset = 0
+    batch = max(1, GATHER_BYTES // (6 * chars))  # uint16 keys + float32 ranks per unit
+    arrays = [recording.array(layer, kind) for layer, kind in selected_arrays(recording, kinds)]
+    wanted = [np.flatnonzero(chosen[o : o + a.shape[1]].any(1)) for o, a in _offsets(arrays)]
+    with tqdm(total=sum(map(len, wanted)), disable=not progress, desc="auroc", unit="unit") as bar:
+        for (offset, array), columns in zip(_offsets(arrays), wanted, strict=True):
+            for begin in range(0, len(columns), batch):
+                part = columns[begin : begin + batch]
+                ranks = _centered_ranks(array, part)
+                sums = np.zeros((len(part), count))
+                for start in range(0, chars, GATHER_ROWS):  # float64 across chunks
+                    stop = start + GATHER_ROWS
+                    sums += ranks[:, start:stop] @ positive[start:stop]
+                rows = offset + part
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    exact = np.clip(0.5 + sums / pairs, 0, 1)
+                auroc[rows] = np.where(chosen[rows], exact, np.nan)
+                bar.update(len(part))
+    auroc[:, pairs == 0] = np.nan
+    return auroc
+
+
+def _offsets(arrays):
+    """(first unit row, array) of each array in the concatenated unit order."""
+    starts = np.cumsum([0] + [a.shape[1] for a in arrays])
+    return list(zip(starts[:-1].tolist(), arrays, strict=True))
+
+
+def _screened_scan(recording, values: np.ndarray, kinds, candidates: int, progress: bool):
+    """_scan with r for every unit and exact AUROC for each binary column's top-|r| units."""
+    units, r, auroc, binary = _scan(recording, values, kinds, progress, exhaustive=False)
+    if binary.any():
+        positive = np.ascontiguousarray(values[:, binary], dtype=np.float32)
+        auroc[:, binary] = _candidate_auroc(
+            recording, kinds, positive, r[:, binary], candidates, progress
+        )
     return units, r, auroc, binary
 
 
@@ -275,7 +371,11 @@ def _scores(r: np.ndarray, auroc: np.ndarray, binary: np.ndarray) -> np.ndarray:
 def unit_scores(
     recording: Recording, features, kinds: list[str] | None = None, progress: bool = False
 ) -> pd.DataFrame:
-    """Every selected unit against every feature (names or {name: values}), one row each."""
+    """Every selected unit against every feature (names or {name: values}), one row each.
+
+    The exhaustive path: AUROC (binned midranks) for every unit, three reads of each array.
+    `search` screens binary features by |r| instead and is many times faster on big recordings.
+    """
     names, values = _feature_matrix(recording, features)
     units, r, auroc, binary = _scan(recording, values, kinds, progress)
     return _table(names, units, r, auroc, _scores(r, auroc, binary))
@@ -304,22 +404,34 @@ def search(
     top: int = 10,
     nulls: bool = True,
     progress: bool = False,
+    candidates: int | None = None,
 ) -> pd.DataFrame:
     """The `top` best units per feature, with two nulls to judge whether a score means anything.
 
-    null_init: the best score over all units of the random-init twin (same shape, on its text;
-    NaN without a twin or for features given as arrays). null_shift: the best score over all
-    units against the feature circularly shifted, max over SHIFTS seeded offsets: what a feature
-    with the same statistics but no alignment reaches. Both are computed in the same passes.
+    Continuous features rank all units by |r|. Binary features are screened (module docstring):
+    only the `candidates` units with the highest |r| against a feature get an exact AUROC, and
+    its ranking is by max(AUROC, 1 - AUROC) among them; other units' auroc is NaN. Default
+    candidates: max(64, 8 * top). It equals the exhaustive ranking (`unit_scores`) whenever the
+    best-AUROC units are among the top-|r| ones; raise it to be safer, at the cost of reading
+    more unit columns.
+
+    null_init: the best score of the random-init twin (same shape, on its text; NaN without a
+    twin or for features given as arrays). null_shift: the best score against the feature
+    circularly shifted, max over SHIFTS seeded offsets: what a feature with the same statistics
+    but no alignment reaches. Both are screened the same way (the shifted features are extra
+    columns of the same pass, each with its own top-|r| candidates).
     """
     if top < 1:
         raise ProbeError("top must be >= 1")
+    candidates = max(64, 8 * top) if candidates is None else candidates
+    if candidates < 1:
+        raise ProbeError("candidates must be >= 1")
     names, values = _feature_matrix(recording, features)
     count = len(names)
     if nulls:
         shifted = [np.roll(values, offset, axis=0) for offset in shift_offsets(recording.chars)]
         values = np.concatenate([values, *shifted], axis=1)
-    units, r, auroc, binary = _scan(recording, values, kinds, progress)
+    units, r, auroc, binary = _screened_scan(recording, values, kinds, candidates, progress)
     score = _scores(r, auroc, binary)
     null_shift = np.full(count, np.nan)
     null_init = np.full(count, np.nan)
@@ -328,8 +440,9 @@ def search(
         null_shift = _nanmax(best_shifted, axis=0)
         twin = recording.init_twin
         if twin is not None and not isinstance(features, dict):
-            twin_scores = unit_scores(twin, names, kinds)
-            null_init = twin_scores.groupby("feature", sort=False)["score"].max().loc[names].values
+            _, twin_values = _feature_matrix(twin, names)
+            _, r, auroc, binary = _screened_scan(twin, twin_values, kinds, candidates, False)
+            null_init = _nanmax(_scores(r, auroc, binary), axis=0)
 
     table = _table(names, units, r[:, :count], auroc[:, :count], score[:, :count])
     table["measure"] = np.repeat(np.where(binary[:count], "auroc", "r"), len(units))
@@ -369,151 +482,3 @@ def _nanmax(values: np.ndarray, axis: int) -> np.ndarray:
     """np.nanmax without the all-NaN warning (all-NaN gives NaN)."""
     filled = np.where(np.isnan(values), -np.inf, values).max(axis=axis)
     return np.where(np.isinf(filled), np.nan, filled)
-
-
-# ----------------------------------------------------------------------------- one unit
-
-
-def top_contexts(
-    recording: Recording, unit, k: int = 8, width: int = 40, sign: str = "positive"
-) -> pd.DataFrame:
-    """The k strongest activations of a unit, at least `width` chars apart, with their text.
-
-    The window is `width` chars ending a quarter width after the char: a state summarizes what
-    came before it. sign: positive (highest), negative (lowest) or absolute (largest |value|).
-    """
-    if sign not in SIGNS:
-        raise ProbeError(f"sign must be one of {', '.join(SIGNS)}, got {sign!r}")
-    if k < 1 or width < 1:
-        raise ProbeError("k and width must be >= 1")
-    values = recording.unit(unit)
-    strength = {"positive": values, "negative": -values, "absolute": np.abs(values)}[sign]
-    order = np.argsort(-strength, kind="stable")
-    blocked = np.zeros(len(values), bool)
-    picked = []
-    for position in order:
-        if blocked[position]:
-            continue
-        picked.append(int(position))
-        blocked[max(0, position - width + 1) : position + width] = True
-        if len(picked) == k:
-            break
-    rows = []
-    for position in picked:
-        stop = min(len(values), position + 1 + width // 4)
-        start = max(0, stop - width)
-        rows.append(
-            {
-                "position": position,
-                "value": float(values[position]),
-                "start": start,
-                "stop": stop,
-                "context": recording.text[start:stop],
-            }
-        )
-    return pd.DataFrame(rows, columns=["position", "value", "start", "stop", "context"])
-
-
-# ----------------------------------------------------------------------------- brush and match
-
-
-def _check_span(recording: Recording, start: int, stop: int) -> None:
-    if not 0 <= start < stop <= recording.chars:
-        raise ProbeError(f"span [{start}, {stop}) is not inside the text (0..{recording.chars})")
-
-
-def units_on_span(
-    recording: Recording,
-    start: int,
-    stop: int,
-    threshold: float = 0.5,
-    kinds: list[str] | None = None,
-    off_outside: int = 0,
-) -> list[Unit]:
-    """LSTMVis brush: units >= threshold on every char of [start, stop), best mean first.
-
-    With off_outside=n they must also be < threshold on the n chars just before and after the
-    span (where the text has them), so units that are simply always on drop out.
-    """
-    _check_span(recording, start, stop)
-    if off_outside < 0:
-        raise ProbeError("off_outside must be >= 0")
-    found = []
-    for layer, kind in _selected(recording, kinds):
-        array = recording.array(layer, kind)
-        inside = np.asarray(array[start:stop], dtype=np.float32)
-        keep = (inside >= threshold).all(axis=0)
-        if off_outside:
-            before = np.asarray(array[max(0, start - off_outside) : start], dtype=np.float32)
-            after = np.asarray(array[stop : stop + off_outside], dtype=np.float32)
-            keep &= (before < threshold).all(axis=0) & (after < threshold).all(axis=0)
-        means = inside.mean(axis=0)
-        found += [(float(means[i]), Unit(layer, kind, int(i))) for i in np.flatnonzero(keep)]
-    found.sort(key=lambda pair: (-pair[0], pair[1]))
-    return [unit for _, unit in found]
-
-
-def _units_matrix(recording: Recording, units: list[Unit]) -> np.ndarray:
-    """(chars, len(units)) float32, reading each layer/kind array once in chunks."""
-    out = np.empty((recording.chars, len(units)), np.float32)
-    groups: dict[tuple[int, str], list[int]] = {}
-    for column, unit in enumerate(units):
-        groups.setdefault((unit.layer, unit.kind), []).append(column)
-    for (layer, kind), columns in groups.items():
-        array = recording.array(layer, kind)
-        indices = [units[c].index for c in columns]
-        if max(indices) >= array.shape[1]:
-            raise ProbeError(f"unit index out of range: layer {layer} {kind} has {array.shape[1]}")
-        rows = _chunk_rows(array)
-        for begin in range(0, recording.chars, rows):
-            out[begin : begin + rows, columns] = array[begin : begin + rows][:, indices]
-    return out
-
-
-def match_spans(
-    recording: Recording,
-    units: list,
-    threshold: float = 0.5,
-    min_length: int = 2,
-    top: int = 20,
-    exclude: tuple[int, int] | None = None,
-) -> pd.DataFrame:
-    """LSTMVis match: the stretches of text where the given units are on together.
-
-    Spans are maximal runs where all units are >= threshold. If no such run (of min_length,
-    outside `exclude`) exists anywhere, runs where a majority of them is on are returned instead.
-    Ranked by the mean fraction of units on, then length. Spans overlapping `exclude` (the
-    brushed span itself) are dropped.
-    """
-    units = [Unit.parse(u) for u in units]
-    if not units:
-        raise ProbeError("match_spans needs at least one unit")
-    on = (_units_matrix(recording, units) >= threshold).sum(axis=1)
-    total = len(units)
-    spans = _runs(on, total, min_length, exclude)
-    if spans.empty and total > 1:
-        spans = _runs(on, total // 2 + 1, min_length, exclude)
-    spans["units_on"] = spans["units_on"] / 1.0
-    spans["score"] = spans["units_on"] / total
-    spans = spans.sort_values(["score", "length", "start"], ascending=[False, False, True])
-    spans = spans.head(top).reset_index(drop=True)
-    spans["text"] = [
-        recording.text[a:b] for a, b in zip(spans["start"], spans["stop"], strict=True)
-    ]
-    return spans[["start", "stop", "length", "units_on", "score", "text"]]
-
-
-def _runs(on: np.ndarray, required: int, min_length: int, exclude) -> pd.DataFrame:
-    """Maximal runs where on >= required, with the mean number of units on over each."""
-    mask = np.concatenate([[False], on >= required, [False]])
-    edges = np.flatnonzero(np.diff(mask.astype(np.int8)))
-    starts, stops = edges[0::2], edges[1::2]
-    keep = stops - starts >= min_length
-    if exclude is not None:
-        keep &= (stops <= exclude[0]) | (starts >= exclude[1])
-    starts, stops = starts[keep], stops[keep]
-    cumulative = np.concatenate([[0], np.cumsum(on)])
-    mean_on = (cumulative[stops] - cumulative[starts]) / np.maximum(stops - starts, 1)
-    return pd.DataFrame(
-        {"start": starts, "stop": stops, "length": stops - starts, "units_on": mean_on}
-    )

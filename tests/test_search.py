@@ -101,6 +101,42 @@ def test_auroc_approximation_close_to_exact(tiny_recording):
     assert worst < 0.005
 
 
+def test_screened_search_agrees_with_exhaustive(tiny_recording):
+    names = ["in_comment", "in_string", "brace_depth"]
+    fast = S.search(tiny_recording, names, top=3, nulls=False)
+    slow = S.unit_scores(tiny_recording, names)
+    for name in names:
+        best = slow[slow["feature"] == name].sort_values("score", ascending=False).head(3)
+        rows = fast[fast["feature"] == name]
+        assert rows["unit"].tolist() == best["unit"].tolist()
+        np.testing.assert_allclose(rows["score"], best["score"], atol=1e-3)
+    assert (fast.set_index("feature").loc[["in_comment", "in_string"], "measure"] == "auroc").all()
+
+
+def test_screened_auroc_is_exact_on_saturated_units(tiny_recording):
+    """Candidates get the exact tie-averaged AUROC, even where float16 values tie a lot."""
+    positive = S.feature_values(tiny_recording, "in_comment") == 1
+    table = S.search(
+        tiny_recording, ["in_comment"], kinds=["forget_gate", "candidate"], top=8, nulls=False
+    )
+    assert table["auroc"].notna().all()
+    for unit, auroc in zip(table["unit"], table["auroc"], strict=True):
+        values = tiny_recording.unit(unit).astype(np.float64)
+        assert len(np.unique(values)) < len(values) // 2  # heavily tied
+        assert auroc == pytest.approx(exact_auroc(values, positive), abs=1e-6)
+    few = S.search(tiny_recording, ["in_comment"], top=8, candidates=8, nulls=False)
+    assert few["auroc"].notna().all()  # a tiny screen still scores every row it returns
+    with pytest.raises(ProbeError, match="candidates"):
+        S.search(tiny_recording, ["in_comment"], candidates=0)
+
+
+def test_spans_are_reexported():
+    from probe import spans
+
+    assert S.top_contexts is spans.top_contexts and S.match_spans is spans.match_spans
+    assert S.units_on_span is spans.units_on_span
+
+
 def test_midrank_tables_are_reused(tiny_recording):
     S._table_cache.clear()
     first = S.unit_scores(tiny_recording, ["in_string"], kinds=["cell"])

@@ -1,0 +1,178 @@
+"""Spans and contexts: what one unit, or a set of units, responds to in the text.
+
+top_contexts shows the text around a unit's strongest activations; units_on_span and match_spans
+are LSTMVis's brush and match: the units on over a stretch of text, and the other stretches where
+those units are on together. Everything reads the float16 memmaps directly, a few columns or rows
+at a time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from probe.errors import ProbeError
+from probe.recording import Recording
+from probe.units import Unit
+
+SIGNS = ("positive", "negative", "absolute")
+GATHER_ROWS = 1 << 16  # rows per read when gathering a few columns out of a memmap
+
+
+def selected_arrays(recording: Recording, kinds: list[str] | None) -> list[tuple[int, str]]:
+    """The recording's (layer, kind) arrays of the given kinds (all without kinds)."""
+    if kinds is None:
+        return recording.layer_kinds
+    have = sorted({k for _, k in recording.layer_kinds})
+    unknown = [k for k in kinds if k not in have]
+    if unknown:
+        raise ProbeError(f"recording has no kind {unknown[0]!r} (has {', '.join(have)})")
+    return [(layer, kind) for layer, kind in recording.layer_kinds if kind in kinds]
+
+
+# ----------------------------------------------------------------------------- one unit
+
+
+def top_contexts(
+    recording: Recording, unit, k: int = 8, width: int = 40, sign: str = "positive"
+) -> pd.DataFrame:
+    """The k strongest activations of a unit, at least `width` chars apart, with their text.
+
+    The window is `width` chars ending a quarter width after the char: a state summarizes what
+    came before it. sign: positive (highest), negative (lowest) or absolute (largest |value|).
+    """
+    if sign not in SIGNS:
+        raise ProbeError(f"sign must be one of {', '.join(SIGNS)}, got {sign!r}")
+    if k < 1 or width < 1:
+        raise ProbeError("k and width must be >= 1")
+    values = recording.unit(unit)
+    strength = {"positive": values, "negative": -values, "absolute": np.abs(values)}[sign]
+    order = np.argsort(-strength, kind="stable")
+    blocked = np.zeros(len(values), bool)
+    picked = []
+    for position in order:
+        if blocked[position]:
+            continue
+        picked.append(int(position))
+        blocked[max(0, position - width + 1) : position + width] = True
+        if len(picked) == k:
+            break
+    rows = []
+    for position in picked:
+        stop = min(len(values), position + 1 + width // 4)
+        start = max(0, stop - width)
+        rows.append(
+            {
+                "position": position,
+                "value": float(values[position]),
+                "start": start,
+                "stop": stop,
+                "context": recording.text[start:stop],
+            }
+        )
+    return pd.DataFrame(rows, columns=["position", "value", "start", "stop", "context"])
+
+
+# ----------------------------------------------------------------------------- brush and match
+
+
+def _check_span(recording: Recording, start: int, stop: int) -> None:
+    if not 0 <= start < stop <= recording.chars:
+        raise ProbeError(f"span [{start}, {stop}) is not inside the text (0..{recording.chars})")
+
+
+def units_on_span(
+    recording: Recording,
+    start: int,
+    stop: int,
+    threshold: float = 0.5,
+    kinds: list[str] | None = None,
+    off_outside: int = 0,
+) -> list[Unit]:
+    """LSTMVis brush: units >= threshold on every char of [start, stop), best mean first.
+
+    With off_outside=n they must also be < threshold on the n chars just before and after the
+    span (where the text has them), so units that are simply always on drop out.
+    """
+    _check_span(recording, start, stop)
+    if off_outside < 0:
+        raise ProbeError("off_outside must be >= 0")
+    found = []
+    for layer, kind in selected_arrays(recording, kinds):
+        array = recording.array(layer, kind)
+        inside = np.asarray(array[start:stop], dtype=np.float32)
+        keep = (inside >= threshold).all(axis=0)
+        if off_outside:
+            before = np.asarray(array[max(0, start - off_outside) : start], dtype=np.float32)
+            after = np.asarray(array[stop : stop + off_outside], dtype=np.float32)
+            keep &= (before < threshold).all(axis=0) & (after < threshold).all(axis=0)
+        means = inside.mean(axis=0)
+        found += [(float(means[i]), Unit(layer, kind, int(i))) for i in np.flatnonzero(keep)]
+    found.sort(key=lambda pair: (-pair[0], pair[1]))
+    return [unit for _, unit in found]
+
+
+def _units_matrix(recording: Recording, units: list[Unit]) -> np.ndarray:
+    """(chars, len(units)) float32, reading each layer/kind array once in chunks."""
+    out = np.empty((recording.chars, len(units)), np.float32)
+    groups: dict[tuple[int, str], list[int]] = {}
+    for column, unit in enumerate(units):
+        groups.setdefault((unit.layer, unit.kind), []).append(column)
+    for (layer, kind), columns in groups.items():
+        array = recording.array(layer, kind)
+        indices = [units[c].index for c in columns]
+        if max(indices) >= array.shape[1]:
+            raise ProbeError(f"unit index out of range: layer {layer} {kind} has {array.shape[1]}")
+        for begin in range(0, recording.chars, GATHER_ROWS):
+            stop = begin + GATHER_ROWS
+            out[begin:stop, columns] = array[begin:stop][:, indices]
+    return out
+
+
+def match_spans(
+    recording: Recording,
+    units: list,
+    threshold: float = 0.5,
+    min_length: int = 2,
+    top: int = 20,
+    exclude: tuple[int, int] | None = None,
+) -> pd.DataFrame:
+    """LSTMVis match: the stretches of text where the given units are on together.
+
+    Spans are maximal runs where all units are >= threshold. If no such run (of min_length,
+    outside `exclude`) exists anywhere, runs where a majority of them is on are returned instead.
+    Ranked by the mean fraction of units on, then length. Spans overlapping `exclude` (the
+    brushed span itself) are dropped.
+    """
+    units = [Unit.parse(u) for u in units]
+    if not units:
+        raise ProbeError("match_spans needs at least one unit")
+    on = (_units_matrix(recording, units) >= threshold).sum(axis=1)
+    total = len(units)
+    spans = _runs(on, total, min_length, exclude)
+    if spans.empty and total > 1:
+        spans = _runs(on, total // 2 + 1, min_length, exclude)
+    spans["units_on"] = spans["units_on"] / 1.0
+    spans["score"] = spans["units_on"] / total
+    spans = spans.sort_values(["score", "length", "start"], ascending=[False, False, True])
+    spans = spans.head(top).reset_index(drop=True)
+    spans["text"] = [
+        recording.text[a:b] for a, b in zip(spans["start"], spans["stop"], strict=True)
+    ]
+    return spans[["start", "stop", "length", "units_on", "score", "text"]]
+
+
+def _runs(on: np.ndarray, required: int, min_length: int, exclude) -> pd.DataFrame:
+    """Maximal runs where on >= required, with the mean number of units on over each."""
+    mask = np.concatenate([[False], on >= required, [False]])
+    edges = np.flatnonzero(np.diff(mask.astype(np.int8)))
+    starts, stops = edges[0::2], edges[1::2]
+    keep = stops - starts >= min_length
+    if exclude is not None:
+        keep &= (stops <= exclude[0]) | (starts >= exclude[1])
+    starts, stops = starts[keep], stops[keep]
+    cumulative = np.concatenate([[0], np.cumsum(on)])
+    mean_on = (cumulative[stops] - cumulative[starts]) / np.maximum(stops - starts, 1)
+    return pd.DataFrame(
+        {"start": starts, "stop": stops, "length": stops - starts, "units_on": mean_on}
+    )

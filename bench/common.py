@@ -25,8 +25,8 @@ THREADS = 2
 GEMM_SIZE = 1024
 
 
-def setup() -> None:
-    torch.set_num_threads(THREADS)
+def setup(threads: int = THREADS) -> None:
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
 
 

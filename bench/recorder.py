@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.common import gemm_runs, interleaved, linux_text, peak_gflops, ratio, scratch
+from bench.common import GEMM_SIZE, gemm_runs, interleaved, linux_text, peak_gflops, ratio, scratch
 from probe.corpus import Vocab
 from probe.model import GATES_PER_CELL, CharRNN, ModelConfig
 from probe.record import plan_streams, record_arrays
@@ -94,6 +94,9 @@ def bench_shape(cell: str, layers: int, hidden: int, chars: int, rounds: int) ->
         "fused_chars_s": chars / min(times["fused"]),
         "loop_chars_s": loop_chars / min(times["loop"]),
         "peak_gflops": max(peak_gflops(times)),
+        "gemm_gflops": {
+            name: 2 * GEMM_SIZE**3 / min(t) / 1e9 for name, t in times.items() if "gemm" in name
+        },
         "flop_bound": float(np.median([o / b for o, b in zip(ours_rate, bound)])),
         "vs_loop": ratio(
             [t / loop_chars for t in times["loop"]], [t / chars for t in times["ours"]]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import sysconfig
 from collections import Counter
 from dataclasses import dataclass, field
@@ -81,7 +82,7 @@ def split_files(paths: list[Path], root: Path, fractions) -> dict[str, list[Path
     return assigned
 
 
-def load_folder(root: Path, paths: list[Path], name: str, fractions) -> Corpus:
+def load_folder(root: Path, paths: list[Path], name: str, fractions, description: str) -> Corpus:
     by_split = split_files(paths, root, fractions)
     splits, digest = {}, hashlib.sha256()
     for split in SPLITS:
@@ -99,9 +100,7 @@ def load_folder(root: Path, paths: list[Path], name: str, fractions) -> Corpus:
     for split in SPLITS:
         digest.update(sha256_text(splits[split]).encode())
     files = {s: [p.relative_to(root).as_posix() for p in by_split[s]] for s in SPLITS}
-    return Corpus(
-        name, splits, digest.hexdigest(), fractions, f"{len(paths)} files in {root}", files
-    )
+    return Corpus(name, splits, digest.hexdigest(), fractions, description, files)
 
 
 def stdlib_files() -> tuple[Path, list[Path]]:
@@ -122,7 +121,9 @@ def load_corpus(
         )
     if spec == "stdlib":
         root, files = stdlib_files()
-        return load_folder(root, files, "stdlib", fractions)
+        version = ".".join(map(str, sys.version_info[:3]))
+        description = f"{len(files)} .py files of the Python {version} standard library"
+        return load_folder(root, files, "stdlib", fractions, description)
     if spec in NAMED:
         path = find_named(spec)
         if path is None:
@@ -130,14 +131,20 @@ def load_corpus(
             raise ProbeError(f"corpus {spec!r} not found (looked for {NAMED[spec]} in {where})")
         text = read_text_file(path)
         return Corpus(
-            spec, split_by_position(text, fractions), sha256_text(text), fractions, str(path)
+            spec,
+            split_by_position(text, fractions),
+            sha256_text(text),
+            fractions,
+            f"{NAMED[spec]} of the shared data folder",
         )
     path = Path(spec)
     if path.is_dir():
         files = [p for p in path.glob(glob) if p.is_file()]
         if not files:
             raise ProbeError(f"folder {path} has no files matching {glob!r}")
-        return load_folder(path, files, path.name, fractions)
+        return load_folder(
+            path, files, path.name, fractions, f"{len(files)} files of folder {path.name}"
+        )
     if not path.exists():
         known = ", ".join(["stdlib", *NAMED])
         raise ProbeError(f"unknown corpus {spec!r}: not a file or folder, nor one of {known}")
@@ -145,7 +152,11 @@ def load_corpus(
     if len(text) < 100:
         raise ProbeError(f"{path} is too short to split into train/val/test ({len(text)} chars)")
     return Corpus(
-        path.name, split_by_position(text, fractions), sha256_text(text), fractions, str(path)
+        path.name,
+        split_by_position(text, fractions),
+        sha256_text(text),
+        fractions,
+        f"file {path.name}",
     )
 
 

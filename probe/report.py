@@ -81,9 +81,12 @@ def ship_with_test_loss(source: Path, target: Path) -> None:
     """Save the weights to `target` with their test loss measured now (no optimizer state)."""
     checkpoint = load_checkpoint(source)
     args = checkpoint.info["train_args"]
-    test = load_corpus(args["corpus"], tuple(args["split"])).split("test")[: args["eval_chars"]]
-    loss = evaluate(checkpoint.model, checkpoint.vocab.encode(test))
+    corpus = load_corpus(args["corpus"], tuple(args["split"]))
+    loss = evaluate(
+        checkpoint.model, checkpoint.vocab.encode(corpus.split("test")[: args["eval_chars"]])
+    )
     info = {**checkpoint.info, "test_loss": loss, "test_bits_per_char": loss * BITS}
+    info["corpus"] = {**info["corpus"], "source": corpus.description}  # no paths of this machine
     save_checkpoint(target, checkpoint.model, checkpoint.vocab, info)
 
 
@@ -126,7 +129,21 @@ def train_command(info: dict) -> str:
     """The exact `probe train` command that reproduces a checkpoint (fixed step count)."""
     args = info["train_args"]
     flags = [f"--corpus {args['corpus']}", f"--cell {args['cell']}"]
-    for key in ("layers", "hidden", "dropout", "seq_len", "batch", "lr", "optimizer", "seed"):
+    for key in (
+        "layers",
+        "hidden",
+        "dropout",
+        "seq_len",
+        "batch",
+        "lr",
+        "lr_decay",
+        "lr_decay_every",
+        "grad_clip",
+        "optimizer",
+        "val_every",
+        "min_char_count",
+        "seed",
+    ):
         flags.append(f"--{key.replace('_', '-')} {args[key]}")
     if list(args["split"]) != [0.9, 0.05, 0.05]:
         flags.append("--split " + "/".join(f"{100 * f:g}" for f in args["split"]))

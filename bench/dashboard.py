@@ -1,8 +1,8 @@
 """Dashboard responsiveness on a 1,000,000-character recording, measured in headless Chromium.
 
 Starts `probe dashboard` in its own process (so its memory is measured alone), then clicks
-"next unit" and "next window" repeatedly and times, inside the page, from the click to the
-moment the new coloring is in the DOM and painted. Prints p50/p95 per action and the server's
+"next unit" and "next window" repeatedly (--pause seconds apart) and times, inside the page,
+from the click to the moment the new coloring is in the DOM and painted. Prints p50/p95 per action and the server's
 peak resident memory (VmHWM).
 
     python -m bench.dashboard [--recording REC] [--tries 30]
@@ -101,15 +101,21 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def measure(page, button: str, tries: int) -> np.ndarray:
+def measure(page, button: str, tries: int, pause: float) -> np.ndarray:
+    """Click `tries` times, `pause` seconds apart (a user reading), timing each click."""
     page.evaluate(TIME_CLICK, button)  # warm-up: first use of a unit fills caches
-    return np.array([page.evaluate(TIME_CLICK, button) for _ in range(tries)])
+    times = []
+    for _ in range(tries):
+        time.sleep(pause)  # lets the debounced URL/panel sync of the last step finish
+        times.append(page.evaluate(TIME_CLICK, button))
+    return np.array(times)
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recording", help="recording folder (default: a cached 1M-char one)")
     parser.add_argument("--tries", type=int, default=30)
+    parser.add_argument("--pause", type=float, default=1.0, help="seconds between clicks")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -130,8 +136,8 @@ def main(argv: list[str] | None = None) -> dict:
                 "document.getElementById('text-body')?.dataset.key", timeout=60_000
             )
             results = {
-                "unit change": measure(page, "next-unit", args.tries),
-                "window move": measure(page, "next-window", args.tries),
+                "unit change": measure(page, "next-unit", args.tries, args.pause),
+                "window move": measure(page, "next-window", args.tries, args.pause),
             }
             chars = page.evaluate("document.querySelectorAll('#text-body span').length")
             browser.close()

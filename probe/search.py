@@ -47,18 +47,24 @@ from probe.spans import (  # noqa: F401 (re-exported: spans used to live here)
     match_spans,
     selected_arrays,
     top_contexts,
+    units_matrix,
     units_on_span,
 )
 from probe.units import Unit
 
-BINS = 4096  # per-unit AUROC bins (exhaustive path): as fine as float16 near saturation (1024: errors to 0.01)
+BINS = 4096  # exhaustive path's AUROC bins: float16-fine near saturation (1024: errors 0.01)
 CHUNK_ELEMENTS = 1 << 22  # values per chunk (16 MB as float32): big GEMMs, cache-sized buffers
 SHIFTS = 5  # circular shifts of each feature for the shift null
 SHIFT_SEED = 0
 FEATURE_CACHE_SIZE = 32
 TABLE_CACHE_SIZE = 32  # midrank tables (units * BINS float32 each, 4 MB for 256 units)
 KEYS = 1 << 16  # float16 bit patterns: exact histogram "sort" of a unit's values
-GATHER_BYTES = 1 << 28  # gathered candidate columns per batch (256 MB of float16 keys)
+NEGATIVE_ZERO, POSITIVE_ZERO = 0x7FFF, 0x8000  # their sort keys: equal values, adjacent keys
+GATHER_BYTES = 1 << 29  # candidate values, keys and ranks gathered per batch (512 MB)
+
+RESULT_COLUMNS = (
+    "feature rank unit layer kind index r auroc score measure null_init null_shift".split()
+)
 
 _feature_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 _table_cache: OrderedDict[tuple, tuple] = OrderedDict()
@@ -266,34 +272,31 @@ def _scan(recording, values: np.ndarray, kinds, progress: bool, exhaustive: bool
 
 
 def _sort_keys(block: np.ndarray) -> np.ndarray:
-    """uint16 keys that order like the float16 values (-0 ties +0; states are never NaN)."""
-    bits = np.ascontiguousarray(block).view(np.uint16)
-    keys = np.where(bits & 0x8000, ~bits, bits | 0x8000)
-    keys[keys == 0x7FFF] = 0x8000
-    return keys
+    """uint16 keys that order like the float16 values (all bits of negatives flipped, the sign
+    bit of the rest; by torch, which vectorises int16). States are never NaN."""
+    bits = torch.from_numpy(np.ascontiguousarray(block).view(np.int16))
+    return ((bits >> 15) | -32768).bitwise_xor_(bits).numpy().view(np.uint16)
 
 
-def _centered_ranks(array: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """(len(columns), chars) float32 exact midranks minus (N + 1) / 2 of some units' values.
+def _centered_ranks(values: np.ndarray) -> np.ndarray:
+    """(units, chars) float32 exact midranks minus (N + 1) / 2 of float16 (chars, units) values.
 
     A 65,536-bin histogram of the order keys is a counting sort: below + (count + 1) / 2 is
-    each value's midrank with ties averaged exactly.
+    each value's midrank with ties averaged exactly (-0.0 counted with +0.0, its neighbour).
     """
-    chars = array.shape[0]
-    keys = np.empty((len(columns), chars), np.uint16)
-    for start in range(0, chars, GATHER_ROWS):
-        keys[:, start : start + GATHER_ROWS] = _sort_keys(
-            array[start : start + GATHER_ROWS][:, columns]
-        ).T
+    keys = np.ascontiguousarray(_sort_keys(values).T)
     ranks = np.empty(keys.shape, np.float32)
     for row, unit_keys in enumerate(keys):
         counts = np.bincount(unit_keys, minlength=KEYS)
-        midranks = np.cumsum(counts) - counts + (counts + 1) / 2 - (chars + 1) / 2
+        counts[POSITIVE_ZERO] += counts[NEGATIVE_ZERO]
+        counts[NEGATIVE_ZERO] = 0
+        midranks = np.cumsum(counts) - counts + (counts + 1) / 2 - (len(values) + 1) / 2
+        midranks[NEGATIVE_ZERO] = midranks[POSITIVE_ZERO]
         np.take(midranks.astype(np.float32), unit_keys, out=ranks[row])
     return ranks
 
 
-def _candidate_auroc(recording, kinds, positive, r, candidates: int, progress: bool):
+def _candidate_auroc(recording, units, positive, r, candidates: int, progress: bool):
     """Exact AUROC (units, features) of each binary feature's top-|r| units, NaN elsewhere.
 
     Every gathered unit's ranks meet all features in one GEMM, but only a feature's own
@@ -301,39 +304,29 @@ def _candidate_auroc(recording, kinds, positive, r, candidates: int, progress: b
     """
     chars, count = positive.shape
     take = min(candidates, len(r))
-    strength = np.nan_to_num(np.abs(r), nan=-1.0)
     chosen = np.zeros(r.shape, bool)
-    top = np.argpartition(-strength, take - 1, axis=0)[:take]
+    top = np.argpartition(-np.nan_to_num(np.abs(r), nan=-1.0), take - 1, axis=0)[:take]
     np.put_along_axis(chosen, top, True, axis=0)
     n_pos = positive.sum(0, dtype=np.float64)
     pairs = n_pos * (chars - n_pos)
     auroc = np.full(r.shape, np.nan)
-    offset = 0
-    batch = max(1, GATHER_BYTES // (6 * chars))  # uint16 keys + float32 ranks per unit
-    arrays = [recording.array(layer, kind) for layer, kind in selected_arrays(recording, kinds)]
-    wanted = [np.flatnonzero(chosen[o : o + a.shape[1]].any(1)) for o, a in _offsets(arrays)]
-    with tqdm(total=sum(map(len, wanted)), disable=not progress, desc="auroc", unit="unit") as bar:
-        for (offset, array), columns in zip(_offsets(arrays), wanted, strict=True):
-            for begin in range(0, len(columns), batch):
-                part = columns[begin : begin + batch]
-                ranks = _centered_ranks(array, part)
-                sums = np.zeros((len(part), count))
-                for start in range(0, chars, GATHER_ROWS):  # float64 across chunks
-                    stop = start + GATHER_ROWS
-                    sums += ranks[:, start:stop] @ positive[start:stop]
-                rows = offset + part
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    exact = np.clip(0.5 + sums / pairs, 0, 1)
-                auroc[rows] = np.where(chosen[rows], exact, np.nan)
-                bar.update(len(part))
+    wanted = np.flatnonzero(chosen.any(1))
+    batch = max(1, GATHER_BYTES // (8 * chars))  # float16 values, keys and float32 ranks
+    with tqdm(total=len(wanted), disable=not progress, desc="auroc", unit="unit") as bar:
+        for begin in range(0, len(wanted), batch):
+            rows = wanted[begin : begin + batch]
+            ranks = _centered_ranks(units_matrix(recording, [units[i] for i in rows], np.float16))
+            sums = np.zeros((len(rows), count))
+            for start in range(0, chars, GATHER_ROWS):  # float64 across chunks
+                sums += (
+                    ranks[:, start : start + GATHER_ROWS] @ positive[start : start + GATHER_ROWS]
+                )
+            with np.errstate(divide="ignore", invalid="ignore"):
+                exact = np.clip(0.5 + sums / pairs, 0, 1)
+            auroc[rows] = np.where(chosen[rows], exact, np.nan)
+            bar.update(len(rows))
     auroc[:, pairs == 0] = np.nan
     return auroc
-
-
-def _offsets(arrays):
-    """(first unit row, array) of each array in the concatenated unit order."""
-    starts = np.cumsum([0] + [a.shape[1] for a in arrays])
-    return list(zip(starts[:-1].tolist(), arrays, strict=True))
 
 
 def _screened_scan(recording, values: np.ndarray, kinds, candidates: int, progress: bool):
@@ -342,7 +335,7 @@ def _screened_scan(recording, values: np.ndarray, kinds, candidates: int, progre
     if binary.any():
         positive = np.ascontiguousarray(values[:, binary], dtype=np.float32)
         auroc[:, binary] = _candidate_auroc(
-            recording, kinds, positive, r[:, binary], candidates, progress
+            recording, units, positive, r[:, binary], candidates, progress
         )
     return units, r, auroc, binary
 
@@ -449,33 +442,13 @@ def search(
     table["null_init"] = np.repeat(null_init, len(units))
     table["null_shift"] = np.repeat(null_shift, len(units))
     table["order"] = np.arange(len(table))
-    best = (
-        table.sort_values(
-            ["feature", "score", "order"],
-            ascending=[True, False, True],
-            na_position="last",
-            kind="stable",
-        )
-        .groupby("feature", sort=False)
-        .head(top)
-    )
+    ordered = table.sort_values(
+        ["feature", "score", "order"], ascending=[True, False, True], kind="stable"
+    )  # NaN scores (unscreened units) last
+    best = ordered.groupby("feature", sort=False).head(top)
     best = best.set_index("feature").loc[names].reset_index()  # features in the asked order
     best["rank"] = best.groupby("feature", sort=False).cumcount() + 1
-    columns = [
-        "feature",
-        "rank",
-        "unit",
-        "layer",
-        "kind",
-        "index",
-        "r",
-        "auroc",
-        "score",
-        "measure",
-        "null_init",
-        "null_shift",
-    ]
-    return best[columns].reset_index(drop=True)
+    return best[RESULT_COLUMNS].reset_index(drop=True)
 
 
 def _nanmax(values: np.ndarray, axis: int) -> np.ndarray:

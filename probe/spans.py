@@ -112,9 +112,9 @@ def units_on_span(
     return [unit for _, unit in found]
 
 
-def _units_matrix(recording: Recording, units: list[Unit]) -> np.ndarray:
-    """(chars, len(units)) float32, reading each layer/kind array once in chunks."""
-    out = np.empty((recording.chars, len(units)), np.float32)
+def units_matrix(recording: Recording, units: list[Unit], dtype=np.float32) -> np.ndarray:
+    """(chars, len(units)) values of some units, reading each layer/kind array once in chunks."""
+    out = np.empty((recording.chars, len(units)), dtype)
     groups: dict[tuple[int, str], list[int]] = {}
     for column, unit in enumerate(units):
         groups.setdefault((unit.layer, unit.kind), []).append(column)
@@ -125,7 +125,7 @@ def _units_matrix(recording: Recording, units: list[Unit]) -> np.ndarray:
             raise ProbeError(f"unit index out of range: layer {layer} {kind} has {array.shape[1]}")
         for begin in range(0, recording.chars, GATHER_ROWS):
             stop = begin + GATHER_ROWS
-            out[begin:stop, columns] = array[begin:stop][:, indices]
+            out[begin:stop, columns] = np.asarray(array[begin:stop])[:, indices]
     return out
 
 
@@ -147,7 +147,7 @@ def match_spans(
     units = [Unit.parse(u) for u in units]
     if not units:
         raise ProbeError("match_spans needs at least one unit")
-    on = (_units_matrix(recording, units) >= threshold).sum(axis=1)
+    on = (units_matrix(recording, units) >= threshold).sum(axis=1)
     total = len(units)
     spans = _runs(on, total, min_length, exclude)
     if spans.empty and total > 1:

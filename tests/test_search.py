@@ -113,8 +113,13 @@ def test_screened_search_agrees_with_exhaustive(tiny_recording):
     assert (fast.set_index("feature").loc[["in_comment", "in_string"], "measure"] == "auroc").all()
 
 
-def test_screened_auroc_is_exact_on_saturated_units(tiny_recording):
+def test_screened_auroc_is_exact_on_saturated_units(tiny_recording, monkeypatch):
     """Candidates get the exact tie-averaged AUROC, even where float16 values tie a lot."""
+    from probe import spans
+
+    monkeypatch.setattr(S, "GATHER_BYTES", 8 * tiny_recording.chars * 3)  # batches of 3 units
+    monkeypatch.setattr(S, "GATHER_ROWS", 4096)  # ragged row chunks
+    monkeypatch.setattr(spans, "GATHER_ROWS", 4096)
     positive = S.feature_values(tiny_recording, "in_comment") == 1
     table = S.search(
         tiny_recording, ["in_comment"], kinds=["forget_gate", "candidate"], top=8, nulls=False
@@ -128,6 +133,15 @@ def test_screened_auroc_is_exact_on_saturated_units(tiny_recording):
     assert few["auroc"].notna().all()  # a tiny screen still scores every row it returns
     with pytest.raises(ProbeError, match="candidates"):
         S.search(tiny_recording, ["in_comment"], candidates=0)
+
+
+def test_sort_keys_order_every_float16():
+    values = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    values = values[~np.isnan(values)]
+    keys = S._sort_keys(values[:, None])[:, 0].astype(np.int64)
+    order = np.argsort(keys)
+    assert (np.diff(values[order].astype(np.float64)) >= 0).all()
+    assert len(np.unique(keys)) == len(values)  # -0.0 and +0.0: adjacent keys, merged by counts
 
 
 def test_spans_are_reexported():

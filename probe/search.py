@@ -10,25 +10,21 @@ not vectorised) and every feature is scored by one GEMM X^T F per chunk:
   so the float32 sums do not cancel on cells that sit far from zero.
 * AUROC (binary features), two paths:
 
-  - `search` screens. Point-biserial r is Pearson r against the 0/1 feature, so the units with
-    the highest |r| are the natural candidates: for each binary feature (and each shifted copy
-    for the shift null) only its `candidates` top-|r| units get an AUROC, which is exact.
-    Their float16 columns are gathered out of the memmaps (a few MB per unit) and each value is
-    mapped to a 16-bit key that sorts like the value, so a 65,536-bin histogram is an exact
-    sort: midranks average ties exactly (saturated gates and cells tie a lot) and AUROC is
-    Mann-Whitney U over those midranks. Nothing is binned over all units. The ranking of a
-    binary feature is by max(AUROC, 1 - AUROC) among its candidates: identical to the
-    exhaustive ranking whenever the best-AUROC unit is among them (tests compare the two).
-  - `unit_scores` is the exhaustive (slow) path: AUROC for every unit, as the same GEMM against
-    rank-transformed chunks. Each unit's values are quantized into BINS equal-width bins over
-    its min..max and every value gets its bin's midrank: the AUROC of the binned values, which
-    differs from the exact one only through positive/negative pairs sharing a bin (< 0.005).
+  - `search` screens: point-biserial r is Pearson r against the 0/1 feature, so each binary
+    feature (and each shifted copy, for the shift null) gives an exact AUROC only to its
+    `candidates` top-|r| units. Their float16 columns are gathered and each value mapped to a
+    16-bit key that sorts like it, so a 65,536-bin histogram is an exact sort: midranks average
+    ties exactly (saturated units tie a lot) and AUROC is Mann-Whitney U on them. A binary
+    feature ranks its candidates by max(AUROC, 1 - AUROC): the exhaustive ranking whenever the
+    best-AUROC units are among them (tests compare the two).
+  - `unit_scores` is the exhaustive, slow path: AUROC for every unit, by the same GEMM against
+    rank-transformed chunks, each value replaced by the midrank of its bin among BINS equal
+    bins over the unit's range: exact but for positive/negative pairs sharing a bin (< 0.005).
     It costs three reads of each array (moments and range, bin histogram, ranks).
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections import OrderedDict
 
@@ -57,7 +53,6 @@ CHUNK_ELEMENTS = 1 << 22  # values per chunk (16 MB as float32): big GEMMs, cach
 SHIFTS = 5  # circular shifts of each feature for the shift null
 SHIFT_SEED = 0
 FEATURE_CACHE_SIZE = 32
-TABLE_CACHE_SIZE = 32  # midrank tables (units * BINS float32 each, 4 MB for 256 units)
 KEYS = 1 << 16  # float16 bit patterns: exact histogram "sort" of a unit's values
 NEGATIVE_ZERO, POSITIVE_ZERO = 0x7FFF, 0x8000  # their sort keys: equal values, adjacent keys
 GATHER_BYTES = 1 << 29  # candidate values, keys and ranks gathered per batch (512 MB)
@@ -67,7 +62,6 @@ RESULT_COLUMNS = (
 )
 
 _feature_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-_table_cache: OrderedDict[tuple, tuple] = OrderedDict()
 
 
 def feature_values(recording: Recording, name: str) -> np.ndarray:
@@ -177,18 +171,9 @@ def _bin_indices(block, scale, bias, buffer, indices) -> np.ndarray:
 def _midrank_table(array, low, high, bar):
     """(scale, bias, table): each bin's centered midrank (rank - (N+1)/2) / N, per unit.
 
-    One pass: a per-unit histogram of all chars. It does not depend on the features, so it is
-    cached per array file (keyed by path and modification time) and a repeated search skips it.
+    One pass: a per-unit histogram of all chars. (Not cached: only the exhaustive path uses
+    it, and at 4,096 bins a table of 1,024 units holds 16 MB.)
     """
-    file = getattr(array, "filename", None)
-    key = None
-    if file:
-        stat = os.stat(file)
-        key = (file, stat.st_ino, stat.st_size, stat.st_mtime_ns)
-    if key in _table_cache:
-        _table_cache.move_to_end(key)
-        bar.update(array.size)
-        return _table_cache[key]
     chars, units = array.shape
     scale, bias = _binning(low, high)
     buffer = _buffer(array)
@@ -200,10 +185,6 @@ def _midrank_table(array, low, high, bar):
     below = np.cumsum(counts) - counts  # bins of earlier units included: subtract them below
     below -= np.repeat(below[::BINS], BINS)
     table = ((below + (counts + 1) / 2 - (chars + 1) / 2) / chars).astype(np.float32)
-    if key is not None:
-        _table_cache[key] = (scale, bias, table)
-        while len(_table_cache) > TABLE_CACHE_SIZE:
-            _table_cache.popitem(last=False)
     return scale, bias, table
 
 
@@ -434,8 +415,8 @@ def search(
         twin = recording.init_twin
         if twin is not None and not isinstance(features, dict):
             _, twin_values = _feature_matrix(twin, names)
-            _, r, auroc, binary = _screened_scan(twin, twin_values, kinds, candidates, False)
-            null_init = _nanmax(_scores(r, auroc, binary), axis=0)
+            _, *twin_scores = _screened_scan(twin, twin_values, kinds, candidates, False)
+            null_init = _nanmax(_scores(*twin_scores), axis=0)
 
     table = _table(names, units, r[:, :count], auroc[:, :count], score[:, :count])
     table["measure"] = np.repeat(np.where(binary[:count], "auroc", "r"), len(units))

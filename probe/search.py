@@ -299,9 +299,8 @@ def _candidate_auroc(recording, units, positive, r, candidates: int, progress: b
             ranks = _centered_ranks(units_matrix(recording, [units[i] for i in rows], np.float16))
             sums = np.zeros((len(rows), count))
             for start in range(0, chars, GATHER_ROWS):  # float64 across chunks
-                sums += (
-                    ranks[:, start : start + GATHER_ROWS] @ positive[start : start + GATHER_ROWS]
-                )
+                part = slice(start, start + GATHER_ROWS)
+                sums += ranks[:, part] @ positive[part]
             with np.errstate(divide="ignore", invalid="ignore"):
                 exact = np.clip(0.5 + sums / pairs, 0, 1)
             auroc[rows] = np.where(chosen[rows], exact, np.nan)
@@ -382,18 +381,15 @@ def search(
 ) -> pd.DataFrame:
     """The `top` best units per feature, with two nulls to judge whether a score means anything.
 
-    Continuous features rank all units by |r|. Binary features are screened (module docstring):
-    only the `candidates` units with the highest |r| against a feature get an exact AUROC, and
-    its ranking is by max(AUROC, 1 - AUROC) among them; other units' auroc is NaN. Default
-    candidates: max(64, 8 * top). It equals the exhaustive ranking (`unit_scores`) whenever the
-    best-AUROC units are among the top-|r| ones; raise it to be safer, at the cost of reading
-    more unit columns.
+    candidates: binary features are screened (module docstring): only the `candidates` units
+    with the highest |r| get an exact AUROC and are ranked by max(AUROC, 1 - AUROC), default
+    max(64, 8 * top). Same ranking as the exhaustive `unit_scores` whenever the best-AUROC units
+    are among them; more candidates read more unit columns. Continuous features rank by |r|.
 
-    null_init: the best score of the random-init twin (same shape, on its text; NaN without a
-    twin or for features given as arrays). null_shift: the best score against the feature
-    circularly shifted, max over SHIFTS seeded offsets: what a feature with the same statistics
-    but no alignment reaches. Both are screened the same way (the shifted features are extra
-    columns of the same pass, each with its own top-|r| candidates).
+    null_init: the best score of the random-init twin (its text; NaN without a twin or for
+    features given as arrays). null_shift: the best score against the feature circularly
+    shifted, max over SHIFTS seeded offsets: a feature with the same statistics but no
+    alignment. Both are screened alike (shifted copies are extra columns of the same pass).
     """
     if top < 1:
         raise ProbeError("top must be >= 1")

@@ -198,6 +198,10 @@ def write_report(analyses: list[Analysis], checkpoints: Path, out: Path) -> Path
         "",
         *([f"- {line}" for line in missed] or ["- Every target above was met."]),
         "",
+        "AUROC lives on 0.5–1 (chance is 0.5), and a random-init network already separates",
+        "strings and comments from code by the characters it reads (null 0.65–0.80 above), so a",
+        "margin of 0.4 over that null is out of reach for any binary feature whose null exceeds 0.6.",
+        "",
     ]
     out.write_text("\n".join(lines), encoding="utf-8")
     return out

@@ -15,6 +15,8 @@ import csv
 import math
 import os
 import platform
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -280,6 +282,7 @@ class Trainer:
         bar = tqdm(
             total=c.max_steps, initial=p.step, disable=c.quiet, unit="step", dynamic_ncols=True
         )
+        handlers = stop_on_signals()
         try:
             while c.max_steps is None or p.step < c.max_steps:
                 if c.max_minutes and p.elapsed_s >= c.max_minutes * 60:
@@ -306,6 +309,8 @@ class Trainer:
             reason = "interrupted"
         finally:
             bar.close()
+            for number, handler in handlers.items():
+                signal.signal(number, handler)
         if losses:  # the last partial interval is validated too, so `last` is never stale
             self._validate(
                 float(np.mean(losses)),
@@ -360,6 +365,18 @@ class Trainer:
             "minutes": self.progress.elapsed_s / 60,
             "out": str(self.out),
         }
+
+
+def stop_on_signals() -> dict:
+    """Make Ctrl-C and `kill` (SIGTERM) stop training cleanly, also in background jobs
+    (which start with SIGINT ignored). Returns the previous handlers to restore."""
+
+    def interrupt(number, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {number: signal.signal(number, interrupt) for number in (signal.SIGINT, signal.SIGTERM)}
 
 
 def hardware(device: str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +72,7 @@ def ship(runs: Path, checkpoints: Path, names: list[str] = SHIPPED) -> list[Path
         if name in SNAPSHOT_RUNS and len(snapshots) >= 2:
             early = snapshots[max(1, len(snapshots) // 10)]
             for snapshot, label in ((snapshots[0], "init"), (early, "early")):
-                copy_checkpoint(snapshot, checkpoints / f"{name}-snapshots" / label)
+                ship_with_test_loss(snapshot, checkpoints / f"{name}-snapshots" / label)
     return shipped
 
 
@@ -88,12 +87,6 @@ def ship_with_test_loss(source: Path, target: Path) -> None:
     info = {**checkpoint.info, "test_loss": loss, "test_bits_per_char": loss * BITS}
     info["corpus"] = {**info["corpus"], "source": corpus.description}  # no paths of this machine
     save_checkpoint(target, checkpoint.model, checkpoint.vocab, info)
-
-
-def copy_checkpoint(source: Path, target: Path) -> None:
-    target.mkdir(parents=True, exist_ok=True)
-    for file in ("config.json", "vocab.json", "model.safetensors"):
-        shutil.copy2(source / file, target / file)
 
 
 def corpus_of(info: dict) -> str:

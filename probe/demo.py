@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from probe.checkpoint import load_checkpoint
 from probe.corpus import load_corpus
-from probe.errors import ProbeError
-from probe.record import record
+from probe.record import record_or_reuse
 from probe.recording import Recording
 from probe.search import search
 
@@ -49,23 +47,11 @@ def demo_checkpoint(progress: bool = True) -> Path:
 
 
 def demo_recording(progress: bool = True) -> Recording:
-    """Record held-out stdlib files (cached while the checkpoint is unchanged)."""
-    checkpoint = load_checkpoint(demo_checkpoint(progress))
-    if RECORDING.is_dir():
-        try:
-            cached = Recording.open(RECORDING)
-            if cached.manifest["checkpoint"]["id"] == checkpoint.id:
-                return cached
-        except (ProbeError, KeyError):
-            pass
+    """Record held-out stdlib files (reused while checkpoint and text are unchanged)."""
     text = load_corpus("stdlib").split("test")[:DEMO_CHARS]
-    return record(
-        checkpoint,
-        text,
-        RECORDING,
-        overwrite=True,
-        progress=progress,
-        source=f"stdlib test split, first {DEMO_CHARS:,} chars",
+    source = f"stdlib test split, first {DEMO_CHARS:,} chars"
+    return record_or_reuse(
+        demo_checkpoint(progress), text, RECORDING, progress=progress, source=source
     )
 
 

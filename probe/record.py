@@ -20,7 +20,7 @@ from tqdm import tqdm
 from probe.checkpoint import Checkpoint, load_checkpoint
 from probe.errors import ProbeError
 from probe.fastrecord import FastTracer, StreamWriter, chunk_steps, next_char_logprob
-from probe.fileio import atomic_folder
+from probe.fileio import atomic_folder, sha256_text
 from probe.model import CharRNN
 from probe.recording import Recording, RecordingWriter
 
@@ -201,3 +201,21 @@ def check_kinds(model: CharRNN, kinds: list[str] | None) -> list[str]:
             f"a {model.config.cell} has no kind {', '.join(unknown)}; choose from {', '.join(model.kinds)}"
         )
     return [k for k in model.kinds if k in kinds]
+
+
+def record_or_reuse(
+    checkpoint: Checkpoint | str | Path, text: str, out: str | Path, **options
+) -> Recording:
+    """The recording at `out` if the same weights made it from the same text, else record anew."""
+    if not isinstance(checkpoint, Checkpoint):
+        checkpoint = load_checkpoint(checkpoint)
+    try:
+        cached = Recording.open(out)
+        manifest = cached.manifest
+        if manifest["checkpoint"]["id"] == checkpoint.id and manifest["text_sha256"] == sha256_text(
+            text
+        ):
+            return cached
+    except (ProbeError, KeyError):
+        pass
+    return record(checkpoint, text, out, overwrite=True, **options)

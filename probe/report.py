@@ -21,7 +21,7 @@ import pandas as pd
 from probe.checkpoint import load_checkpoint, save_checkpoint
 from probe.corpus import load_corpus
 from probe.errors import ProbeError
-from probe.record import record
+from probe.record import record_or_reuse
 from probe.recording import Recording
 from probe.search import search
 from probe.train import evaluate
@@ -94,24 +94,13 @@ def corpus_of(info: dict) -> str:
 
 
 def analyse(path: Path, recordings: Path, chars: int = RECORD_CHARS) -> Analysis:
-    """Record the model's test split (cached by checkpoint id) and search the paper's cells."""
+    """Record the model's test split (reused while unchanged) and search the paper's cells."""
     checkpoint = load_checkpoint(path)
     corpus_name = corpus_of(checkpoint.info)
-    folder = recordings / path.name
-    recording = None
-    if folder.is_dir():
-        try:
-            recording = Recording.open(folder)
-            if recording.manifest["checkpoint"]["id"] != checkpoint.id or recording.chars != chars:
-                recording = None
-        except ProbeError:
-            recording = None
-    if recording is None:
-        split = tuple(checkpoint.info["corpus"]["split"])
-        text = load_corpus(corpus_name, split).split("test")[:chars]
-        recording = record(
-            checkpoint, text, folder, overwrite=True, source=f"{corpus_name} test split"
-        )
+    text = load_corpus(corpus_name, tuple(checkpoint.info["corpus"]["split"])).split("test")[:chars]
+    recording = record_or_reuse(
+        checkpoint, text, recordings / path.name, source=f"{corpus_name} test split"
+    )
     cells = search(
         recording, PAPER_CELLS.get(corpus_name, PAPER_CELLS["stdlib"]), top=3, progress=True
     )

@@ -95,3 +95,15 @@ def test_recording_checks_its_files(tiny_checkpoint, tmp_path):
         Recording.open(out)
     with pytest.raises(ProbeError, match="no recording"):
         Recording.open(tmp_path / "missing")
+
+
+def test_record_or_reuse_keys_on_weights_and_text(tiny_checkpoint, tmp_path):
+    from probe.record import record_or_reuse
+
+    out = tmp_path / "r"
+    first = record_or_reuse(tiny_checkpoint, "int a;\n" * 40, out, twin=False, progress=False)
+    stamp = (out / "manifest.json").stat().st_mtime_ns
+    again = record_or_reuse(tiny_checkpoint, "int a;\n" * 40, out, twin=False, progress=False)
+    assert (out / "manifest.json").stat().st_mtime_ns == stamp and again.text == first.text
+    changed = record_or_reuse(tiny_checkpoint, "int b;\n" * 40, out, twin=False, progress=False)
+    assert changed.text == "int b;\n" * 40

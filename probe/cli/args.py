@@ -59,9 +59,7 @@ def load_text(args) -> tuple[str, str]:
     from probe.corpus import load_corpus
 
     split = getattr(args, "split", "test")
-    corpus = load_corpus(
-        args.corpus, getattr(args, "split_fractions", None) or corpus_fractions(args.corpus)
-    )
+    corpus = load_corpus(args.corpus, corpus_fractions(args.corpus))
     return corpus.split(split), f"{corpus.name} ({split} split)"
 
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from bench.common import GEMM_SIZE, gemm_runs, interleaved, linux_text, peak_gflops, ratio, scratch
 from probe.corpus import Vocab
+from probe.fastrecord import uses_fused_kernel
 from probe.model import GATES_PER_CELL, CharRNN, ModelConfig
 from probe.record import plan_streams, record_arrays
 from probe.recording import RecordingWriter
@@ -30,6 +31,7 @@ SHAPES = [
     ("gru", 2, 256, 1_000_000),
     ("rnn", 2, 256, 1_000_000),
 ]
+WARMUP = 500  # the recorder's default
 LOOP_CHARS = 3_000  # reference (a) is slow: it runs on a prefix and is scaled to chars/s
 TARGETS = {"flop_bound": 0.6, "vs_loop": 20.0, "vs_fused": 1 / 1.5}
 
@@ -41,7 +43,7 @@ def flops_per_char(cell: str, layers: int, hidden: int) -> int:
 
 def fused_forward(model: CharRNN, ids: np.ndarray, steps: int = 256):
     """Reference (b): the fused layer over the same streams, h only, state carried."""
-    streams, segment, _ = plan_streams(len(ids), None, 0)
+    streams, segment, _ = plan_streams(len(ids), None, WARMUP, uses_fused_kernel(model))
     padded = np.zeros(streams * segment, dtype=np.int64)
     padded[: len(ids)] = ids
     tokens = torch.from_numpy(padded.reshape(streams, segment))
@@ -98,6 +100,12 @@ def bench_shape(cell: str, layers: int, hidden: int, chars: int, rounds: int) ->
             name: 2 * GEMM_SIZE**3 / min(t) / 1e9 for name, t in times.items() if "gemm" in name
         },
         "flop_bound": float(np.median([o / b for o, b in zip(ours_rate, bound)])),
+        "fused_flop_bound": float(
+            np.median([chars / t / b for t, b in zip(times["fused"], bound)])
+        ),
+        "fused_vs_loop": ratio(
+            [t / loop_chars for t in times["loop"]], [t / chars for t in times["fused"]]
+        ),
         "vs_loop": ratio(
             [t / loop_chars for t in times["loop"]], [t / chars for t in times["ours"]]
         ),

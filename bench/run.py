@@ -34,6 +34,14 @@ def recorder_rows(results: list[dict]) -> list[tuple]:
             (name, "fraction of FLOP bound", r["flop_bound"], bound_target, ">="),
             (name, "x per-char loop (batch 1)", r["vs_loop"], recorder.TARGETS["vs_loop"], ">="),
             (name, "x fused layer, h only", r["vs_fused"], recorder.TARGETS["vs_fused"], ">="),
+            (
+                name,
+                "ceiling: fused layer's fraction of FLOP bound",
+                r["fused_flop_bound"],
+                None,
+                "",
+            ),
+            (name, "ceiling: fused layer x per-char loop", r["fused_vs_loop"], None, ""),
         ]
     for path in results[0]["gemm_gflops"]:
         best = max(r["gemm_gflops"][path] for r in results)

@@ -1,37 +1,59 @@
 """The recorder's fast path: `CharRNN.trace`'s math, arranged for throughput.
 
-`CharRNN.trace` is the readable reference; this computes the same states (tests check equality
-within float16 tolerance) but is laid out for speed on CPU:
+`CharRNN.trace` is the readable reference; `FastTracer` computes the same states (tests check
+equality within 1e-5) but is laid out for speed on CPU. All streams step together, buffers
+are time-major (steps, streams, units), and a chunk of steps is computed per call.
 
-* all streams step together, so every step's recurrent product is one (streams x hidden) GEMM;
-* input projections are hoisted out of the step loop: one lookup (layer 1, one-hot input) or
-  one GEMM (layers above) per chunk of steps, with both biases folded in where the math allows;
-* GEMMs go through oneDNN where PyTorch has it (see `linear`), like the fused layers do;
-* buffers are time-major (steps, streams, units), outputs preallocated once, gates computed
-  in place (LSTM gate rows reordered to i, f, o, g so one sigmoid covers three gates);
-* each chunk is converted to float16 once per kind and written with one strided copy into the
-  (chars, units) memmap, seen as (streams, segment, units) since streams are contiguous segments.
+* LSTM on CPU: each layer runs through oneDNN's fused LSTM kernel (what `nn.LSTM` runs) in
+  training mode, which keeps every step's activated gates in its workspace for the backward
+  pass; we read them there, rebuild c with one multiply-add per step, and check that this c
+  ends where the kernel's final c does (if a PyTorch release moved the gates, the check fails
+  and the tracer falls back to the step loop below).
+* GRU, RNN and the fallback: a step loop with the input projections hoisted out (a lookup
+  for layer 1's one-hot input, one GEMM per chunk above), one recurrent GEMM per step through
+  oneDNN (see `linear`), gates computed in place (LSTM rows reordered to i, f, o, g so one
+  sigmoid covers three gates) into preallocated buffers.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from probe.model import GATES_PER_CELL, CharRNN
+from probe.model import GATES_PER_CELL, CharRNN, step_layer
+from probe.units import KINDS
 
 # LSTM gate blocks in PyTorch's row order are i, f, g, o; we store i, f, o, g.
 LSTM_ORDER = (0, 1, 3, 2)
 LSTM_SLICES = {"input_gate": 0, "forget_gate": 1, "output_gate": 2, "candidate": 3}
+FUSED_SLICES = {"input_gate": 0, "forget_gate": 1, "candidate": 2, "output_gate": 3}
+LSTM_MODE = 2  # PyTorch's mode number for LSTM in its fused-RNN calls
 GRU_SLICES = {"reset_gate": 0, "update_gate": 1, "candidate": 2}
-BUFFER_BYTES = 16 << 20  # the gates buffer per chunk: big GEMMs, bounded memory
+BUFFER_BYTES = 96 << 20  # the gates buffer per chunk: big GEMMs, bounded memory
+WRITE_BYTES = 32 << 10  # per stream per array per chunk
+CHUNK_CHARS = 16384
 
 
 def chunk_steps(model: CharRNN, streams: int) -> int:
-    """Steps per chunk so the gates buffer stays near BUFFER_BYTES."""
-    width = GATES_PER_CELL[model.config.cell] * model.config.hidden
-    return int(max(8, min(256, BUFFER_BYTES // (4 * width * streams))))
+    """Steps per chunk: enough that each stream's piece of a stored array is >= 32 KB (one
+    write each; smaller writes cost more per byte) and a chunk holds >= CHUNK_CHARS chars
+    (per-call costs), while the chunk's buffers stay near BUFFER_BYTES."""
+    hidden = model.config.hidden
+    by_write = -(-WRITE_BYTES // (2 * hidden))
+    per_step = (
+        64 * hidden if uses_fused_kernel(model) else 16 * GATES_PER_CELL[model.config.cell] * hidden
+    )
+    by_buffer = BUFFER_BYTES // (per_step * streams)
+    return int(max(8, min(1024, by_buffer, max(by_write, CHUNK_CHARS // streams))))
+
+
+def uses_fused_kernel(model: CharRNN) -> bool:
+    """Whether `FastTracer` runs this model's layers through oneDNN's fused LSTM kernel."""
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    return model.config.cell == "lstm" and on_cpu and fused_lstm_works(model.config.hidden)
 
 
 def _reorder_lstm(rows: torch.Tensor, hidden: int) -> torch.Tensor:
@@ -62,6 +84,54 @@ def _has_onednn_linear() -> bool:
 ONEDNN = _has_onednn_linear()
 
 
+def fused_lstm_layer(x, weights, h, c):
+    """oneDNN's LSTM over x (steps, streams, inputs) in training mode, which keeps every
+    step's gates in the workspace it returns (for the backward pass): (h per step, last h,
+    last c, workspace)."""
+    w_ih, w_hh, b_ih, b_hh = weights
+    hidden = w_hh.shape[1]
+    with torch.enable_grad():  # no workspace without grad mode; nothing here requires grad
+        return torch.mkldnn_rnn_layer(
+            x.contiguous(), w_ih, w_hh, b_ih, b_hh, h, c,
+            reverse=False, batch_sizes=[], mode=LSTM_MODE, hidden_size=hidden, num_layers=1,
+            has_biases=True, bidirectional=False, batch_first=False, train=True,
+        )  # fmt: skip
+
+
+def workspace_gates(workspace: torch.Tensor, steps: int, streams: int, hidden: int):
+    """The (steps, streams, 4H) activated gates i, f, g, o at the start of the workspace.
+
+    oneDNN pads each row to a multiple of 64 bytes, plus 64 more when that is a multiple of
+    1 KB (to dodge cache-set aliasing)."""
+    row = -(-4 * hidden // 16) * 16
+    row += 16 if row % 256 == 0 else 0
+    flat = workspace.view(torch.float32)[: steps * streams * row]
+    return flat.view(steps, streams, row)[:, :, : 4 * hidden]
+
+
+@functools.cache
+def fused_lstm_works(hidden: int) -> bool:
+    """Whether this PyTorch has the fused kernel and its workspace holds the gates where
+    `workspace_gates` reads them: checked once per hidden size on a small random layer."""
+    try:
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(3, 2, 5, generator=generator)
+        w_ih, w_hh = (torch.randn(4 * hidden, n, generator=generator) * 0.3 for n in (5, hidden))
+        b_ih, b_hh = (torch.randn(4 * hidden, generator=generator) for _ in range(2))
+        h, c = (torch.randn(2, hidden, generator=generator) for _ in range(2))
+        _, _, _, workspace = fused_lstm_layer(x, (w_ih, w_hh, b_ih, b_hh), h, c)
+        gates = workspace_gates(workspace, 3, 2, hidden)
+        expected = step_layer(
+            "lstm", (x @ w_ih.t() + b_ih).transpose(0, 1), w_hh, b_hh, (h, c), set(KINDS["lstm"])
+        )[0]
+    except (AttributeError, RuntimeError):
+        return False
+    found = dict(
+        zip(("input_gate", "forget_gate", "candidate", "output_gate"), gates.split(hidden, -1))
+    )
+    return all(torch.allclose(found[k].transpose(0, 1), expected[k], atol=1e-5) for k in found)
+
+
 class FastTracer:
     """Steps a model over (streams, steps) chunks of ids, carrying state between chunks.
 
@@ -83,6 +153,12 @@ class FastTracer:
             self.c = [s.clone() for s in state[1]]
         else:
             self.h = [s.clone() for s in state]
+        self.fused = self.cell == "lstm" and device.type == "cpu" and fused_lstm_works(self.hidden)
+        self.fused_weights = [
+            tuple(w.detach().contiguous() for w in model.layer_weights(layer))
+            for layer in range(self.layers)
+        ]
+        self.one_hot = torch.eye(config.vocab_size, device=device)
 
     def _layer_weights(self, model: CharRNN, layer: int):
         """(input table or None, W_ih, input bias, W_hh, recurrent bias) in our gate order."""
@@ -104,18 +180,47 @@ class FastTracer:
         steps, streams = ids.shape[1], ids.shape[0]
         below = None
         for layer, (table, w_ih, input_bias, w_hh, recurrent_bias) in enumerate(self.weights):
-            if layer == 0:  # one-hot input: the projection is a row lookup
-                gates = table[ids.t()]
-            else:
-                gates = linear(below.reshape(steps * streams, -1), w_ih, input_bias)
-                gates = gates.view(steps, streams, -1)
-            step = {"lstm": self._lstm, "gru": self._gru, "rnn": self._rnn}[self.cell]
-            step(layer, gates, w_hh, recurrent_bias)
-            below = self.hidden_out[layer % 2][:steps]
-            yield layer + 1, self._kinds(layer, gates)
+            kinds = self._fused_lstm(layer, ids, below) if self.fused else None
+            if kinds is None:
+                if layer == 0:  # one-hot input: the projection is a row lookup
+                    gates = table[ids.t()]
+                else:
+                    gates = linear(below.reshape(steps * streams, -1), w_ih, input_bias)
+                    gates = gates.view(steps, streams, -1)
+                step = {"lstm": self._lstm, "gru": self._gru, "rnn": self._rnn}[self.cell]
+                step(layer, gates, w_hh, recurrent_bias)
+                kinds = self._kinds(layer, gates)
+            below = kinds["hidden"]
+            yield layer + 1, kinds
         weight, bias = self.decoder
         logits = linear(below.reshape(steps * streams, -1), weight, bias)
         yield "logits", logits.view(steps, streams, -1)
+
+    def _fused_lstm(self, layer: int, ids: torch.Tensor, below: torch.Tensor | None):
+        """One layer through oneDNN's fused LSTM kernel, gates read from its workspace.
+
+        Returns None (and turns the fused path off) if the c it implies does not end at the
+        kernel's final c: the workspace layout is oneDNN's, so every chunk checks it.
+        """
+        x = self.one_hot[ids.t().contiguous()] if layer == 0 else below
+        hidden, h_last, c_last, workspace = fused_lstm_layer(
+            x, self.fused_weights[layer], self.h[layer], self.c[layer]
+        )
+        gates = workspace_gates(workspace, *hidden.shape)
+        i, f, g, _ = gates.split(self.hidden, dim=-1)
+        cell = torch.mul(i, g, out=self.cell_out[: x.shape[0]])
+        previous = self.c[layer]
+        for t in range(x.shape[0]):  # c_t = f_t c_{t-1} + i_t g_t
+            previous = cell[t].addcmul_(f[t], previous)
+        if not torch.allclose(previous, c_last, rtol=1e-3, atol=1e-4):
+            self.fused = False
+            return None
+        self.h[layer].copy_(h_last)
+        self.c[layer].copy_(c_last)
+        blocks = gates.split(self.hidden, dim=-1)
+        kinds = {"hidden": hidden, "cell": cell}
+        kinds.update({kind: blocks[i] for kind, i in FUSED_SLICES.items()})
+        return kinds
 
     def _kinds(self, layer: int, gates: torch.Tensor) -> dict[str, torch.Tensor]:
         steps = gates.shape[0]
@@ -168,38 +273,6 @@ class FastTracer:
             torch.tanh(gates[t].add_(linear(h, w_hh, None)), out=h_next)
             h = h_next
         self.h[layer].copy_(h)
-
-
-class StreamWriter:
-    """Writes time-major (steps, streams, ...) chunks into (chars, ...) arrays.
-
-    Stream s covers rows [s * segment, (s + 1) * segment) of the text (the last one may be
-    shorter), so the full streams are one (streams, segment, units) view of each array and a
-    chunk is one strided copy per array, plus one for the short last stream.
-    """
-
-    def __init__(self, chars: int, streams: int, segment: int):
-        self.chars, self.segment = chars, segment
-        self.full = min(streams, chars // segment)
-
-    def write(self, array: np.ndarray, chunk: np.ndarray, column: int) -> int:
-        """chunk (streams, steps, ...) covers columns [column, column + steps) of each stream.
-
-        Returns the number of rows written (padding past the text's end is dropped)."""
-        steps = min(chunk.shape[1], self.segment - column)
-        written = 0
-        if self.full:
-            view = array[: self.full * self.segment].reshape(
-                self.full, self.segment, *array.shape[1:]
-            )
-            view[:, column : column + steps] = chunk[: self.full, :steps]
-            written = self.full * steps
-        last = self.full * self.segment
-        lo, hi = last + column, min(last + column + steps, self.chars)
-        if hi > lo:
-            array[lo:hi] = chunk[self.full, : hi - lo]
-            written += hi - lo
-        return written
 
 
 @torch.no_grad()

@@ -14,6 +14,9 @@ milliseconds and costs no RAM until read.
 
 from __future__ import annotations
 
+import os
+import queue
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -151,6 +154,8 @@ class RecordingWriter:
             folder / "logprob.npy", mode="w+", dtype=np.float32, shape=(len(text),)
         )
         self.logprob[:] = np.nan
+        for array in (*self.arrays.values(), self.logprob):
+            reserve(Path(array.filename), array.offset + array.nbytes)
 
     def finish(self, manifest: dict) -> dict:
         """Flush arrays, write text and manifest; returns the full manifest."""
@@ -172,3 +177,77 @@ class RecordingWriter:
         }
         write_json(self.folder / "manifest.json", full)
         return full
+
+
+def reserve(path: Path, size: int) -> None:
+    """Allocate the file's blocks now: a full disk fails here, with a clear message, not
+    midway; and writes into allocated blocks cost less than growing the file."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as error:
+        raise ProbeError(f"no room for the recording in {path.parent} ({error.strerror})") from None
+    finally:
+        os.close(fd)
+
+
+class StreamWriter:
+    """Writes (streams, steps, ...) chunks into a recording's (chars, ...) arrays.
+
+    Stream s covers rows [s * segment, (s + 1) * segment) of the text (the last one may be
+    shorter), so each stream's part of a chunk is one contiguous run of rows in each file:
+    one `os.pwrite` per stream per array, done by a background thread while the caller
+    computes the next chunk (pwrite releases the GIL; writing through the memmap instead
+    page-faults on every new page and costs about as much as the compute).
+    Chunks passed to `write` must not be modified afterwards; `close` waits for the writes.
+    """
+
+    def __init__(self, chars: int, streams: int, segment: int, pending: int = 8):
+        self.chars, self.streams, self.segment = chars, streams, segment
+        self.files: dict[str, int] = {}
+        self.jobs: queue.Queue = queue.Queue(maxsize=pending)
+        self.error: Exception | None = None
+        self.thread = threading.Thread(target=self._work, daemon=True)
+        self.thread.start()
+
+    def write(self, array: np.memmap, chunk: np.ndarray, column: int) -> int:
+        """chunk (streams, steps, ...) covers columns [column, column + steps) of each stream.
+
+        Returns the number of rows written (padding past the text's end is dropped)."""
+        if self.error:
+            raise ProbeError(f"could not write the recording: {self.error}")
+        chunk = np.ascontiguousarray(chunk)
+        steps = min(chunk.shape[1], self.segment - column)
+        row_bytes = chunk[0, 0].nbytes
+        fd = self.files.get(array.filename)
+        if fd is None:
+            fd = self.files[array.filename] = os.open(array.filename, os.O_WRONLY)
+        pieces, written = [], 0
+        for stream in range(self.streams):
+            start = stream * self.segment + column
+            rows = min(steps, self.chars - start)
+            if rows <= 0:
+                break
+            pieces.append((array.offset + start * row_bytes, chunk[stream, :rows]))
+            written += rows
+        self.jobs.put((fd, pieces))
+        return written
+
+    def _work(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            fd, pieces = job
+            try:
+                for offset, piece in pieces:
+                    os.pwrite(fd, piece, offset)
+            except Exception as error:  # noqa: BLE001 -- reported by write() and close()
+                self.error = error
+
+    def close(self) -> None:
+        """Wait for every write; raise if one failed."""
+        self.jobs.put(None)
+        self.thread.join()
+        for fd in self.files.values():
+            os.close(fd)
+        self.files.clear()
+        if self.error:
+            raise ProbeError(f"could not write the recording: {self.error}")

@@ -71,3 +71,47 @@ def test_streamed_recording_layout_matches_trace_per_segment(checkpoint, text, t
             recording.logprob[start : start + len(following)], expected, atol=1e-4
         )
     assert np.isnan(recording.logprob[-1]) and np.isfinite(recording.logprob[:-1]).all()
+
+
+def test_lstm_uses_the_fused_kernel_and_falls_back_if_its_layout_changes(monkeypatch, text):
+    """On CPU, LSTM layers run through oneDNN's fused kernel with gates read from its
+    workspace. If a PyTorch release moved the gates, the c they imply would not end at the
+    kernel's final c: the tracer notices on the first chunk and steps the layers itself."""
+    import probe.fastrecord as fastrecord
+    from probe.model import CharRNN, ModelConfig
+
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig("lstm", 2, 24, 0.0, 50)).eval()
+    ids = torch.randint(0, 50, (4, 30))
+    logits, _, traces = model.trace(ids)
+    assert fastrecord.uses_fused_kernel(model)
+
+    expected_layout = fastrecord.workspace_gates
+
+    def shifted(workspace, steps, streams, hidden):  # a layout we do not expect
+        return expected_layout(workspace[64:], steps, streams, hidden)
+
+    for layout in (expected_layout, shifted):
+        monkeypatch.setattr(fastrecord, "workspace_gates", layout)
+        tracer = FastTracer(model, streams=4, steps=30, state=model.initial_state(4))
+        got = dict(tracer.run(ids))
+        assert tracer.fused is (layout is not shifted)
+        for kind in model.kinds:
+            expected = traces[2][kind]
+            torch.testing.assert_close(got[2][kind].transpose(0, 1), expected, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(got["logits"].transpose(0, 1), logits, atol=1e-5, rtol=1e-5)
+
+
+def test_stream_writer_reports_a_failed_write(tmp_path):
+    """A write that fails in the background thread (here: a full device) becomes one clear
+    error, not a hang or a traceback from the thread."""
+    from types import SimpleNamespace
+
+    from probe.errors import ProbeError
+    from probe.recording import StreamWriter
+
+    full = SimpleNamespace(filename="/dev/full", offset=0)
+    writer = StreamWriter(chars=100, streams=2, segment=50)
+    writer.write(full, np.zeros((2, 50, 4), dtype=np.float16), 0)
+    with pytest.raises(ProbeError, match="could not write the recording"):
+        writer.close()

@@ -1,22 +1,21 @@
 """Search: rank every recorded unit against text features.
 
 Scoring is chunked and out of core over the float16 memmaps; nothing of size (chars x units) is
-ever held in float32. All features (and, for the shift null, their circular shifts) are columns
-of one small matrix F, so each chunk is read and cast once (by torch: numpy's float16 cast is
-not vectorised) and every feature is scored by one GEMM X^T F per chunk:
+ever held in float32. All features (and, for the shift null, their circular shifts) are rows
+of one small matrix F, so each chunk is read and cast once (by torch, which vectorises the
+float16 cast and the shift in one pass) and every feature is scored by one GEMM F X per chunk:
 
-* Pearson r: features are centered exactly (float64) before the pass, so X^T F is N * cov;
+* Pearson r: features are centered exactly (float64) before the pass, so F X is N * cov;
   per-unit sum(x) and sum(x^2) give the variances. Units are shifted by their first-chunk mean
   so the float32 sums do not cancel on cells that sit far from zero.
 * AUROC (binary features), two paths:
 
   - `search` screens: point-biserial r is Pearson r against the 0/1 feature, so each binary
     feature (and each shifted copy, for the shift null) gives an exact AUROC only to its
-    `candidates` top-|r| units. Their float16 columns are gathered and each value mapped to a
-    16-bit key that sorts like it, so a 65,536-bin histogram is an exact sort: midranks average
-    ties exactly (saturated units tie a lot) and AUROC is Mann-Whitney U on them. A binary
-    feature ranks its candidates by max(AUROC, 1 - AUROC): the exhaustive ranking whenever the
-    best-AUROC units are among them (tests compare the two).
+    `candidates` top-|r| units, from two histograms of their float16 sort keys (all chars,
+    the feature's positives; see `probe.auroc`): exact, ties averaged. A binary feature ranks
+    its candidates by max(AUROC, 1 - AUROC): the exhaustive ranking whenever the best-AUROC
+    units are among them (tests compare the two).
   - `unit_scores` is the exhaustive, slow path: AUROC for every unit, by the same GEMM against
     rank-transformed chunks, each value replaced by the midrank of its bin among BINS equal
     bins over the unit's range: exact but for positive/negative pairs sharing a bin (< 0.005).
@@ -33,12 +32,12 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from probe.auroc import candidate_auroc
 from probe.errors import ProbeError
 from probe.features import compute
 from probe.fileio import sha256_text
 from probe.recording import Recording
 from probe.spans import (  # noqa: F401 (re-exported: spans used to live here)
-    GATHER_ROWS,
     SIGNS,
     match_spans,
     selected_arrays,
@@ -49,13 +48,10 @@ from probe.spans import (  # noqa: F401 (re-exported: spans used to live here)
 from probe.units import Unit
 
 BINS = 4096  # exhaustive path's AUROC bins: float16-fine near saturation (1024: errors 0.01)
-CHUNK_ELEMENTS = 1 << 22  # values per chunk (16 MB as float32): big GEMMs, cache-sized buffers
+CHUNK_ELEMENTS = 1 << 21  # values per chunk (8 MB as float32): big GEMMs, buffers in cache
 SHIFTS = 5  # circular shifts of each feature for the shift null
 SHIFT_SEED = 0
 FEATURE_CACHE_SIZE = 32
-KEYS = 1 << 16  # float16 bit patterns: exact histogram "sort" of a unit's values
-NEGATIVE_ZERO, POSITIVE_ZERO = 0x7FFF, 0x8000  # their sort keys: equal values, adjacent keys
-GATHER_BYTES = 1 << 29  # candidate values, keys and ranks gathered per batch (512 MB)
 
 RESULT_COLUMNS = (
     "feature rank unit layer kind index r auroc score measure null_init null_shift".split()
@@ -121,30 +117,34 @@ def _buffer(array: np.ndarray) -> np.ndarray:
     return np.empty((_chunk_rows(array), array.shape[1]), np.float32)
 
 
-def _moments(array, columns, need_range: bool, bar):
-    """Per unit: covariance with every column, variance, and min/max (for the AUROC bins).
+def _moments(array, columns: torch.Tensor, need_range: bool, bar):
+    """Per unit: covariance with every feature, variance, and min/max (for the AUROC bins).
 
-    `columns` are centered features plus a last column of ones, so one GEMM gives both
-    N * cov and sum(x). Units are shifted by an early mean against float32 cancellation.
+    `columns` (features + 1, chars) are the centered features plus a row of ones, so one GEMM
+    per chunk gives both N * cov and sum(x). Units are shifted by an early mean against float32
+    cancellation; chunk sums are float32, their running totals float64.
     """
     chars, units = array.shape
-    shift = np.asarray(array[: min(chars, 4096)], dtype=np.float32).mean(0)
-    cross = np.zeros((units, columns.shape[1]))
-    sum_xx = np.zeros(units)
-    low = np.full(units, np.inf, np.float32)
-    high = np.full(units, -np.inf, np.float32)
-    buffer = _buffer(array)
-    for start, stop, block in _chunks(array, bar):
-        x = _to_float32(block, buffer[: stop - start])
-        x -= shift
-        cross += x.T @ columns[start:stop]
-        sum_xx += np.einsum("ij,ij->j", x, x)
+    shift = torch.from_numpy(np.asarray(array[: min(chars, 4096)], dtype=np.float32).mean(0))
+    cross = torch.zeros(columns.shape[0], units, dtype=torch.float64)
+    sum_xx = torch.zeros(units, dtype=torch.float64)
+    low = torch.full((units,), np.inf)
+    high = torch.full((units,), -np.inf)
+    buffer = torch.from_numpy(_buffer(array))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # read-only memmap: torch only reads it
+        source = torch.from_numpy(array)
+    for start, stop, _ in _chunks(array, bar):
+        x = torch.sub(source[start:stop], shift, out=buffer[: stop - start])  # cast and shift
+        cross += columns[:, start:stop] @ x
         if need_range:
-            np.minimum(low, x.min(0), out=low)
-            np.maximum(high, x.max(0), out=high)
-    mean_x = cross[:, -1] / chars
-    var_x = np.maximum(sum_xx / chars - mean_x**2, 0.0)
-    return cross[:, :-1] / chars, var_x, low + shift, high + shift
+            torch.minimum(low, x.amin(0), out=low)
+            torch.maximum(high, x.amax(0), out=high)
+        sum_xx += x.square_().sum(0)
+    mean_x = cross[-1].numpy() / chars
+    var_x = np.maximum(sum_xx.numpy() / chars - mean_x**2, 0.0)
+    shift = shift.numpy()
+    return cross[:-1].numpy().T / chars, var_x, low.numpy() + shift, high.numpy() + shift
 
 
 def _binning(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -218,10 +218,10 @@ def _scan(recording, values: np.ndarray, kinds, progress: bool, exhaustive: bool
     ranked = exhaustive and binary.any()
     mean = values.mean(0, dtype=np.float64)
     var_f = values.var(0, dtype=np.float64)
-    columns = np.empty((chars, values.shape[1] + 1), np.float32)  # centered features, ones
-    np.subtract(values, mean.astype(np.float32), out=columns[:, :-1])
-    columns[:, -1] = 1
-    binary_columns = np.ascontiguousarray(columns[:, :-1][:, binary]) if ranked else None
+    columns = np.empty((values.shape[1] + 1, chars), np.float32)  # centered features, ones
+    np.subtract(values.T, mean.astype(np.float32)[:, None], out=columns[:-1])
+    columns[-1] = 1
+    binary_columns = np.ascontiguousarray(columns[:-1][binary].T) if ranked else None
     positives = mean[binary] * chars
     pairs = positives * (chars - positives)
 
@@ -233,7 +233,7 @@ def _scan(recording, values: np.ndarray, kinds, progress: bool, exhaustive: bool
         for layer, kind in selected:
             array = recording.array(layer, kind)
             units += [Unit(layer, kind, i) for i in range(array.shape[1])]
-            cov, var_x, low, high = _moments(array, columns, ranked, bar)
+            cov, var_x, low, high = _moments(array, torch.from_numpy(columns), ranked, bar)
             with np.errstate(divide="ignore", invalid="ignore"):
                 r_parts.append(cov / np.sqrt(var_x[:, None] * var_f[None, :]))
             auroc = np.full((array.shape[1], values.shape[1]), np.nan)
@@ -252,61 +252,18 @@ def _scan(recording, values: np.ndarray, kinds, progress: bool, exhaustive: bool
 # ----------------------------------------------------------------------------- screened AUROC
 
 
-def _sort_keys(block: np.ndarray) -> np.ndarray:
-    """uint16 keys that order like the float16 values (all bits of negatives flipped, the sign
-    bit of the rest; by torch, which vectorises int16). States are never NaN."""
-    bits = torch.from_numpy(np.ascontiguousarray(block).view(np.int16))
-    return ((bits >> 15) | -32768).bitwise_xor_(bits).numpy().view(np.uint16)
-
-
-def _centered_ranks(values: np.ndarray) -> np.ndarray:
-    """(units, chars) float32 exact midranks minus (N + 1) / 2 of float16 (chars, units) values.
-
-    A 65,536-bin histogram of the order keys is a counting sort: below + (count + 1) / 2 is
-    each value's midrank with ties averaged exactly (-0.0 counted with +0.0, its neighbour).
-    """
-    keys = np.ascontiguousarray(_sort_keys(values).T)
-    ranks = np.empty(keys.shape, np.float32)
-    for row, unit_keys in enumerate(keys):
-        counts = np.bincount(unit_keys, minlength=KEYS)
-        counts[POSITIVE_ZERO] += counts[NEGATIVE_ZERO]
-        counts[NEGATIVE_ZERO] = 0
-        midranks = np.cumsum(counts) - counts + (counts + 1) / 2 - (len(values) + 1) / 2
-        midranks[NEGATIVE_ZERO] = midranks[POSITIVE_ZERO]
-        np.take(midranks.astype(np.float32), unit_keys, out=ranks[row])
-    return ranks
-
-
 def _candidate_auroc(recording, units, positive, r, candidates: int, progress: bool):
     """Exact AUROC (units, features) of each binary feature's top-|r| units, NaN elsewhere.
 
-    Every gathered unit's ranks meet all features in one GEMM, but only a feature's own
-    candidates keep their value, so a feature's result does not depend on the others asked.
+    A feature's result depends only on its own candidates, not on the other features asked.
     """
-    chars, count = positive.shape
     take = min(candidates, len(r))
     chosen = np.zeros(r.shape, bool)
     top = np.argpartition(-np.nan_to_num(np.abs(r), nan=-1.0), take - 1, axis=0)[:take]
     np.put_along_axis(chosen, top, True, axis=0)
-    n_pos = positive.sum(0, dtype=np.float64)
-    pairs = n_pos * (chars - n_pos)
-    auroc = np.full(r.shape, np.nan)
-    wanted = np.flatnonzero(chosen.any(1))
-    batch = max(1, GATHER_BYTES // (8 * chars))  # float16 values, keys and float32 ranks
-    with tqdm(total=len(wanted), disable=not progress, desc="auroc", unit="unit") as bar:
-        for begin in range(0, len(wanted), batch):
-            rows = wanted[begin : begin + batch]
-            ranks = _centered_ranks(units_matrix(recording, [units[i] for i in rows], np.float16))
-            sums = np.zeros((len(rows), count))
-            for start in range(0, chars, GATHER_ROWS):  # float64 across chunks
-                part = slice(start, start + GATHER_ROWS)
-                sums += ranks[:, part] @ positive[part]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                exact = np.clip(0.5 + sums / pairs, 0, 1)
-            auroc[rows] = np.where(chosen[rows], exact, np.nan)
-            bar.update(len(rows))
-    auroc[:, pairs == 0] = np.nan
-    return auroc
+    total = int(chosen.any(1).sum())
+    with tqdm(total=total, disable=not progress, desc="auroc", unit="unit") as bar:
+        return candidate_auroc(recording, units, chosen, positive, bar)
 
 
 def _screened_scan(recording, values: np.ndarray, kinds, candidates: int, progress: bool):

@@ -123,11 +123,10 @@ def test_screened_search_agrees_with_exhaustive(tiny_recording):
 
 def test_screened_auroc_is_exact_on_saturated_units(tiny_recording, monkeypatch):
     """Candidates get the exact tie-averaged AUROC, even where float16 values tie a lot."""
-    from probe import spans
+    from probe import auroc as A
 
-    monkeypatch.setattr(S, "GATHER_BYTES", 8 * tiny_recording.chars * 3)  # batches of 3 units
-    monkeypatch.setattr(S, "GATHER_ROWS", 4096)  # ragged row chunks
-    monkeypatch.setattr(spans, "GATHER_ROWS", 4096)
+    monkeypatch.setattr(A, "GATHER_BYTES", 2 * tiny_recording.chars * 3)  # batches of 3 units
+    monkeypatch.setattr(A, "GATHER_ROWS", 4096)  # ragged row chunks
     positive = S.feature_values(tiny_recording, "in_comment") == 1
     table = S.search(
         tiny_recording, ["in_comment"], kinds=["forget_gate", "candidate"], top=8, nulls=False
@@ -144,12 +143,28 @@ def test_screened_auroc_is_exact_on_saturated_units(tiny_recording, monkeypatch)
 
 
 def test_sort_keys_order_every_float16():
+    import torch
+
+    from probe.auroc import sort_keys
+
     values = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
     values = values[~np.isnan(values)]
-    keys = S._sort_keys(values[:, None])[:, 0].astype(np.int64)
+    bits = torch.from_numpy(values.view(np.int16).copy())
+    keys = sort_keys(bits).numpy().view(np.uint16).astype(np.int64)
     order = np.argsort(keys)
     assert (np.diff(values[order].astype(np.float64)) >= 0).all()
     assert len(np.unique(keys)) == len(values)  # -0.0 and +0.0: adjacent keys, merged by counts
+
+
+def test_auroc_from_histograms_counts_ties_as_half():
+    from probe.auroc import KEYS, auroc_from_histograms
+
+    everything, positive = np.zeros(KEYS, np.int64), np.zeros(KEYS, np.int64)
+    everything[[10, 20, 30]] = [2, 2, 1]  # values: 10, 10, 20, 20, 30
+    positive[[20, 30]] = [1, 1]  # positives at 20 and 30; negatives at 10, 10, 20
+    # pairs (pos, neg): 20 beats both 10s and ties 20 -> 2.5; 30 beats all three -> 3
+    assert auroc_from_histograms(positive, everything) == pytest.approx(5.5 / 6)
+    assert np.isnan(auroc_from_histograms(everything, everything))  # no negatives
 
 
 def test_spans_are_reexported():

@@ -39,9 +39,9 @@ lint: $(BIN)/probe
 	$(BIN)/ruff format probe dashboards tests bench
 	$(BIN)/ruff check --fix probe dashboards tests bench
 
-# 30 % of the characters keeps `make bench` near 7 minutes on 2 idle cores (a 1M-char 3x512
-# recording alone writes 18 GB); `make bench BENCH_ARGS=` runs the full size.
-BENCH_ARGS ?= --scale 0.3 --rounds 2
+# Full size, two interleaved rounds: about 12 minutes on 2 idle cores.
+# `make bench BENCH_ARGS="--scale 0.3"` for a quicker, less exact run.
+BENCH_ARGS ?= --rounds 2
 bench: $(BIN)/probe browser
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 

@@ -128,7 +128,7 @@ HEADER_NOTE = "<!-- written by `python -m bench.run`; edit bench/run.py, not thi
 METHOD = """
 ## How to reproduce
 
-    make bench                          # = .venv/bin/python -m bench.run
+    make bench                          # = .venv/bin/python -m bench.run --rounds 2
     .venv/bin/python -m bench.run --quick                   # smoke run, small inputs
     .venv/bin/python -m bench.run --scale 0.1 --rounds 2    # 10% of the characters
 
@@ -137,41 +137,50 @@ ratios are medians over rounds of per-round ratios, rates are the best round. Th
 unless `--threads` says otherwise (1 is steadier on a busy machine: OpenMP threads that lose
 their time slice stall every small parallel op).
 
-- Recorder: records every kind (LSTM: c, h, 4 gates) of every layer to float16 memmaps in the
+- Recorder: records every kind (LSTM: c, h, 4 gates) of every layer to float16 files in the
   temp folder (deleted after), with the recorder's warm-up of 500 chars per stream included.
   References: (a) `CharRNN.trace` with batch 1 on a 3,000-char prefix; (b) the fused
   `nn.LSTM`/`GRU`/`RNN` forward over the same text in the same streams, h only, nothing stored;
   (c) the FLOP bound = peak fp32 GEMM rate measured in the same rounds (best of MKL `torch.mm`
   and oneDNN, 1024^3) / FLOPs per char, counting 2 x gates x hidden x (hidden + input) per layer
   with layer 1's one-hot input projection as a lookup (0 FLOPs) and the decoder not counted.
-  3x512 records 18 KB per char, so it runs on 250k chars at scale 1 (rates are per char).
-  Models have random-init weights: speed does not depend on the values.
+  The two "ceiling" rows apply (c) and (a) to the fused layer itself: on a CPU where it is
+  far from the FLOP bound, or not far ahead of the per-char loop, no recorder built on it can
+  be either. 3x512 records 18 KB per char, so it runs on 250k chars at scale 1 (rates are per
+  char). Models have random-init weights: speed does not depend on the values.
 - Trainer: `Trainer.train_step` (what `probe train` runs) against a bare nn.LSTM + Linear +
   Adam loop of the same shape, batch 64 x 100 chars, on the Linux corpus.
 - Search: `probe.search.search` (nulls off) of all cell and hidden units of a 3x512 recording
   against 10 features; GB/s counts 3 reads of every array (moments, histogram, ranks).
 - Dashboard: `bench/dashboard.py` in headless Chromium on a 1M-char recording.
 
-## The recorder's fast path (`probe/fastrecord.py`)
+## The recorder's fast path (`probe/fastrecord.py`, `probe/recording.py`)
 
 `CharRNN.trace` stays the readable reference; the recorder runs `FastTracer`, which computes
 the same numbers (tests: equal to `trace` within 1e-5 in float32 for LSTM/GRU/RNN with 1-3
 layers, and recordings equal to per-segment traces within float16 tolerance):
 
-- all streams (one per 2,000 chars, at most 256) step together: one GEMM per layer per step;
-- input projections hoisted out of the step loop: a row lookup for layer 1 (one-hot input),
-  one GEMM per chunk of steps for the layers above, biases folded in;
-- GEMMs through oneDNN (`torch.ops.mkldnn._linear_pointwise`, the kernel behind the fused
-  layers on CPU) when PyTorch has it, else `F.linear`: on CPUs where MKL skips AVX-512
-  (these AMD EPYCs) oneDNN reaches about twice the rate of `torch.mm` (see the GEMM rows);
-- gates computed in place in a time-major (steps, streams, gates) chunk, with LSTM gate rows
-  reordered to i, f, o, g so one sigmoid covers three gates; c and h written straight into
-  preallocated time-major buffers; chunks sized to keep buffers near 16 MB (reused by malloc);
-- one float16 conversion per kind per chunk and one strided copy into the (chars, units)
-  memmap, seen as (streams, segment, units) because streams are contiguous segments.
+- LSTM layers run through oneDNN's fused LSTM kernel (the one `nn.LSTM` runs on CPU) in
+  training mode, which keeps every step's activated gates in its workspace for the backward
+  pass. The recorder reads the gates there, rebuilds c with one multiply-add per step and
+  checks, every chunk, that this c ends at the kernel's own final c; a mismatch (a PyTorch
+  release that moved the gates) switches to the step loop for the rest of the recording.
+- GRU and RNN layers (and the fallback) use a step loop: all streams step together, input
+  projections hoisted out of the loop (a row lookup for layer 1's one-hot input, one GEMM
+  per chunk above), one recurrent GEMM per step through oneDNN, gates computed in place.
+- The fused kernel runs as fast on 32 streams as on 512, so LSTMs use few long streams
+  (segments of at least 32 warm-ups: ~3% of the chars are warm-up); the step loop pays
+  Python per step and uses up to 256 streams.
+- Stored arrays: one float16 conversion per kind per chunk, then each stream's piece (at
+  least 32 KB) goes to the file with one `os.pwrite` from a background thread, overlapping the
+  next chunk's compute; files are preallocated (`posix_fallocate`), so a full disk fails at
+  the start with a clear message. Writing through the memmap instead page-faults on every
+  new page and cost about as much as the compute.
 
-What still costs: about 8 small ops per LSTM step per layer (the fused layer does its whole
-loop in one C++ call), and the warm-up of 500 chars per stream (~13% extra at 256 streams).
+What still costs, LSTM 2x256: the per-layer kernel calls run at ~0.85 of one `nn.LSTM` call,
+the float16 conversion ~12%, the c rebuild ~5%, log-probabilities ~5%, the writes the rest.
+On this AVX2 CPU the fused kernel itself reaches only part of the FLOP bound, and only
+9-35x the per-char loop (the "ceiling" rows), which caps those two ratios.
 """
 
 
@@ -223,9 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     notes = []
     if scale != 1.0:
         notes.append(
-            f"Scaled run: {scale:g} of the characters of the full benchmark. The recorder uses "
-            "one stream per 2,000 chars (at most 256), so short texts get few streams: small "
-            "GEMMs per step and a larger share of warm-up; ratios at scale 1 are higher."
+            f"Scaled run: {scale:g} of the characters of the full benchmark. Shorter texts "
+            "mean shorter streams, so warm-up takes a larger share; ratios at scale 1 are higher."
         )
     busiest = max(machine["load_1min"], machine["load_1min_end"])
     if busiest > machine["cores"]:

@@ -80,7 +80,7 @@ def record_arrays(
     """Fill `writer` with the model's states and next-char log-probs on `ids`; returns chars/s.
 
     The step loop is `probe.fastrecord.FastTracer` (same math as `CharRNN.trace`, laid out
-    for speed); `steps` per chunk defaults to what keeps its buffers near 16 MB.
+    for speed); `steps` per chunk defaults to `chunk_steps` (big writes, bounded buffers).
     """
     chars = len(ids)
     streams, segment, warmup = plan_streams(chars, streams, warmup, uses_fused_kernel(model))

@@ -179,9 +179,20 @@ class RecordingWriter:
         return full
 
 
+def write_at(fd: int, data, offset: int) -> None:
+    """os.pwrite where the OS has it; else seek and write (only the writer thread uses fd)."""
+    if hasattr(os, "pwrite"):
+        os.pwrite(fd, data, offset)
+    else:
+        os.lseek(fd, offset, os.SEEK_SET)
+        os.write(fd, data)
+
+
 def reserve(path: Path, size: int) -> None:
     """Allocate the file's blocks now: a full disk fails here, with a clear message, not
     midway; and writes into allocated blocks cost less than growing the file."""
+    if not hasattr(os, "posix_fallocate"):  # macOS, Windows: blocks are allocated as written
+        return
     fd = os.open(path, os.O_RDWR)
     try:
         os.posix_fallocate(fd, 0, size)
@@ -221,7 +232,8 @@ class StreamWriter:
         row_bytes = chunk[0, 0].nbytes
         fd = self.files.get(array.filename)
         if fd is None:
-            fd = self.files[array.filename] = os.open(array.filename, os.O_WRONLY)
+            flags = os.O_WRONLY | getattr(os, "O_BINARY", 0)
+            fd = self.files[array.filename] = os.open(array.filename, flags)
         pieces, written = [], 0
         for stream in range(self.streams):
             start = stream * self.segment + column
@@ -238,7 +250,7 @@ class StreamWriter:
             fd, pieces = job
             try:
                 for offset, piece in pieces:
-                    os.pwrite(fd, piece, offset)
+                    write_at(fd, piece, offset)
             except Exception as error:  # noqa: BLE001 -- reported by write() and close()
                 self.error = error
 

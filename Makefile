@@ -6,11 +6,11 @@ PROBE := $(BIN)/probe
 RUNS := runs
 # The shipped models, and the training steps each got (see its card in checkpoints/).
 SHIPPED := stdlib-lstm warpeace-lstm linux-lstm linux-gru linux-rnn
-STEPS_stdlib-lstm ?= 20000
-STEPS_warpeace-lstm ?= 20000
-STEPS_linux-lstm ?= 20000
-STEPS_linux-gru ?= 20000
-STEPS_linux-rnn ?= 20000
+STEPS_stdlib-lstm ?= 3600
+STEPS_warpeace-lstm ?= 3800
+STEPS_linux-lstm ?= 3400
+STEPS_linux-gru ?= 2600
+STEPS_linux-rnn ?= 3400
 
 .PHONY: demo test lint bench reproduce reproduce-train reproduce-report browser clean $(addprefix train-,$(SHIPPED))
 
@@ -70,7 +70,8 @@ train-linux-rnn: $(BIN)/probe
 	$(call train,linux-rnn,$(STEPS_linux-rnn),--corpus linux --cell rnn --layers 2 --hidden 264 --dropout 0.1 --lr 1e-3 --snapshot-every 500)
 
 reproduce-report: $(BIN)/probe
-	$(BIN)/python -m probe.report --runs $(RUNS) --checkpoints checkpoints --out docs/reproduction.md
+	test ! -d $(RUNS) || $(BIN)/python -m probe.report ship --runs $(RUNS) --checkpoints checkpoints
+	$(BIN)/python -m probe.report report --checkpoints checkpoints --out docs/reproduction.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -156,7 +156,7 @@ class FastTracer:
         self.fused = self.cell == "lstm" and device.type == "cpu" and fused_lstm_works(self.hidden)
         self.fused_weights = [
             tuple(w.detach().contiguous() for w in model.layer_weights(layer))
-            for layer in range(self.layers)
+            for layer in range(self.layers if self.fused else 0)
         ]
         self.one_hot = torch.eye(config.vocab_size, device=device)
 

@@ -5,8 +5,8 @@ candidates only (see `probe.search`). For one unit and one feature, AUROC is the
 Mann-Whitney U over (positive, negative) pairs: P(x_pos > x_neg) + P(x_pos = x_neg) / 2.
 Every float16 value maps to a 16-bit key that sorts like it, so two 65,536-bin histograms
 (all characters, positives) order every value exactly and count ties exactly (saturated
-units tie a lot): no sort, no rounding of the values, and no pass over anything but the
-unit's own column and the feature's positive rows.
+units tie a lot): no sort and no rounding of the values. The candidates' columns are
+gathered in one read of each array that holds any; each then costs two bincounts.
 """
 
 from __future__ import annotations

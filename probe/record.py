@@ -20,7 +20,13 @@ from tqdm import tqdm
 
 from probe.checkpoint import Checkpoint, load_checkpoint
 from probe.errors import ProbeError
-from probe.fastrecord import FastTracer, chunk_steps, next_char_logprob, uses_fused_kernel
+from probe.fastrecord import (
+    FastTracer,
+    chunk_steps,
+    keep_freed_memory,
+    next_char_logprob,
+    uses_fused_kernel,
+)
 from probe.fileio import atomic_folder, sha256_text
 from probe.model import CharRNN
 from probe.recording import Recording, RecordingWriter, StreamWriter
@@ -95,9 +101,12 @@ def record_arrays(
     tracer = FastTracer(model, streams, steps, warm_state(model, ids, starts, warmup, device))
     out, hidden = StreamWriter(chars, streams, segment), model.config.hidden
     try:
-        with tqdm(
-            total=chars, unit="char", unit_scale=True, disable=not progress, desc=description
-        ) as bar:
+        with (
+            keep_freed_memory(),
+            tqdm(
+                total=chars, unit="char", unit_scale=True, disable=not progress, desc=description
+            ) as bar,
+        ):
             for column in range(0, segment, steps):
                 stop = min(column + steps, segment)
                 for layer, values in tracer.run(tokens[:, column:stop]):

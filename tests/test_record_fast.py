@@ -1,11 +1,14 @@
 """The fast recorder computes exactly what the readable `CharRNN.trace` computes."""
 
+import platform
+import resource
+
 import numpy as np
 import pytest
 import torch
 
 from probe.checkpoint import load_checkpoint
-from probe.fastrecord import FastTracer
+from probe.fastrecord import FastTracer, keep_freed_memory
 from probe.record import record
 from tests.conftest import shared_text
 
@@ -115,3 +118,21 @@ def test_stream_writer_reports_a_failed_write(tmp_path):
     writer.write(full, np.zeros((2, 50, 4), dtype=np.float16), 0)
     with pytest.raises(ProbeError, match="could not write the recording"):
         writer.close()
+
+
+def _faults_refilling(megabytes: int) -> int:
+    """Minor page faults while filling a fresh block after an equal one was freed."""
+    torch.ones(megabytes << 18)  # float32: 4 bytes each; freed at once
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.ones(megabytes << 18)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="only glibc returns big blocks")
+def test_freed_big_blocks_are_reused_while_recording():
+    pages = (96 << 20) // 4096
+    assert _faults_refilling(96) > pages // 2  # glibc unmaps blocks over 32 MB when freed
+    with keep_freed_memory():
+        torch.ones(96 << 18)
+        assert _faults_refilling(96) < pages // 10
+    assert _faults_refilling(96) > pages // 2  # and does again afterwards

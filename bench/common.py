@@ -98,6 +98,24 @@ def memory_bandwidth_gbs(megabytes: int = 512, rounds: int = 3) -> float:
     return values.nbytes / best / 1e9
 
 
+def disk_write_gbs(folder: Path, megabytes: int = 512, rounds: int = 2) -> float:
+    """Best write + fsync rate of a fresh file in `folder` (GB/s): the rate a recording is held
+    to once its unwritten pages pass the kernel's dirty-page limit (a share of the RAM)."""
+    block = np.random.default_rng(0).integers(0, 255, 8 << 20, dtype=np.uint8)
+    path = folder / "disk-write-rate"
+    best = np.inf
+    for _ in range(rounds):
+        began = time.perf_counter()
+        with open(path, "wb") as file:
+            for _ in range(megabytes // 8):
+                file.write(block)
+            file.flush()
+            os.fsync(file.fileno())
+        best = min(best, time.perf_counter() - began)
+        path.unlink()
+    return megabytes * (1 << 20) / best / 1e9
+
+
 def linux_text(chars: int) -> str:
     """The first `chars` characters of the Linux corpus, repeated if it is shorter."""
     path = find_named("linux")

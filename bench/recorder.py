@@ -16,7 +16,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.common import GEMM_SIZE, gemm_runs, interleaved, linux_text, peak_gflops, ratio, scratch
+from bench.common import (
+    GEMM_SIZE,
+    disk_write_gbs,
+    gemm_runs,
+    interleaved,
+    linux_text,
+    peak_gflops,
+    ratio,
+    scratch,
+)
 from probe.corpus import Vocab
 from probe.fastrecord import uses_fused_kernel
 from probe.model import GATES_PER_CELL, CharRNN, ModelConfig
@@ -114,13 +123,21 @@ def bench_shape(cell: str, layers: int, hidden: int, chars: int, rounds: int) ->
 
 
 def main(scale: float = 1.0, rounds: int = 3) -> list[dict]:
+    folder = scratch("disk")
+    try:
+        disk = disk_write_gbs(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"  disk write + fsync {disk:.2f} GB/s", flush=True)
     results = []
     for cell, layers, hidden, chars in SHAPES:
         result = bench_shape(cell, layers, hidden, max(2_000, int(chars * scale)), rounds)
+        result["written_gbs"] = result["ours_chars_s"] * result["bytes_per_char"] / 1e9
+        result["disk_write_gbs"] = disk
         print(
             f"  recorder {result['shape']:13s} {result['ours_chars_s']:9,.0f} chars/s  "
             f"{result['flop_bound']:.2f} of FLOP bound  {result['vs_loop']:5.1f}x loop  "
-            f"{result['vs_fused']:.2f}x fused h-only",
+            f"{result['vs_fused']:.2f}x fused h-only  {result['written_gbs']:.2f} GB/s written",
             flush=True,
         )
         results.append(result)

@@ -42,7 +42,9 @@ def recorder_rows(results: list[dict]) -> list[tuple]:
                 "",
             ),
             (name, "ceiling: fused layer x per-char loop", r["fused_vs_loop"], None, ""),
+            (name, "GB/s written", r["written_gbs"], None, ""),
         ]
+    rows.append(("disk write + fsync (measured)", "GB/s", results[0]["disk_write_gbs"], None, ""))
     for path in results[0]["gemm_gflops"]:
         best = max(r["gemm_gflops"][path] for r in results)
         rows.append((f"fp32 {path} 1024^3 (measured)", "GFLOP/s", best, None, ""))

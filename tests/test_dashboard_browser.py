@@ -26,7 +26,7 @@ pytestmark = pytest.mark.browser
 READ_SPANS = """() => {
   const body = document.getElementById('text-body');
   return {start: Number(body.dataset.start), key: body.dataset.key,
-          spans: Array.from(body.children).map((s) => [s.textContent, getComputedStyle(s).backgroundColor])};
+          spans: Array.from(body.getElementsByTagName('span')).map((s) => [s.textContent, getComputedStyle(s).backgroundColor])};
 }"""
 
 

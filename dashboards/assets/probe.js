@@ -81,6 +81,16 @@
     return css + "padding-bottom:" + 2 * payload.tracks.length + "px;background:" + layers.join(",");
   }
 
+  // Lines go in blocks of BLOCK_LINES; blocks off screen skip style, layout and paint
+  // (content-visibility: auto), and most of a window is off screen.
+  const BLOCK_LINES = 8;
+  let spans = []; // the window's char spans, in order
+
+  function blockStart(lines) {
+    return '<div class="lines" style="contain-intrinsic-block-size:auto ' +
+      (lines * 1.75).toFixed(2) + 'em">';
+  }
+
   function render(payload) {
     const body = document.getElementById("text-body");
     if (!payload || !body) return window.dash_clientside.no_update;
@@ -89,34 +99,41 @@
       t.values.reduce((m, v) => (v === null ? m : Math.max(m, Math.abs(v))), 0)
     );
     const text = payload.text;
-    const spans = body.children;
     if (body.dataset.layout === payload.layout && spans.length === text.length) {
       // Same characters and tracks (a unit or coloring change): only restyle.
       for (let i = 0; i < text.length; i++) spans[i].style.cssText = styleOf(payload, i, table, scales);
     } else {
       // One HTML string and one parse is much faster than thousands of DOM calls.
-      const html = new Array(text.length);
+      const lines = text.split("\n").length;
+      const html = [blockStart(Math.min(BLOCK_LINES, lines))];
+      let line = 0;
       for (let i = 0; i < text.length; i++) {
         const ch = text[i];
         const cls = ch === "\n" ? ' class="nl"' : "";
-        html[i] = "<span" + cls + ' style="' + styleOf(payload, i, table, scales) + '">' +
-          (ESCAPE[ch] || ch) + "</span>";
+        html.push("<span" + cls + ' style="' + styleOf(payload, i, table, scales) + '">' +
+          (ESCAPE[ch] || ch) + "</span>");
+        if (ch === "\n" && ++line % BLOCK_LINES === 0 && i + 1 < text.length) {
+          html.push("</div>" + blockStart(Math.min(BLOCK_LINES, lines - line)));
+        }
       }
+      html.push("</div>");
       body.innerHTML = html.join("");
       body.dataset.layout = payload.layout;
+      spans = Array.from(body.getElementsByTagName("span"));
     }
     const old = body.querySelector(".focus");
     if (old) old.classList.remove("focus");
     const focus = spans[payload.focus - payload.start];
-    if (focus) {
-      focus.classList.add("focus");
-      const top = focus.offsetTop - body.clientHeight / 2;
-      if (Math.abs(body.scrollTop - top) > body.clientHeight / 3) body.scrollTop = top;
-    }
+    if (focus) focus.classList.add("focus");
+    renderLegend(payload, table);
     current = payload;
     body.dataset.key = payload.key;
     body.dataset.start = payload.start;
-    renderLegend(payload, table);
+    if (focus) {
+      // Read layout only after every write above, so the page is laid out once, not twice.
+      const top = focus.offsetTop - body.clientHeight / 2;
+      if (Math.abs(body.scrollTop - top) > body.clientHeight / 3) body.scrollTop = top;
+    }
     return payload.key;
   }
 
@@ -124,7 +141,7 @@
   function describe(span) {
     const body = document.getElementById("text-body");
     if (!current || !body) return;
-    const i = Array.prototype.indexOf.call(body.children, span);
+    const i = spans.indexOf(span);
     if (i < 0) return;
     const index = current.start + i;
     let title = "#" + index + "  " + JSON.stringify(current.text[i]) + "  value " +
@@ -137,8 +154,9 @@
   function positionOf(node) {
     const body = document.getElementById("text-body");
     const span = node && (node.nodeType === 3 ? node.parentElement : node);
-    if (!body || !span || span.parentElement !== body) return null;
-    return Number(body.dataset.start) + Array.prototype.indexOf.call(body.children, span);
+    const i = span ? spans.indexOf(span) : -1;
+    if (!body || i < 0) return null;
+    return Number(body.dataset.start) + i;
   }
 
   // Brushing: a mouse selection in the text sets the brush start/stop inputs.
@@ -191,7 +209,7 @@
     if (id && document.getElementById(id)) document.getElementById(id).click();
   });
   document.addEventListener("mouseover", (event) => {
-    if (event.target.parentElement && event.target.parentElement.id === "text-body") {
+    if (event.target.tagName === "SPAN" && event.target.closest("#text-body")) {
       describe(event.target);
     }
   });

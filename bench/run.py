@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
         rows += recorder_rows(recorder.main(scale, rounds))
     if "trainer" not in args.skip:
         steps = max(2, round(10 * min(scale, 1.0) ** 0.5))
-        rows += trainer_rows(trainer.main(steps=steps, rounds=max(2, rounds)))
+        rows += trainer_rows(trainer.main(steps=steps, rounds=max(4, rounds)))  # ~8 s a round
     if "search" not in args.skip:
         rows += search_rows(search.main(max(20_000, int(1_000_000 * scale)), max(2, rounds)))
     if "dashboard" not in args.skip:

@@ -13,9 +13,6 @@ and then drawn by matplotlib (PDF/SVG/PNG: text stays text, fonts embedded) or w
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -24,10 +21,16 @@ import numpy as np
 
 from probe.colors import DEFAULT_COLORMAP, anchors, symmetric_limit, to_rgb
 from probe.errors import ProbeError
+from probe.figure_files import (  # noqa: F401 (export_plot is public here)
+    check_format,
+    export_plot,
+    figure_bytes,
+    format_of,
+    save_bytes,
+)
 from probe.recording import Recording
 from probe.units import Unit
 
-FORMATS = ("pdf", "svg", "png", "tex", "html")
 MAX_CHARS = 20_000  # a longer range makes an unreadable figure; the dashboard scrolls instead
 TAB_MARK, NEWLINE_MARK, CONTROL_MARK = "→", "↵", "·"
 MONO_FONT = "DejaVu Sans Mono"  # ships with matplotlib, so every machine draws the same glyphs
@@ -109,20 +112,6 @@ class TextHeatmap:
 
     def _repr_svg_(self) -> str:
         return self.to_bytes("svg").decode("utf-8")
-
-
-def check_format(fmt: str) -> str:
-    fmt = fmt.lower().lstrip(".")
-    if fmt not in FORMATS:
-        raise ProbeError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
-    return fmt
-
-
-def format_of(path: Path) -> str:
-    """The export format named by a file's extension."""
-    if not path.suffix:
-        raise ProbeError(f"{path} has no extension; end it with one of .{', .'.join(FORMATS)}")
-    return check_format(path.suffix)
 
 
 # ----------------------------------------------------------------------------- layout
@@ -366,74 +355,3 @@ def top_contexts_sheet(
         highlights=highlights,
     )
     return TextHeatmap([panel], colormap, colorbar, font_size, title)
-
-
-# ----------------------------------------------------------------------------- writing files
-
-
-def figure_bytes(figure, fmt: str, dpi: int = 300, tight: bool = False) -> bytes:
-    """A matplotlib figure as pdf/svg/png bytes, with fonts embedded and text kept as text.
-
-    `tight` crops to the drawn content (plots, whose tick labels vary); heatmaps are laid out
-    to the point and keep their exact size, so a PNG is exactly size x dpi pixels.
-    """
-    import matplotlib
-
-    if fmt not in ("pdf", "svg", "png"):
-        raise ProbeError(f"unknown format {fmt!r} for a plot; choose from pdf, svg, png")
-    if dpi < 1:
-        raise ProbeError(f"--dpi must be positive, got {dpi}")
-    # TrueType (42) embeds the font so PDF text is selectable; "none" keeps SVG text as <text>.
-    style = {"pdf.fonttype": 42, "svg.fonttype": "none", "svg.hashsalt": "probe"}
-    buffer = io.BytesIO()
-    with matplotlib.rc_context(style):
-        figure.savefig(
-            buffer,
-            format=fmt,
-            dpi=dpi,
-            metadata=METADATA.get(fmt),
-            bbox_inches="tight" if tight else None,
-            pad_inches=0.05,
-        )
-    data = buffer.getvalue()
-    if fmt == "svg":  # keep runs of spaces inside <text>, or columns of code would shift
-        data = data.replace(b"<svg ", b'<svg xml:space="preserve" ', 1)
-    return data
-
-
-METADATA = {"pdf": {"Creator": "probe", "CreationDate": None}, "svg": {"Date": None}, "png": {}}
-
-
-def save_bytes(data: bytes, path: str | Path, force: bool = False) -> Path:
-    """Write data to path atomically; an existing file is replaced only with force."""
-    path = Path(path)
-    if path.is_dir():
-        raise ProbeError(f"{path} is a folder; give a file name like {path / 'figure.pdf'}")
-    if path.exists() and not force:
-        raise ProbeError(f"{path} already exists (pass --force to overwrite it)")
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as error:
-        raise ProbeError(f"cannot write {path}: {error.strerror or error}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-    return path
-
-
-def export_plot(fig, out: str | Path, dpi: int = 300, force: bool = False) -> bytes:
-    """A Plotly figure as static pdf/svg/png bytes, redrawn with matplotlib (no browser needed).
-
-    `out` is a format name ("pdf") or a file path (written, refusing to overwrite unless force).
-    """
-    from probe.plotly_static import plotly_to_matplotlib
-
-    is_format = str(out).lower().lstrip(".") in FORMATS
-    fmt = str(out).lower().lstrip(".") if is_format else format_of(Path(out))
-    data = figure_bytes(plotly_to_matplotlib(fig), fmt, dpi, tight=True)
-    if not is_format:
-        save_bytes(data, out, force)
-    return data

@@ -149,11 +149,15 @@ their time slice stall every small parallel op).
   The two "ceiling" rows apply (c) and (a) to the fused layer itself: on a CPU where it is
   far from the FLOP bound, or not far ahead of the per-char loop, no recorder built on it can
   be either. 3x512 records 18 KB per char, so it runs on 250k chars at scale 1 (rates are per
-  char). Models have random-init weights: speed does not depend on the values.
+  char). Models have random-init weights: speed does not depend on the values. "GB/s
+  written" is chars/s x bytes per char, against the disk's write + fsync rate measured at the
+  start: past the kernel's dirty-page limit (a share of the RAM; 2x256 at 1M chars writes
+  6 GB) a recording can go no faster than the disk takes it.
 - Trainer: `Trainer.train_step` (what `probe train` runs) against a bare nn.LSTM + Linear +
   Adam loop of the same shape, batch 64 x 100 chars, on the Linux corpus.
 - Search: `probe.search.search` (nulls off) of all cell and hidden units of a 3x512 recording
-  against 10 features; GB/s counts 3 reads of every array (moments, histogram, ranks).
+  against 10 features; GB/s counts 2 reads of every array (the r pass; gathering the
+  candidates' columns for exact AUROC, which touches every page of an array holding any).
 - Dashboard: `bench/dashboard.py` in headless Chromium on a 1M-char recording.
 
 ## The recorder's fast path (`probe/fastrecord.py`, `probe/recording.py`)
@@ -178,11 +182,18 @@ layers, and recordings equal to per-segment traces within float16 tolerance):
   next chunk's compute; files are preallocated (`posix_fallocate`), so a full disk fails at
   the start with a clear message. Writing through the memmap instead page-faults on every
   new page and cost about as much as the compute.
+- While recording, freed blocks stay in the heap (`keep_freed_memory`: glibc's `mallopt`).
+  By default glibc returns every block over 32 MB to the OS when it is freed, so each
+  chunk's kernel workspace and float16 copies page-faulted afresh: about a fifth of the
+  time went to the OS zeroing pages (LSTM 2x256: 0.45-0.59 -> 0.68 of the fused h-only
+  forward at 500k chars).
 
-What still costs, LSTM 2x256: the per-layer kernel calls run at ~0.85 of one `nn.LSTM` call,
-the float16 conversion ~12%, the c rebuild ~5%, log-probabilities ~5%, the writes the rest.
-On this AVX2 CPU the fused kernel itself reaches only part of the FLOP bound, and only
-9-35x the per-char loop (the "ceiling" rows), which caps those two ratios.
+What still costs, LSTM 2x256 (profile, 300k chars): the kernel calls ~68% (as fast as one
+`nn.LSTM` call), the float16 conversion ~12%, the c rebuild ~5%, buffer allocation ~3%,
+log-probabilities ~4%. At 1M chars the 6 GB of float16 pass the kernel's dirty-page limit and
+the disk sets the pace (see "GB/s written"). On this AVX2 CPU the fused kernel itself reaches
+only part of the FLOP bound, and only 8-32x the per-char loop (the "ceiling" rows), which caps
+those two ratios.
 """
 
 

@@ -140,6 +140,7 @@ def layout(context: Context) -> html.Div:
             html.Pre(id="text-body", className="text-body"),
             dcc.Store(id="window-payload"),
             dcc.Store(id="render-done"),
+            dcc.Store(id="brush-drawn"),
         ],
     )
 
@@ -150,6 +151,12 @@ def register(app, context: Context) -> None:
         ClientsideFunction(namespace="probe", function_name="render"),
         Output("render-done", "data"),
         Input("window-payload", "data"),
+    )
+    app.clientside_callback(  # the brushed span stays marked in the text (probe.js)
+        ClientsideFunction(namespace="probe", function_name="setBrush"),
+        Output("brush-drawn", "data"),
+        Input("brush-start", "value"),
+        Input("brush-stop", "value"),
     )
 
     @app.callback(

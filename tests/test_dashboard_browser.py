@@ -129,6 +129,16 @@ def test_dashboard_end_to_end(page, server, tiny_recording, tmp_path):
     page.mouse.up()
     assert page.input_value("#brush-start") == str(start)
     assert page.input_value("#brush-stop") == str(stop)
+    page.mouse.click(5, 5)  # the selection goes; the brushed span stays marked
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('#text-body span.brushed').length === n",
+        arg=stop - start,
+    )
+    marked = page.evaluate(
+        "() => Array.from(document.getElementById('text-body').getElementsByTagName('span'))"
+        ".findIndex((s) => s.classList.contains('brushed'))"
+    )
+    assert marked == start  # the window starts at char 0
     page.fill("#brush-threshold", "0.3")
     page.click("#brush-button")
     match = page.locator(".match-list .goto").first

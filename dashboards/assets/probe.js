@@ -85,6 +85,25 @@
   // (content-visibility: auto), and most of a window is off screen.
   const BLOCK_LINES = 8;
   let spans = []; // the window's char spans, in order
+  let brushed = [0, 0]; // the brushed span [start, stop) in recording positions
+
+  // Mark the chars of the brushed span that are in the window (kept across redraws).
+  function markBrush() {
+    const body = document.getElementById("text-body");
+    if (!body) return;
+    const start = Number(body.dataset.start);
+    body.querySelectorAll("span.brushed").forEach((s) => s.classList.remove("brushed"));
+    const from = Math.max(brushed[0] - start, 0);
+    const to = Math.min(brushed[1] - start, spans.length);
+    for (let i = from; i < to; i++) spans[i].classList.add("brushed");
+  }
+
+  function setBrush(start, stop) {
+    const valid = Number.isInteger(start) && Number.isInteger(stop) && start < stop;
+    brushed = valid ? [start, stop] : [0, 0];
+    markBrush();
+    return window.dash_clientside.no_update;
+  }
 
   function blockStart(lines) {
     return '<div class="lines" style="contain-intrinsic-block-size:auto ' +
@@ -129,6 +148,7 @@
     current = payload;
     body.dataset.key = payload.key;
     body.dataset.start = payload.start;
+    markBrush();
     if (focus) {
       // Read layout only after every write above, so the page is laid out once, not twice.
       const top = focus.offsetTop - body.clientHeight / 2;
@@ -218,6 +238,6 @@
   });
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    probe: { render: render },
+    probe: { render: render, setBrush: setBrush },
   });
 })();

@@ -67,13 +67,12 @@ def to_html(heatmap: TextHeatmap, standalone: bool = True) -> str:
             cells = []
             for position, shown in zip(line.positions, line.glyphs):
                 style = f"background:{fills[position]};color:{inks[position]}"
-                underlines = [
+                shadows = [
                     f"inset 0 -{2 * (t + 1)}px 0 {TRACK_COLORS[t % len(TRACK_COLORS)]}"
-                    for t, name in enumerate(names)
-                    if name in panel.tracks and panel.tracks[name][position] != 0
+                    for t in track_indices(heatmap, panel, position)
                 ]
-                if underlines:
-                    style += ";box-shadow:" + ", ".join(underlines)
+                if shadows:
+                    style += ";box-shadow:" + ", ".join(shadows)
                 if position in highlights:
                     style += ";outline:1px solid #000"
                 title = f"{panel.values[position]:+.3f}"
@@ -155,6 +154,24 @@ def colorbar_tex(limit: float, colormap: str) -> str:
     return r"\quad{\scriptsize $-$%.2g\,}%s{\scriptsize \,+%.2g}" % (limit, boxes, limit)
 
 
+def track_indices(heatmap: TextHeatmap, panel, position: int) -> tuple[int, ...]:
+    """Indices of the feature tracks that are on at a position of a panel."""
+    return tuple(
+        t
+        for t, name in enumerate(heatmap.track_names)
+        if name in panel.tracks and panel.tracks[name][position] != 0
+    )
+
+
+def track_hex(track: int) -> str:
+    return TRACK_COLORS[track % len(TRACK_COLORS)].lstrip("#").upper()
+
+
+def underlines(tracks: tuple[int, ...], cells: int) -> str:
+    """One colored rule per feature on, stacked from the box's bottom (2pt apart, as in HTML)."""
+    return "".join(r"\probeunder{%s}{%d}{%.1fpt}" % (track_hex(t), cells, 1.5 * t) for t in tracks)
+
+
 def to_latex(heatmap: TextHeatmap) -> str:
     """LaTeX for \\input{}: one \\colorbox per run of equal color, every character escaped.
 
@@ -169,6 +186,9 @@ def to_latex(heatmap: TextHeatmap) -> str:
         "% Resize: \\renewcommand{\\probeheatmapfont}{\\scriptsize} before \\input.",
         r"\providecommand{\probeheatmapfont}{\footnotesize}",
         r"\providecommand{\probecell}[1]{\makebox[\fontcharwd\font`x][c]{#1}}",
+        # Feature k's underline: a rule inside the bottom of the last #2 cells (as in HTML).
+        r"\providecommand{\probeunder}[3]{\llap{\textcolor[HTML]{#1}{\rule[\dimexpr"
+        r"-\dp\strutbox+#3\relax]{#2\fontcharwd\font`x}{0.6pt}}}}",
         r"\begingroup\setlength{\fboxsep}{0pt}\setlength{\fboxrule}{0.4pt}%",
         r"\setlength{\parindent}{0pt}\setlength{\parskip}{0pt}\probeheatmapfont",
     ]
@@ -181,10 +201,10 @@ def to_latex(heatmap: TextHeatmap) -> str:
         )
         out.append(r"{\offinterlineskip\ttfamily")
         rgb = to_rgb(panel.values, panel.limit, heatmap.colormap)
-        keys = [tuple(color) for color in rgb]
         inks = text_color(rgb)
         highlights = set(panel.highlights)
-        keys = [(key, position in highlights) for position, key in enumerate(keys)]
+        on = [track_indices(heatmap, panel, position) for position in range(len(rgb))]
+        keys = [(tuple(rgb[p]), p in highlights, on[p]) for p in range(len(rgb))]
         for line in panel.lines:
             pieces = []
             for start, end in runs(line, keys):
@@ -198,9 +218,16 @@ def to_latex(heatmap: TextHeatmap) -> str:
                         rgb_spec(rgb[position]),
                         chars,
                     )
-                pieces.append(box)
+                pieces.append(box + underlines(on[position], end - start))
             note = "~~" + "".join(tt_char(c) for c in line.note) if line.note else ""
             out.append("".join(pieces) + note + r"\par")
         out.append("}")
+    if heatmap.track_names:
+        legend = r"\quad ".join(
+            r"\textcolor[HTML]{%s}{\rule[-0.3ex]{1.5em}{0.8pt}}~%s"
+            % (track_hex(t), text_escape(name))
+            for t, name in enumerate(heatmap.track_names)
+        )
+        out.append(r"\vspace{0.4ex}\strut{\sffamily underline: %s}\par" % legend)
     out.append(r"\endgroup")
     return "\n".join(out) + "\n"

@@ -121,6 +121,7 @@ def test_tex_with_every_special_character_compiles(nasty_recording, tmp_path):
     top_contexts_sheet(nasty_recording, "1:cell:0", k=3, width=30).save(tmp_path / "sheet.tex")
     tex = (tmp_path / "heat.tex").read_text(encoding="utf-8")
     assert "\\documentclass" not in tex and "\\usepackage{xcolor}" in tex  # documented, not used
+    assert "\\probeunder{E69F00}" in tex and "~re:[" in tex  # the feature's underlines, legend
     if shutil.which("pdflatex") is None:
         pytest.skip(
             "pdflatex not installed (apt-get install texlive-latex-base "

@@ -100,6 +100,12 @@ def record_arrays(
     began = time.perf_counter()
     tracer = FastTracer(model, streams, steps, warm_state(model, ids, starts, warmup, device))
     out, hidden = StreamWriter(chars, streams, segment), model.config.hidden
+    # float16 buffers, reused round-robin: a buffer comes round again only after more writes
+    # than the writer can hold (queued + in progress), so its last write is done.
+    ring = [
+        torch.empty(streams, steps, hidden, dtype=torch.float16) for _ in range(out.pending + 2)
+    ]
+    used = 0
     try:
         with (
             keep_freed_memory(),
@@ -114,10 +120,11 @@ def record_arrays(
                         picked = next_char_logprob(values, next_ids[:, column:stop])
                         bar.update(out.write(writer.logprob, picked, column))
                         continue
-                    for kind in kinds:  # a fresh buffer: the writer thread still reads the last
-                        half = torch.empty(streams, stop - column, hidden, dtype=torch.float16)
+                    for kind in kinds:
+                        half = ring[used % len(ring)][:, : stop - column]
                         half.copy_(values[kind].transpose(0, 1))
                         out.write(writer.arrays[(layer, kind)], half.numpy(), column)
+                        used += 1
     finally:
         out.close()
     writer.logprob[chars - 1] = np.nan

@@ -210,11 +210,12 @@ class StreamWriter:
     one `os.pwrite` per stream per array, done by a background thread while the caller
     computes the next chunk (pwrite releases the GIL; writing through the memmap instead
     page-faults on every new page and costs about as much as the compute).
-    Chunks passed to `write` must not be modified afterwards; `close` waits for the writes.
+    A chunk passed to `write` may be reused once `pending` + 1 more writes have returned (at
+    most `pending` wait in the queue and one is being written); `close` waits for the writes.
     """
 
     def __init__(self, chars: int, streams: int, segment: int, pending: int = 8):
-        self.chars, self.streams, self.segment = chars, streams, segment
+        self.chars, self.streams, self.segment, self.pending = chars, streams, segment, pending
         self.files: dict[str, int] = {}
         self.jobs: queue.Queue = queue.Queue(maxsize=pending)
         self.error: Exception | None = None

@@ -10,7 +10,8 @@ import torch
 
 from probe.checkpoint import load_checkpoint
 from probe.fastrecord import FastTracer
-from probe.record import record
+from probe.record import record, record_arrays
+from probe.recording import RecordingWriter
 from tests.conftest import shared_text
 
 SHAPES = [("lstm", 1), ("lstm", 3), ("gru", 1), ("gru", 2), ("rnn", 1), ("rnn", 3)]
@@ -75,6 +76,25 @@ def test_streamed_recording_layout_matches_trace_per_segment(checkpoint, text, t
             recording.logprob[start : start + len(following)], expected, atol=1e-4
         )
     assert np.isnan(recording.logprob[-1]) and np.isfinite(recording.logprob[:-1]).all()
+
+
+def test_many_small_chunks_record_the_same_values(checkpoint, text, tmp_path):
+    """Chunks of 16 steps cycle the float16 buffers (reused once the writer is done with
+    them) many times over: every value must match the one-chunk recording's (to one float16
+    step: other GEMM shapes round differently in float32; a reused buffer would differ wholly)."""
+    model, ids = checkpoint.model, checkpoint.vocab.encode(text[:3000])
+    kinds = list(model.kinds)
+    layers = range(1, model.config.layers + 1)
+    shapes = {(layer, k): model.config.hidden for layer in layers for k in kinds}
+    arrays = []
+    for steps in (None, 16):
+        folder = tmp_path / f"steps-{steps}"
+        folder.mkdir()
+        writer = RecordingWriter(folder, text[:3000], shapes)
+        record_arrays(model, ids, writer, kinds, streams=5, warmup=50, steps=steps, progress=False)
+        arrays.append({key: np.array(array) for key, array in writer.arrays.items()})
+    for key in shapes:
+        np.testing.assert_allclose(arrays[0][key], arrays[1][key], rtol=2e-3, atol=1e-3)
 
 
 def test_lstm_uses_the_fused_kernel_and_falls_back_if_its_layout_changes(monkeypatch, text):

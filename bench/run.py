@@ -174,9 +174,10 @@ layers, and recordings equal to per-segment traces within float16 tolerance):
 - GRU and RNN layers (and the fallback) use a step loop: all streams step together, input
   projections hoisted out of the loop (a row lookup for layer 1's one-hot input, one GEMM
   per chunk above), one recurrent GEMM per step through oneDNN, gates computed in place.
-- The fused kernel runs as fast on 32 streams as on 512, so LSTMs use few long streams
-  (segments of at least 32 warm-ups: ~3% of the chars are warm-up); the step loop pays
-  Python per step and uses up to 256 streams.
+- The fused kernel runs about as fast on 32 streams as on 512, so LSTMs use few long streams
+  (segments of at least 32 warm-ups: ~3% of the chars are warm-up), but at least 24 where
+  segments can keep 8 warm-ups (it slows down on fewer); the step loop pays Python per step
+  and uses up to 256 streams.
 - Stored arrays: one float16 conversion per kind per chunk, then each stream's piece (at
   least 32 KB) goes to the file with one `os.pwrite` from a background thread, overlapping the
   next chunk's compute; files are preallocated (`posix_fallocate`), so a full disk fails at

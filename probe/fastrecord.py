@@ -129,10 +129,11 @@ def fused_lstm_works(hidden: int) -> bool:
         )[0]
     except (AttributeError, RuntimeError):
         return False
-    found = dict(
-        zip(("input_gate", "forget_gate", "candidate", "output_gate"), gates.split(hidden, -1))
+    blocks = gates.split(hidden, -1)
+    return all(
+        torch.allclose(blocks[i].transpose(0, 1), expected[kind], atol=1e-5)
+        for kind, i in FUSED_SLICES.items()
     )
-    return all(torch.allclose(found[k].transpose(0, 1), expected[k], atol=1e-5) for k in found)
 
 
 class FastTracer:
@@ -156,7 +157,7 @@ class FastTracer:
             self.c = [s.clone() for s in state[1]]
         else:
             self.h = [s.clone() for s in state]
-        self.fused = self.cell == "lstm" and device.type == "cpu" and fused_lstm_works(self.hidden)
+        self.fused = uses_fused_kernel(model)
         self.fused_weights = [
             tuple(w.detach().contiguous() for w in model.layer_weights(layer))
             for layer in range(self.layers if self.fused else 0)

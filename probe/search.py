@@ -136,7 +136,7 @@ def _moments(array, columns: torch.Tensor, need_range: bool, bar):
         warnings.simplefilter("ignore", UserWarning)  # read-only memmap: torch only reads it
         source = torch.from_numpy(array)
     for start, stop, _ in _chunks(array, bar):
-        x = buffer[: stop - start].copy_(source[start:stop]).sub_(shift)  # 4x a mixed-type sub
+        x = buffer[: stop - start].copy_(source[start:stop]).sub_(shift)  # 4x one mixed-type sub
         cross += columns[:, start:stop] @ x
         if need_range:
             torch.minimum(low, x.amin(0), out=low)

@@ -158,7 +158,10 @@ their time slice stall every small parallel op).
 - Search: `probe.search.search` (nulls off) of all cell and hidden units of a 3x512 recording
   against 10 features; GB/s counts 2 reads of every array (the r pass; gathering the
   candidates' columns for exact AUROC, which touches every page of an array holding any).
-- Dashboard: `bench/dashboard.py` in headless Chromium on a 1M-char recording.
+- Dashboard: `bench/dashboard.py` in headless Chromium on a 1M-char recording: from the click
+  to the view showing the new coloring or window, painted. The text view draws first the
+  blocks of lines that can be in view (the focus is scrolled to the middle) and the rest of
+  the window when the browser is next idle (tests wait for that, `data-drawn`).
 
 ## The recorder's fast path (`probe/fastrecord.py`, `probe/recording.py`)
 

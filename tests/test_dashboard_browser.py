@@ -66,9 +66,18 @@ def page(server):
 
 def wait_for_key(page, contains: str) -> dict:
     page.wait_for_function(
-        "(s) => (document.getElementById('text-body')?.dataset.key || '').includes(s)", arg=contains
+        "(s) => (document.getElementById('text-body')?.dataset.drawn || '').includes(s)",
+        arg=contains,
     )
     return page.evaluate(READ_SPANS)
+
+
+FOCUS_IN_VIEW = """() => {
+  const body = document.getElementById('text-body');
+  const box = body.getBoundingClientRect();
+  const focus = body.querySelector('.focus').getBoundingClientRect();
+  return body.scrollHeight > body.clientHeight && focus.top >= box.top && focus.bottom <= box.bottom;
+}"""
 
 
 def check_colors(shown: dict, recording, unit: str) -> None:
@@ -87,6 +96,7 @@ def test_dashboard_end_to_end(page, server, tiny_recording, tmp_path):
     shown = wait_for_key(page, "|2:cell:3|")
     check_colors(shown, tiny_recording, "2:cell:3")
     assert shown["start"] <= 5000 < shown["start"] + len(shown["spans"])
+    assert page.evaluate(FOCUS_IN_VIEW)  # the view scrolled to the bookmarked char
 
     # Hover shows index, value and features.
     focus = page.locator("#text-body span.focus")

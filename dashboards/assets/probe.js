@@ -82,10 +82,15 @@
   }
 
   // Lines go in blocks of BLOCK_LINES; blocks off screen skip style, layout and paint
-  // (content-visibility: auto), and most of a window is off screen.
+  // (content-visibility: auto), and most of a window is off screen. A new window or coloring
+  // draws the blocks near the focus's block at once (enough to fill the view: the focus is
+  // scrolled to its middle) and the others when the browser is next idle (a new window's
+  // are empty blocks of the same height until then): the view is up sooner.
   const BLOCK_LINES = 8;
-  let spans = []; // the window's char spans, in order
+  let spans = []; // the window's char spans by char offset (holes where not drawn yet)
+  let blocks = []; // [from, to, lines] of each block of the window on screen
   let brushed = [0, 0]; // the brushed span [start, stop) in recording positions
+  let pending = null; // what is left to draw: {payload, table, scales, blocks: [k, ...]}
 
   // Mark the chars of the brushed span that are in the window (kept across redraws).
   function markBrush() {
@@ -95,7 +100,7 @@
     body.querySelectorAll("span.brushed").forEach((s) => s.classList.remove("brushed"));
     const from = Math.max(brushed[0] - start, 0);
     const to = Math.min(brushed[1] - start, spans.length);
-    for (let i = from; i < to; i++) spans[i].classList.add("brushed");
+    for (let i = from; i < to; i++) if (spans[i]) spans[i].classList.add("brushed");
   }
 
   function setBrush(start, stop) {
@@ -105,9 +110,88 @@
     return window.dash_clientside.no_update;
   }
 
-  function blockStart(lines) {
-    return '<div class="lines" style="contain-intrinsic-block-size:auto ' +
-      (lines * 1.75).toFixed(2) + 'em">';
+  // [from, to, lines] of each block of BLOCK_LINES lines of text.
+  function splitBlocks(text) {
+    const found = [];
+    let from = 0;
+    let line = 0;
+    for (let i = 0; i < text.length; i++) {
+      if (text[i] === "\n" && ++line % BLOCK_LINES === 0) {
+        found.push([from, i + 1, BLOCK_LINES]);
+        from = i + 1;
+      }
+    }
+    if (from < text.length || !found.length) found.push([from, text.length, (line % BLOCK_LINES) + 1]);
+    return found;
+  }
+
+  // The spans of chars [from, to): one HTML string, since one parse is much faster than
+  // thousands of DOM calls.
+  function spansHtml(payload, from, to, table, scales) {
+    const html = [];
+    for (let i = from; i < to; i++) {
+      const ch = payload.text[i];
+      const cls = ch === "\n" ? ' class="nl"' : "";
+      html.push("<span" + cls + ' style="' + styleOf(payload, i, table, scales) + '">' +
+        (ESCAPE[ch] || ch) + "</span>");
+    }
+    return html.join("");
+  }
+
+  // Draw block k of the window on screen: fill an empty block, or restyle a drawn one.
+  function drawBlock(body, k, payload, table, scales) {
+    const [from, to] = blocks[k];
+    const div = body.children[k];
+    if (div.children.length) {
+      for (let i = from; i < to; i++) spans[i].style.cssText = styleOf(payload, i, table, scales);
+      return;
+    }
+    div.innerHTML = spansHtml(payload, from, to, table, scales);
+    div.style.height = "";
+    for (let i = from; i < to; i++) spans[i] = div.children[i - from];
+  }
+
+  function drawPending() {
+    const body = document.getElementById("text-body");
+    if (!pending || !body) return;
+    const { payload, table, scales } = pending;
+    pending.blocks.forEach((k) => drawBlock(body, k, payload, table, scales));
+    pending = null;
+    markBrush();
+    body.dataset.drawn = payload.key;
+  }
+
+  // Blocks each side of the focus's block that can be in view with the focus in its middle.
+  function reachOf(body) {
+    const lineHeight = parseFloat(getComputedStyle(body).lineHeight) || 20;
+    return Math.ceil(body.clientHeight / lineHeight / 2 / BLOCK_LINES) + 1;
+  }
+
+  // Draw the blocks within `reach` of the focus's block now, the others in drawPending.
+  function draw(body, payload, table, scales, reach) {
+    const focus = payload.focus - payload.start;
+    const near = Math.max(0, blocks.findIndex(([, to]) => focus < to));
+    const later = [];
+    blocks.forEach((_, k) => {
+      if (Math.abs(k - near) <= reach) drawBlock(body, k, payload, table, scales);
+      else later.push(k);
+    });
+    pending = later.length ? { payload, table, scales, blocks: later } : null;
+    if (pending && window.requestIdleCallback) requestIdleCallback(drawPending, { timeout: 200 });
+    else if (pending) setTimeout(drawPending, 0);
+  }
+
+  // A new window: empty blocks of the right height (line-height 1.75, style.css).
+  function newWindow(body, text) {
+    blocks = splitBlocks(text);
+    body.innerHTML = blocks
+      .map(([, , lines]) => {
+        const height = (lines * 1.75).toFixed(2) + "em";
+        return '<div class="lines" style="contain-intrinsic-block-size:auto ' + height +
+          ";height:" + height + '"></div>';
+      })
+      .join("");
+    spans = new Array(text.length);
   }
 
   function render(payload) {
@@ -117,29 +201,13 @@
     const scales = payload.tracks.map((t) =>
       t.values.reduce((m, v) => (v === null ? m : Math.max(m, Math.abs(v))), 0)
     );
-    const text = payload.text;
-    if (body.dataset.layout === payload.layout && spans.length === text.length) {
-      // Same characters and tracks (a unit or coloring change): only restyle.
-      for (let i = 0; i < text.length; i++) spans[i].style.cssText = styleOf(payload, i, table, scales);
-    } else {
-      // One HTML string and one parse is much faster than thousands of DOM calls.
-      const lines = text.split("\n").length;
-      const html = [blockStart(Math.min(BLOCK_LINES, lines))];
-      let line = 0;
-      for (let i = 0; i < text.length; i++) {
-        const ch = text[i];
-        const cls = ch === "\n" ? ' class="nl"' : "";
-        html.push("<span" + cls + ' style="' + styleOf(payload, i, table, scales) + '">' +
-          (ESCAPE[ch] || ch) + "</span>");
-        if (ch === "\n" && ++line % BLOCK_LINES === 0 && i + 1 < text.length) {
-          html.push("</div>" + blockStart(Math.min(BLOCK_LINES, lines - line)));
-        }
-      }
-      html.push("</div>");
-      body.innerHTML = html.join("");
+    pending = null; // superseded: draw() below covers every block again
+    const reach = reachOf(body); // layout read before the writes below
+    if (body.dataset.layout !== payload.layout || spans.length !== payload.text.length) {
+      newWindow(body, payload.text); // else same characters and tracks: only restyle
       body.dataset.layout = payload.layout;
-      spans = Array.from(body.getElementsByTagName("span"));
     }
+    draw(body, payload, table, scales, reach);
     const old = body.querySelector(".focus");
     if (old) old.classList.remove("focus");
     const focus = spans[payload.focus - payload.start];
@@ -148,10 +216,13 @@
     current = payload;
     body.dataset.key = payload.key;
     body.dataset.start = payload.start;
+    if (!pending) body.dataset.drawn = payload.key;
     markBrush();
     if (focus) {
       // Read layout only after every write above, so the page is laid out once, not twice.
-      const top = focus.offsetTop - body.clientHeight / 2;
+      // (Not offsetTop: the contained blocks are the spans' offsetParents.)
+      const above = focus.getBoundingClientRect().top - body.getBoundingClientRect().top;
+      const top = body.scrollTop + above - body.clientHeight / 2;
       if (Math.abs(body.scrollTop - top) > body.clientHeight / 3) body.scrollTop = top;
     }
     return payload.key;

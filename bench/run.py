@@ -192,12 +192,14 @@ layers, and recordings equal to per-segment traces within float16 tolerance):
   time went to the OS zeroing pages (LSTM 2x256: 0.45-0.59 -> 0.68 of the fused h-only
   forward at 500k chars).
 
-What still costs, LSTM 2x256 (profile, 300k chars): the kernel calls ~68% (as fast as one
-`nn.LSTM` call), the float16 conversion ~12%, the c rebuild ~5%, buffer allocation ~3%,
-log-probabilities ~4%. At 1M chars the 6 GB of float16 pass the kernel's dirty-page limit and
-the disk sets the pace (see "GB/s written"). On this AVX2 CPU the fused kernel itself reaches
-only part of the FLOP bound, and only 8-32x the per-char loop (the "ceiling" rows), which caps
-those two ratios.
+What still costs, LSTM 2x256 (torch profiler, 300k chars): the kernel calls ~80% (as fast
+as one `nn.LSTM` call), copies (the float16 conversion, the one-hot input) ~8%, the decoder
+for log-probabilities ~4%, the c rebuild ~3%. At 1M chars the OS's share grows: the 6 GB of
+float16 cost it ~7 s of CPU (copying into the page cache: 5.9 s, 1.8x the per-char cost at
+300k once dirty pages pile up; writeback: ~1 s) on the same 2 cores, against ~53 s of
+compute (measured with getrusage and /proc/stat: 32k chars/s at 1M, 35-38k at 300k). On this
+AVX2 CPU the fused kernel itself reaches only part of the FLOP bound, and only 8-38x the
+per-char loop (the "ceiling" rows), which caps those two ratios.
 """
 
 

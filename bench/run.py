@@ -82,6 +82,9 @@ def dashboard_rows(r: dict) -> list[tuple]:
     for action in ("unit change", "window move"):
         rows.append((name, f"{action} p50 ms", r[action]["p50_ms"], None, ""))
         rows.append((name, f"{action} p95 ms", r[action]["p95_ms"], 150, "<="))
+        if "whole_drawn" in r[action]:
+            drawn = "share of tries with the whole window drawn when timed"
+            rows.append((name, f"{action}: {drawn}", r[action]["whole_drawn"], None, ""))
     rows.append((name, "server peak RSS MB", r["server_peak_rss_mb"], 1024, "<="))
     return rows
 

@@ -161,19 +161,35 @@
     body.dataset.drawn = payload.key;
   }
 
-  // Blocks each side of the focus's block that can be in view with the focus in its middle.
-  function reachOf(body) {
-    const lineHeight = parseFloat(getComputedStyle(body).lineHeight) || 20;
-    return Math.ceil(body.clientHeight / lineHeight / 2 / BLOCK_LINES) + 1;
+  // The view before any write: scroll offset, height and line height in px.
+  function viewOf(body) {
+    const line = parseFloat(getComputedStyle(body).lineHeight) || 20;
+    return { top: body.scrollTop, height: body.clientHeight, line: line };
   }
 
-  // Draw the blocks within `reach` of the focus's block now, the others in drawPending.
-  function draw(body, payload, table, scales, reach) {
+  // The line the view will start at: where it is, unless the focus (line `focusLine`) is
+  // off its middle third or the window is new; then the focus goes to the middle (as far
+  // as the window's `total` lines let it).
+  function topLineOf(view, focusLine, total, fresh) {
+    const lines = view.height / view.line;
+    const centered = Math.max(0, Math.min(focusLine + 0.5 - lines / 2, total - lines));
+    const now = view.top / view.line;
+    return fresh || Math.abs(now - centered) > lines / 3 ? centered : now;
+  }
+
+  // Draw the blocks in view (with a line to spare each side) now, the others in drawPending.
+  function draw(body, payload, table, scales, view, fresh) {
     const focus = payload.focus - payload.start;
     const near = Math.max(0, blocks.findIndex(([, to]) => focus < to));
+    let focusLine = near * BLOCK_LINES;
+    for (let i = blocks[near][0]; i < focus; i++) if (payload.text[i] === "\n") focusLine++;
+    const total = blocks.reduce((sum, block) => sum + block[2], 0);
+    const first = topLineOf(view, focusLine, total, fresh) - 1;
+    const last = first + view.height / view.line + 2;
     const later = [];
     blocks.forEach((_, k) => {
-      if (Math.abs(k - near) <= reach) drawBlock(body, k, payload, table, scales);
+      const inView = (k + 1) * BLOCK_LINES > first && k * BLOCK_LINES < last;
+      if (inView || k === near) drawBlock(body, k, payload, table, scales);
       else later.push(k);
     });
     pending = later.length ? { payload, table, scales, blocks: later } : null;
@@ -202,12 +218,13 @@
       t.values.reduce((m, v) => (v === null ? m : Math.max(m, Math.abs(v))), 0)
     );
     pending = null; // superseded: draw() below covers every block again
-    const reach = reachOf(body); // layout read before the writes below
-    if (body.dataset.layout !== payload.layout || spans.length !== payload.text.length) {
+    const view = viewOf(body); // layout read before the writes below
+    const fresh = body.dataset.layout !== payload.layout || spans.length !== payload.text.length;
+    if (fresh) {
       newWindow(body, payload.text); // else same characters and tracks: only restyle
       body.dataset.layout = payload.layout;
     }
-    draw(body, payload, table, scales, reach);
+    draw(body, payload, table, scales, view, fresh);
     const old = body.querySelector(".focus");
     if (old) old.classList.remove("focus");
     const focus = spans[payload.focus - payload.start];
@@ -223,7 +240,7 @@
       // (Not offsetTop: the contained blocks are the spans' offsetParents.)
       const above = focus.getBoundingClientRect().top - body.getBoundingClientRect().top;
       const top = body.scrollTop + above - body.clientHeight / 2;
-      if (Math.abs(body.scrollTop - top) > body.clientHeight / 3) body.scrollTop = top;
+      if (fresh || Math.abs(body.scrollTop - top) > body.clientHeight / 3) body.scrollTop = top;
     }
     return payload.key;
   }

@@ -177,3 +177,37 @@ def test_bad_url_shows_message_not_blank(page, server, tiny_recording):
     banner = page.inner_text("#banner")
     assert "no recording 3" in banner and "invalid regex" in banner
     assert len(shown["spans"]) > 0 and shown["start"] + len(shown["spans"]) == tiny_recording.chars
+
+
+# Blocks of lines of the text view: how many are in view, and how many of all are empty.
+BLOCKS = """() => {
+  const body = document.getElementById('text-body');
+  const box = body.getBoundingClientRect();
+  const blocks = Array.from(body.children);
+  const inView = blocks.filter((b) => {
+    const r = b.getBoundingClientRect();
+    return r.bottom > box.top && r.top < box.bottom;
+  });
+  return {inView: inView.length, emptyInView: inView.filter((b) => !b.children.length).length,
+          empty: blocks.filter((b) => !b.children.length).length};
+}"""
+
+
+def test_lines_in_view_are_drawn_first(page, server, tiny_recording):
+    """A new window shows every line in view at once; the rest waits for the browser to idle."""
+    page.goto(server + "?rec=0&unit=1:cell:0&pos=5000")
+    old = wait_for_key(page, "|1:cell:0|")["key"]
+    page.evaluate("() => { window.heldIdle = window.requestIdleCallback; }")
+    page.evaluate("() => { window.requestIdleCallback = () => 0; }")  # hold the rest back
+    page.click("#next-window")
+    page.wait_for_function(
+        "(old) => document.getElementById('text-body').dataset.key !== old", arg=old
+    )
+    blocks = page.evaluate(BLOCKS)
+    assert blocks["inView"] > 0 and blocks["emptyInView"] == 0 and blocks["empty"] > 0
+    assert page.evaluate(FOCUS_IN_VIEW)
+
+    page.evaluate("() => { window.requestIdleCallback = window.heldIdle; }")
+    page.locator("body").press("j")  # the next coloring draws everything once idle
+    check_colors(wait_for_key(page, "|1:cell:1|"), tiny_recording, "1:cell:1")
+    assert page.evaluate(BLOCKS)["empty"] == 0

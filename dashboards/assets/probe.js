@@ -83,9 +83,9 @@
 
   // Lines go in blocks of BLOCK_LINES; blocks off screen skip style, layout and paint
   // (content-visibility: auto), and most of a window is off screen. A new window or coloring
-  // draws the blocks near the focus's block at once (enough to fill the view: the focus is
-  // scrolled to its middle) and the others when the browser is next idle (a new window's
-  // are empty blocks of the same height until then): the view is up sooner.
+  // draws the blocks in view at once (where the view will be: a new window centers its
+  // focus) and the others when the browser is next idle (a new window's are empty blocks of
+  // the same height until then): the view is up in about half the time.
   const BLOCK_LINES = 8;
   let spans = []; // the window's char spans by char offset (holes where not drawn yet)
   let blocks = []; // [from, to, lines] of each block of the window on screen

@@ -78,15 +78,22 @@ def bench_shape(cell: str, layers: int, hidden: int, chars: int, rounds: int) ->
     loop_ids = torch.from_numpy(ids[: min(LOOP_CHARS, chars)])[None]
     loop_chars = loop_ids.shape[1]
 
-    def ours():
-        writer = RecordingWriter(folder, text, shapes)
-        record_arrays(model, ids, writer, kinds, progress=False)
-        del writer
+    rounds_done = []
+
+    def ours():  # a fresh folder per round, as a user's recording gets
+        out = folder / f"round-{len(rounds_done)}"
+        out.mkdir()
+        record_arrays(model, ids, RecordingWriter(out, text, shapes), kinds, progress=False)
+        rounds_done.append(out)
+
+    def drop():  # untimed by any ratio: deleting the last round's files (and their dirty
+        shutil.rmtree(rounds_done[-1])  # pages) is not part of the next round's recording
 
     try:
         times = interleaved(
             {
                 "ours": ours,
+                "drop": drop,
                 "fused": fused_forward(model, ids),
                 "loop": lambda: model.trace(loop_ids),
                 **gemm_runs(),

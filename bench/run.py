@@ -142,8 +142,10 @@ ratios are medians over rounds of per-round ratios, rates are the best round. Th
 unless `--threads` says otherwise (1 is steadier on a busy machine: OpenMP threads that lose
 their time slice stall every small parallel op).
 
-- Recorder: records every kind (LSTM: c, h, 4 gates) of every layer to float16 files in the
-  temp folder (deleted after), with the recorder's warm-up of 500 chars per stream included.
+- Recorder: records every kind (LSTM: c, h, 4 gates) of every layer to float16 files in a
+  fresh folder in the temp dir each round, with the recorder's warm-up of 500 chars per
+  stream included; the folder is deleted between rounds, untimed (deleting gigabytes of
+  dirty pages belongs to no recording; a round that overwrote the last one's files paid it).
   References: (a) `CharRNN.trace` with batch 1 on a 3,000-char prefix; (b) the fused
   `nn.LSTM`/`GRU`/`RNN` forward over the same text in the same streams, h only, nothing stored;
   (c) the FLOP bound = peak fp32 GEMM rate measured in the same rounds (best of MKL `torch.mm`

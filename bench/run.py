@@ -104,8 +104,11 @@ def table(rows: list[tuple]) -> list[str]:
     lines = ["| benchmark | measure | value | target | |", "|---|---|---:|---:|---|"]
     for name, measure, value, target, direction in rows:
         goal = f"{direction} {fmt(target)}" if target is not None else ""
+        shown = fmt(value)
+        if target is not None and shown == fmt(target) and value != target:
+            shown = f"{value:.4f}"  # rounding hid which side of the target it is
         lines.append(
-            f"| {name} | {measure} | {fmt(value)} | {goal} | {verdict(value, target, direction)} |"
+            f"| {name} | {measure} | {shown} | {goal} | {verdict(value, target, direction)} |"
         )
     return lines
 

@@ -14,11 +14,10 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 from dashboards.context import Context, View, window_bounds
 from probe.colors import COLORMAPS
 from probe.errors import ProbeError
+from probe.export import track_color
 from probe.features import get_feature
 from probe.units import Unit
 
-# Distinct, colorblind-safe (Okabe-Ito) colors for feature tracks under the text.
-TRACK_COLORS = ["#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#0072b2", "#000000"]
 EXPORT_FORMATS = ["png", "pdf", "svg", "tex", "html"]
 
 
@@ -46,7 +45,7 @@ def window_payload(context: Context, view: View) -> dict:
             {
                 "name": name,
                 "binary": get_feature(name).binary,
-                "color": TRACK_COLORS[number % len(TRACK_COLORS)],
+                "color": track_color(number),  # as in the exports
                 "values": rounded(feature[start:stop], 3),
             }
         )

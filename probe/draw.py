@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from probe.colors import text_color, to_hex, to_rgb
-from probe.export import LABEL_FONT, MONO_FONT, TRACK_COLORS, Line, Panel, TextHeatmap
+from probe.export import LABEL_FONT, MONO_FONT, Line, Panel, TextHeatmap, track_color
 
 ADVANCE = 0.60205  # DejaVu Sans Mono advance width in em (1233/2048): one column
 MARGIN = 3.0
@@ -264,7 +264,7 @@ def draw_track(ax, line: Line, values: np.ndarray, track: int, top: float, g: Ge
     """Underline the characters where a feature is non-zero (opacity follows its size)."""
     shown = np.asarray(values[line.positions], float)
     peak = float(np.abs(values).max()) or 1.0
-    color = TRACK_COLORS[track % len(TRACK_COLORS)]
+    color = track_color(track)
     y = top + 2.0 * track
     start = 0
     for end in range(1, len(shown) + 1):
@@ -292,7 +292,7 @@ def draw_track_legend(ax, names: list[str], top: float, font: float) -> None:
     x = MARGIN
     middle = top + 1.0 * font
     for track, name in enumerate(names):
-        color = TRACK_COLORS[track % len(TRACK_COLORS)]
+        color = track_color(track)
         ax.add_artist(
             Rectangle((x, middle + 0.35 * font), 2.2 * font, 1.4, facecolor=color, edgecolor="none")
         )

@@ -35,7 +35,13 @@ MAX_CHARS = 20_000  # a longer range makes an unreadable figure; the dashboard s
 TAB_MARK, NEWLINE_MARK, CONTROL_MARK = "→", "↵", "·"
 MONO_FONT = "DejaVu Sans Mono"  # ships with matplotlib, so every machine draws the same glyphs
 LABEL_FONT = "DejaVu Sans"
-TRACK_COLORS = ["#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#000000", "#d55e00"]  # Okabe-Ito
+# Feature tracks under the text: distinct, colorblind-safe (Okabe-Ito), the same everywhere.
+TRACK_COLORS = ["#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#0072b2", "#000000"]
+
+
+def track_color(track: int) -> str:
+    """The color of feature track `track` (0-based) in the dashboard and every export."""
+    return TRACK_COLORS[track % len(TRACK_COLORS)]
 
 
 @dataclass

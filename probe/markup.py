@@ -11,7 +11,7 @@ import html
 import numpy as np
 
 from probe.colors import text_color, to_hex, to_rgb
-from probe.export import CONTROL_MARK, NEWLINE_MARK, TAB_MARK, TRACK_COLORS, Line, TextHeatmap
+from probe.export import CONTROL_MARK, NEWLINE_MARK, TAB_MARK, Line, TextHeatmap, track_color
 
 MONO_CSS = "'DejaVu Sans Mono', Menlo, Consolas, monospace"
 SANS_CSS = "'DejaVu Sans', 'Helvetica Neue', Arial, sans-serif"
@@ -68,7 +68,7 @@ def to_html(heatmap: TextHeatmap, standalone: bool = True) -> str:
             for position, shown in zip(line.positions, line.glyphs):
                 style = f"background:{fills[position]};color:{inks[position]}"
                 shadows = [
-                    f"inset 0 -{2 * (t + 1)}px 0 {TRACK_COLORS[t % len(TRACK_COLORS)]}"
+                    f"inset 0 -{2 * (t + 1)}px 0 {track_color(t)}"
                     for t in track_indices(heatmap, panel, position)
                 ]
                 if shadows:
@@ -83,7 +83,7 @@ def to_html(heatmap: TextHeatmap, standalone: bool = True) -> str:
         out.append("</div>")
     if names:
         legend = " ".join(
-            f'<span style="border-bottom:2px solid {TRACK_COLORS[t % len(TRACK_COLORS)]};'
+            f'<span style="border-bottom:2px solid {track_color(t)};'
             f'margin-right:12px">underline: {html.escape(name)}</span>'
             for t, name in enumerate(names)
         )
@@ -164,7 +164,7 @@ def track_indices(heatmap: TextHeatmap, panel, position: int) -> tuple[int, ...]
 
 
 def track_hex(track: int) -> str:
-    return TRACK_COLORS[track % len(TRACK_COLORS)].lstrip("#").upper()
+    return track_color(track).lstrip("#").upper()
 
 
 def underlines(tracks: tuple[int, ...], cells: int) -> str:

@@ -167,24 +167,27 @@
     return { top: body.scrollTop, height: body.clientHeight, line: line };
   }
 
-  // The line the view will start at: where it is, unless the focus (line `focusLine`) is
-  // off its middle third or the window is new; then the focus goes to the middle (as far
-  // as the window's `total` lines let it).
+  // Where the view will start, in lines: where it is, unless the focus (line `focusLine`)
+  // is off its middle third or the window is new; then the focus goes to the middle (as far
+  // as the window's `total` lines let it). {top, recenter}
   function topLineOf(view, focusLine, total, fresh) {
     const lines = view.height / view.line;
     const centered = Math.max(0, Math.min(focusLine + 0.5 - lines / 2, total - lines));
     const now = view.top / view.line;
-    return fresh || Math.abs(now - centered) > lines / 3 ? centered : now;
+    const recenter = fresh || Math.abs(now - centered) > lines / 3;
+    return { top: recenter ? centered : now, recenter: recenter };
   }
 
   // Draw the blocks in view (with a line to spare each side) now, the others in drawPending.
+  // Returns whether the view is to move to center the focus.
   function draw(body, payload, table, scales, view, fresh) {
     const focus = payload.focus - payload.start;
     const near = Math.max(0, blocks.findIndex(([, to]) => focus < to));
     let focusLine = near * BLOCK_LINES;
     for (let i = blocks[near][0]; i < focus; i++) if (payload.text[i] === "\n") focusLine++;
     const total = blocks.reduce((sum, block) => sum + block[2], 0);
-    const first = topLineOf(view, focusLine, total, fresh) - 1;
+    const { top, recenter } = topLineOf(view, focusLine, total, fresh);
+    const first = top - 1;
     const last = first + view.height / view.line + 2;
     const later = [];
     blocks.forEach((_, k) => {
@@ -195,6 +198,7 @@
     pending = later.length ? { payload, table, scales, blocks: later } : null;
     if (pending && window.requestIdleCallback) requestIdleCallback(drawPending, { timeout: 200 });
     else if (pending) setTimeout(drawPending, 0);
+    return recenter;
   }
 
   // A new window: empty blocks of the right height (line-height 1.75, style.css).
@@ -224,7 +228,7 @@
       newWindow(body, payload.text); // else same characters and tracks: only restyle
       body.dataset.layout = payload.layout;
     }
-    draw(body, payload, table, scales, view, fresh);
+    const recenter = draw(body, payload, table, scales, view, fresh);
     const old = body.querySelector(".focus");
     if (old) old.classList.remove("focus");
     const focus = spans[payload.focus - payload.start];
@@ -235,12 +239,12 @@
     body.dataset.start = payload.start;
     if (!pending) body.dataset.drawn = payload.key;
     markBrush();
-    if (focus) {
-      // Read layout only after every write above, so the page is laid out once, not twice.
-      // (Not offsetTop: the contained blocks are the spans' offsetParents.)
+    if (focus && recenter) {
+      // Measured, not computed from line numbers (exact whatever the fonts), and only after
+      // every write above, so the page is laid out once. (Not offsetTop: the contained
+      // blocks are the spans' offsetParents.)
       const above = focus.getBoundingClientRect().top - body.getBoundingClientRect().top;
-      const top = body.scrollTop + above - body.clientHeight / 2;
-      if (fresh || Math.abs(body.scrollTop - top) > body.clientHeight / 3) body.scrollTop = top;
+      body.scrollTop += above - body.clientHeight / 2;
     }
     return payload.key;
   }

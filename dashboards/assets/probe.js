@@ -27,7 +27,7 @@
     return value === null ? "n/a" : value.toFixed(3);
   }
 
-  function stripes(payload, i, scales) {
+  function stripes(payload, i, inks) {
     // One 2px stripe per feature track, stacked under the glyphs (in the span's padding).
     const layers = [];
     payload.tracks.forEach((track, k) => {
@@ -35,9 +35,10 @@
       let color = null;
       if (track.binary) {
         if (value >= 0.5) color = track.color;
-      } else if (value !== null && scales[k] > 0) {
-        const alpha = Math.min(1, Math.abs(value) / scales[k]);
-        if (alpha > 0) color = "rgba(60,60,60," + alpha.toFixed(2) + ")";
+      } else if (value !== null && inks[k].peak > 0) {
+        // Its track color, as opaque as the value is large (as in the exports).
+        const alpha = Math.min(1, Math.abs(value) / inks[k].peak);
+        if (alpha > 0) color = "rgba(" + inks[k].rgb + "," + alpha.toFixed(2) + ")";
       }
       if (color) {
         layers.push("linear-gradient(" + color + "," + color + ") left 0 bottom " + 2 * k +
@@ -53,8 +54,7 @@
     const gradient = payload.anchors.join(",");
     const tracks = payload.tracks
       .map((t) => {
-        const swatch = t.binary ? t.color : "#777";
-        return '<span class="track-key"><i style="background:' + swatch + '"></i>' +
+        return '<span class="track-key"><i style="background:' + t.color + '"></i>' +
           t.name.replace(/&/g, "&amp;").replace(/</g, "&lt;") + "</span>";
       })
       .join("");
@@ -71,12 +71,12 @@
   let current = null; // the payload on screen, for hover titles and brushing
 
   // Inline style of char i: its color, plus one stripe per feature track under it.
-  function styleOf(payload, i, table, scales) {
+  function styleOf(payload, i, table, inks) {
     const rgb = toRgb(table, payload.values[i], payload.limit);
     const background = "rgb(" + rgb.join(",") + ")";
     let css = "color:" + textColor(rgb) + ";";
     if (!payload.tracks.length) return css + "background-color:" + background;
-    const layers = stripes(payload, i, scales);
+    const layers = stripes(payload, i, inks);
     layers.push(background);
     return css + "padding-bottom:" + 2 * payload.tracks.length + "px;background:" + layers.join(",");
   }
@@ -90,7 +90,7 @@
   let spans = []; // the window's char spans by char offset (holes where not drawn yet)
   let blocks = []; // [from, to, lines] of each block of the window on screen
   let brushed = [0, 0]; // the brushed span [start, stop) in recording positions
-  let pending = null; // what is left to draw: {payload, table, scales, blocks: [k, ...]}
+  let pending = null; // what is left to draw: {payload, table, inks, blocks: [k, ...]}
 
   // Mark the chars of the brushed span that are in the window (kept across redraws).
   function markBrush() {
@@ -127,26 +127,26 @@
 
   // The spans of chars [from, to): one HTML string, since one parse is much faster than
   // thousands of DOM calls.
-  function spansHtml(payload, from, to, table, scales) {
+  function spansHtml(payload, from, to, table, inks) {
     const html = [];
     for (let i = from; i < to; i++) {
       const ch = payload.text[i];
       const cls = ch === "\n" ? ' class="nl"' : "";
-      html.push("<span" + cls + ' style="' + styleOf(payload, i, table, scales) + '">' +
+      html.push("<span" + cls + ' style="' + styleOf(payload, i, table, inks) + '">' +
         (ESCAPE[ch] || ch) + "</span>");
     }
     return html.join("");
   }
 
   // Draw block k of the window on screen: fill an empty block, or restyle a drawn one.
-  function drawBlock(body, k, payload, table, scales) {
+  function drawBlock(body, k, payload, table, inks) {
     const [from, to] = blocks[k];
     const div = body.children[k];
     if (div.children.length) {
-      for (let i = from; i < to; i++) spans[i].style.cssText = styleOf(payload, i, table, scales);
+      for (let i = from; i < to; i++) spans[i].style.cssText = styleOf(payload, i, table, inks);
       return;
     }
-    div.innerHTML = spansHtml(payload, from, to, table, scales);
+    div.innerHTML = spansHtml(payload, from, to, table, inks);
     div.style.height = "";
     for (let i = from; i < to; i++) spans[i] = div.children[i - from];
   }
@@ -154,8 +154,8 @@
   function drawPending() {
     const body = document.getElementById("text-body");
     if (!pending || !body) return;
-    const { payload, table, scales } = pending;
-    pending.blocks.forEach((k) => drawBlock(body, k, payload, table, scales));
+    const { payload, table, inks } = pending;
+    pending.blocks.forEach((k) => drawBlock(body, k, payload, table, inks));
     pending = null;
     markBrush();
     body.dataset.drawn = payload.key;
@@ -180,7 +180,7 @@
 
   // Draw the blocks in view (with a line to spare each side) now, the others in drawPending.
   // Returns whether the view is to move to center the focus.
-  function draw(body, payload, table, scales, view, fresh) {
+  function draw(body, payload, table, inks, view, fresh) {
     const focus = payload.focus - payload.start;
     const near = Math.max(0, blocks.findIndex(([, to]) => focus < to));
     let focusLine = near * BLOCK_LINES;
@@ -192,10 +192,10 @@
     const later = [];
     blocks.forEach((_, k) => {
       const inView = (k + 1) * BLOCK_LINES > first && k * BLOCK_LINES < last;
-      if (inView || k === near) drawBlock(body, k, payload, table, scales);
+      if (inView || k === near) drawBlock(body, k, payload, table, inks);
       else later.push(k);
     });
-    pending = later.length ? { payload, table, scales, blocks: later } : null;
+    pending = later.length ? { payload, table, inks, blocks: later } : null;
     if (pending && window.requestIdleCallback) requestIdleCallback(drawPending, { timeout: 200 });
     else if (pending) setTimeout(drawPending, 0);
     return recenter;
@@ -218,9 +218,10 @@
     const body = document.getElementById("text-body");
     if (!payload || !body) return window.dash_clientside.no_update;
     const table = payload.anchors.map(hexToRgb);
-    const scales = payload.tracks.map((t) =>
-      t.values.reduce((m, v) => (v === null ? m : Math.max(m, Math.abs(v))), 0)
-    );
+    const inks = payload.tracks.map((t) => ({
+      rgb: hexToRgb(t.color).join(","),
+      peak: t.values.reduce((m, v) => (v === null ? m : Math.max(m, Math.abs(v))), 0),
+    }));
     pending = null; // superseded: draw() below covers every block again
     const view = viewOf(body); // layout read before the writes below
     const fresh = body.dataset.layout !== payload.layout || spans.length !== payload.text.length;
@@ -228,7 +229,7 @@
       newWindow(body, payload.text); // else same characters and tracks: only restyle
       body.dataset.layout = payload.layout;
     }
-    const recenter = draw(body, payload, table, scales, view, fresh);
+    const recenter = draw(body, payload, table, inks, view, fresh);
     const old = body.querySelector(".focus");
     if (old) old.classList.remove("focus");
     const focus = spans[payload.focus - payload.start];

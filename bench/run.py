@@ -166,6 +166,12 @@ their time slice stall every small parallel op).
 - Search: `probe.search.search` (nulls off) of all cell and hidden units of a 3x512 recording
   against 10 features; GB/s counts 2 reads of every array (the r pass; gathering the
   candidates' columns for exact AUROC, which touches every page of an array holding any).
+  Both passes run row blocks on a pool of one thread per core, torch single-threaded in each
+  (`probe/scan.py`): 1.2-1.6x faster than one loop on torch's two threads, more so when the
+  machine is busy. What still costs (2x1 threads, 1M chars): the r pass ~2 s, of which the
+  11-row GEMM per chunk is about half (MKL reaches ~35 GFLOP/s per core on so few rows) and
+  the float16 cast, shift and sum of squares the rest; the candidates' pass ~2 s, of which
+  gathering their columns (a strided take and a transpose) is ~60% and the histograms ~40%.
 - Dashboard: `bench/dashboard.py` in headless Chromium on a 1M-char recording: from the click
   to the view showing the new coloring or window, painted. The text view draws first the
   blocks of lines that can be in view (the focus is scrolled to the middle) and the rest of

@@ -15,11 +15,12 @@ import numpy as np
 import torch
 
 from probe.recording import Recording
+from probe.scan import over_blocks, parallel
 from probe.units import Unit
 
 KEYS = 1 << 16  # float16 bit patterns
 NEGATIVE_ZERO, POSITIVE_ZERO = 0x7FFF, 0x8000  # their sort keys: equal values, adjacent keys
-GATHER_ROWS = 1 << 15  # rows per read of a float16 array when gathering candidate columns
+GATHER_ROWS = 1 << 12  # rows per take when gathering candidate columns (tiles stay in cache)
 GATHER_BYTES = 1 << 28  # candidate keys gathered per batch (256 MB)
 
 
@@ -29,25 +30,29 @@ def sort_keys(block: torch.Tensor) -> torch.Tensor:
     return ((block >> 15) | -32768).bitwise_xor_(block)
 
 
-def _column_keys(array: np.ndarray, columns: list[int]) -> np.ndarray:
-    """(len(columns), chars) uint16 sort keys of some columns of a (chars, units) float16
-    array: one read of the array in row chunks (numpy's take with out= picks columns 2.5x
+def _column_keys(array: np.ndarray, columns: list[int]) -> torch.Tensor:
+    """(len(columns), chars) sort keys of some columns of a (chars, units) float16 array: one
+    read of the array in row blocks on every core (numpy's take with out= picks columns 2.5x
     faster than torch's index_select), keys made and transposed by torch."""
-    chars = array.shape[0]
     source = array.view(np.int16)
     picked = np.asarray(columns, dtype=np.intp)
-    block = np.empty((min(chars, GATHER_ROWS), len(columns)), np.int16)
-    out = torch.empty((len(columns), chars), dtype=torch.int16)
-    for start in range(0, chars, GATHER_ROWS):
-        rows = block[: min(GATHER_ROWS, chars - start)]
-        np.take(source[start : start + len(rows)], picked, axis=1, out=rows)
-        out[:, start : start + len(rows)] = sort_keys(torch.from_numpy(rows)).t()
-    return out.numpy().view(np.uint16)
+    out = torch.empty((len(columns), array.shape[0]), dtype=torch.int16)
+
+    def gather(block):
+        start, stop = block
+        rows = np.empty((min(GATHER_ROWS, stop - start), len(columns)), np.int16)
+        for begin in range(start, stop, GATHER_ROWS):
+            part = rows[: min(GATHER_ROWS, stop - begin)]
+            np.take(source[begin : begin + len(part)], picked, axis=1, out=part)
+            out[:, begin : begin + len(part)] = sort_keys(torch.from_numpy(part)).t()
+
+    over_blocks(gather, array)
+    return out
 
 
-def _histogram(keys: np.ndarray) -> np.ndarray:
-    """Counts per key, -0.0 counted with +0.0 (equal values)."""
-    counts = np.bincount(keys, minlength=KEYS)
+def _histogram(keys: torch.Tensor) -> np.ndarray:
+    """Counts per key (int16 read as uint16), -0.0 counted with +0.0 (equal values)."""
+    counts = torch.bincount(keys.int() & 0xFFFF, minlength=KEYS).numpy()
     counts[POSITIVE_ZERO] += counts[NEGATIVE_ZERO]
     counts[NEGATIVE_ZERO] = 0
     return counts
@@ -70,25 +75,33 @@ def candidate_auroc(
 
     positive: (chars, features) 0/1 values. Each layer/kind array holding chosen units is read
     once per batch of its chosen columns; a chosen unit costs one histogram of its column and
-    one of its values on each of its features' positive rows.
+    one of its values on each of its features' positive rows (units side by side on every core).
     """
     chars = recording.chars
-    positive_rows = [np.flatnonzero(positive[:, j]) for j in range(positive.shape[1])]
+    positive_rows = [
+        torch.from_numpy(np.flatnonzero(positive[:, j])) for j in range(positive.shape[1])
+    ]
     auroc = np.full(chosen.shape, np.nan)
     groups: dict[tuple[int, str], list[int]] = {}
     for row in np.flatnonzero(chosen.any(1)):
         groups.setdefault((units[row].layer, units[row].kind), []).append(int(row))
     batch = max(1, GATHER_BYTES // (2 * chars))
+
+    def unit_auroc(task) -> list[float]:
+        row, unit_keys = task
+        everything = _histogram(unit_keys)
+        return [
+            auroc_from_histograms(_histogram(unit_keys.index_select(0, rows_on)), everything)
+            for rows_on in (positive_rows[j] for j in np.flatnonzero(chosen[row]))
+        ]
+
     for (layer, kind), rows in groups.items():
         array = recording.array(layer, kind)
         for begin in range(0, len(rows), batch):
             part = rows[begin : begin + batch]
             keys = _column_keys(array, [units[row].index for row in part])
-            for row, unit_keys in zip(part, keys):
-                everything = _histogram(unit_keys)
-                for feature in np.flatnonzero(chosen[row]):
-                    on = _histogram(unit_keys[positive_rows[feature]])
-                    auroc[row, feature] = auroc_from_histograms(on, everything)
+            for row, values in zip(part, parallel(unit_auroc, zip(part, keys)), strict=True):
+                auroc[row, chosen[row]] = values
                 if bar is not None:
                     bar.update(1)
     return auroc

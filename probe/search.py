@@ -1,10 +1,8 @@
 """Search: rank every recorded unit against text features.
 
-Scoring is chunked and out of core over the float16 memmaps; nothing of size (chars x units) is
-ever held in float32. All features (and, for the shift null, their circular shifts) are rows
-of one small matrix F, so each chunk is read and cast once (by torch, which vectorises the
-float16 cast; a mixed float16 - float32 op is 4x slower than cast, then shift) and every
-feature is scored by one GEMM F X per chunk:
+Scoring is chunked and out of core over the float16 memmaps, on every core (`probe.scan`).
+All features (and, for the shift null, their circular shifts) are rows of one small matrix F,
+so each chunk is read and cast once and every feature is scored by one GEMM F X per chunk:
 
 * Pearson r: features are centered exactly (float64) before the pass, so F X is N * cov;
   per-unit sum(x) and sum(x^2) give the variances. Units are shifted by their first-chunk mean
@@ -25,7 +23,6 @@ feature is scored by one GEMM F X per chunk:
 
 from __future__ import annotations
 
-import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -38,6 +35,7 @@ from probe.errors import ProbeError
 from probe.features import compute
 from probe.fileio import sha256_text
 from probe.recording import Recording
+from probe.scan import moments, rank_sums
 from probe.spans import (  # noqa: F401 (re-exported: spans used to live here)
     SIGNS,
     match_spans,
@@ -49,7 +47,6 @@ from probe.spans import (  # noqa: F401 (re-exported: spans used to live here)
 from probe.units import Unit
 
 BINS = 4096  # exhaustive path's AUROC bins: float16-fine near saturation (1024: errors 0.01)
-CHUNK_ELEMENTS = 1 << 21  # values per chunk (8 MB as float32): big GEMMs, buffers in cache
 SHIFTS = 5  # circular shifts of each feature for the shift null
 SHIFT_SEED = 0
 FEATURE_CACHE_SIZE = 32
@@ -90,122 +87,6 @@ def shift_offsets(chars: int, count: int = SHIFTS, seed: int = SHIFT_SEED) -> np
 # ----------------------------------------------------------------------------- the scan
 
 
-def _chunk_rows(array: np.ndarray) -> int:
-    """Rows per chunk: about CHUNK_ELEMENTS values (measured: smaller chunks are much slower,
-    since the per-chunk bincount output and call overheads stop amortizing)."""
-    return min(array.shape[0], max(256, CHUNK_ELEMENTS // max(1, array.shape[1])))
-
-
-def _chunks(array: np.ndarray, bar: tqdm):
-    """(start, stop, float16 rows) blocks of _chunk_rows rows."""
-    rows = _chunk_rows(array)
-    for start in range(0, array.shape[0], rows):
-        block = array[start : start + rows]
-        yield start, start + len(block), block
-        bar.update(block.size)
-
-
-def _to_float32(block: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """float16 -> float32 into `out`: torch's cast is vectorised (F16C), numpy's is ~5x slower."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # read-only memmap: torch only reads it
-        torch.from_numpy(out).copy_(torch.from_numpy(np.ascontiguousarray(block)))
-    return out
-
-
-def _buffer(array: np.ndarray) -> np.ndarray:
-    """A reusable float32 chunk buffer, so no chunk allocates."""
-    return np.empty((_chunk_rows(array), array.shape[1]), np.float32)
-
-
-def _moments(array, columns: torch.Tensor, need_range: bool, bar):
-    """Per unit: covariance with every feature, variance, and min/max (for the AUROC bins).
-
-    `columns` (features + 1, chars) are the centered features plus a row of ones, so one GEMM
-    per chunk gives both N * cov and sum(x). Units are shifted by an early mean against float32
-    cancellation; chunk sums are float32, their running totals float64.
-    """
-    chars, units = array.shape
-    shift = torch.from_numpy(np.asarray(array[: min(chars, 4096)], dtype=np.float32).mean(0))
-    cross = torch.zeros(columns.shape[0], units, dtype=torch.float64)
-    sum_xx = torch.zeros(units, dtype=torch.float64)
-    low = torch.full((units,), np.inf)
-    high = torch.full((units,), -np.inf)
-    buffer = torch.from_numpy(_buffer(array))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # read-only memmap: torch only reads it
-        source = torch.from_numpy(array)
-    for start, stop, _ in _chunks(array, bar):
-        x = buffer[: stop - start].copy_(source[start:stop]).sub_(shift)  # 4x one mixed-type sub
-        cross += columns[:, start:stop] @ x
-        if need_range:
-            torch.minimum(low, x.amin(0), out=low)
-            torch.maximum(high, x.amax(0), out=high)
-        sum_xx += x.square_().sum(0)
-    mean_x = cross[-1].numpy() / chars
-    var_x = np.maximum(sum_xx.numpy() / chars - mean_x**2, 0.0)
-    shift = shift.numpy()
-    return cross[:-1].numpy().T / chars, var_x, low.numpy() + shift, high.numpy() + shift
-
-
-def _binning(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(scale, bias) so that int(x * scale + bias) = unit * BINS + bin, in two fused ufuncs.
-
-    Bins span [low, high] in BINS - 0.5 bin widths starting a quarter bin in, so float32
-    rounding can never push a value into a neighbouring unit's bins.
-    """
-    span = (high - low).astype(np.float64)
-    scale = np.where(span > 0, (BINS - 0.5) / np.where(span > 0, span, 1), 0)
-    offsets = np.arange(len(low)) * BINS + 0.25
-    return scale.astype(np.float32), (offsets - low * scale).astype(np.float32)
-
-
-def _bin_indices(block, scale, bias, buffer, indices) -> np.ndarray:
-    """Flat (unit * BINS + bin) index of every value of a float16 block, into `indices`."""
-    x = _to_float32(block, buffer[: len(block)])
-    x *= scale
-    x += bias
-    np.copyto(indices[: len(block)], x, casting="unsafe")  # truncation = floor: all >= 0
-    return indices[: len(block)]
-
-
-def _midrank_table(array, low, high, bar):
-    """(scale, bias, table): each bin's centered midrank (rank - (N+1)/2) / N, per unit.
-
-    One pass: a per-unit histogram of all chars. (Not cached: only the exhaustive path uses
-    it, and at 4,096 bins a table of 1,024 units holds 16 MB.)
-    """
-    chars, units = array.shape
-    scale, bias = _binning(low, high)
-    buffer = _buffer(array)
-    indices = np.empty(buffer.shape, np.int32)
-    counts = np.zeros(units * BINS, np.int64)
-    for _, _, block in _chunks(array, bar):
-        flat = _bin_indices(block, scale, bias, buffer, indices)
-        counts += np.bincount(flat.ravel(), minlength=units * BINS)
-    below = np.cumsum(counts) - counts  # bins of earlier units included: subtract them below
-    below -= np.repeat(below[::BINS], BINS)
-    table = ((below + (counts + 1) / 2 - (chars + 1) / 2) / chars).astype(np.float32)
-    return scale, bias, table
-
-
-def _rank_sums(array, low, high, columns, bar) -> np.ndarray:
-    """sum_t c[t, unit] * column[t] for centered midranks c: (units, binary columns).
-
-    Each value is replaced by its bin's midrank and multiplied into the columns by one GEMM.
-    """
-    scale, bias, table = _midrank_table(array, low, high, bar)
-    buffer = _buffer(array)
-    indices = np.empty(buffer.shape, np.int32)
-    sums = np.zeros((array.shape[1], columns.shape[1]))
-    ranks = np.empty_like(buffer)
-    for start, stop, block in _chunks(array, bar):
-        flat = _bin_indices(block, scale, bias, buffer, indices)
-        np.take(table, flat, out=ranks[: stop - start])
-        sums += ranks[: stop - start].T @ columns[start:stop]
-    return sums
-
-
 def _scan(recording, values: np.ndarray, kinds, progress: bool, exhaustive: bool = True):
     """(units, r, auroc, binary) of every selected unit against every column of values.
 
@@ -222,7 +103,9 @@ def _scan(recording, values: np.ndarray, kinds, progress: bool, exhaustive: bool
     columns = np.empty((values.shape[1] + 1, chars), np.float32)  # centered features, ones
     np.subtract(values.T, mean.astype(np.float32)[:, None], out=columns[:-1])
     columns[-1] = 1
-    binary_columns = np.ascontiguousarray(columns[:-1][binary].T) if ranked else None
+    binary_columns = (
+        torch.from_numpy(np.ascontiguousarray(columns[:-1][binary].T)) if ranked else None
+    )
     positives = mean[binary] * chars
     pairs = positives * (chars - positives)
 
@@ -234,12 +117,12 @@ def _scan(recording, values: np.ndarray, kinds, progress: bool, exhaustive: bool
         for layer, kind in selected:
             array = recording.array(layer, kind)
             units += [Unit(layer, kind, i) for i in range(array.shape[1])]
-            cov, var_x, low, high = _moments(array, torch.from_numpy(columns), ranked, bar)
+            cov, var_x, low, high = moments(array, torch.from_numpy(columns), ranked, bar)
             with np.errstate(divide="ignore", invalid="ignore"):
                 r_parts.append(cov / np.sqrt(var_x[:, None] * var_f[None, :]))
             auroc = np.full((array.shape[1], values.shape[1]), np.nan)
             if ranked:
-                sums = _rank_sums(array, low, high, binary_columns, bar)
+                sums = rank_sums(array, low, high, binary_columns, BINS, bar)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     auroc[:, binary] = 0.5 + chars * sums / pairs
             auroc_parts.append(auroc)

@@ -80,7 +80,10 @@ def test_named_features_have_init_null(tiny_recording):
 
 
 def test_r_matches_direct_numpy(tiny_recording, monkeypatch):
-    monkeypatch.setattr(S, "CHUNK_ELEMENTS", 4096)  # many chunks, ragged last one
+    from probe import scan
+
+    monkeypatch.setattr(scan, "CHUNK_ELEMENTS", 4096)  # many chunks, ragged last one
+    monkeypatch.setattr(scan, "BLOCK_ELEMENTS", 40_000)  # several blocks, folded
     features = {
         "brace": S.feature_values(tiny_recording, "brace_depth"),
         "line": S.feature_values(tiny_recording, "pos_in_line"),
@@ -354,3 +357,19 @@ def test_cli_contexts(tiny_recording, capsys):
         capsys, "contexts", "--recording", str(tiny_recording.path), "--unit", "9:cell:0"
     )
     assert code == 2 and "no layer 9" in err
+
+
+def test_parallel_keeps_order_and_the_callers_thread_count():
+    import torch
+
+    from probe.scan import parallel
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seen = list(parallel(lambda i: (i, torch.get_num_threads()), range(20)))
+        assert [i for i, _ in seen] == list(range(20))
+        assert {threads for _, threads in seen} == {1}  # workers run torch single-threaded
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

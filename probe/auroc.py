@@ -69,18 +69,21 @@ def auroc_from_histograms(positive: np.ndarray, everything: np.ndarray) -> float
 
 
 def candidate_auroc(
-    recording: Recording, units: list[Unit], chosen: np.ndarray, positive: np.ndarray, bar=None
+    recording: Recording,
+    units: list[Unit],
+    chosen: np.ndarray,
+    positive_rows: list[np.ndarray],
+    bar=None,
 ) -> np.ndarray:
     """(units, features) exact AUROC where chosen[unit, feature], NaN elsewhere.
 
-    positive: (chars, features) 0/1 values. Each layer/kind array holding chosen units is read
-    once per batch of its chosen columns; a chosen unit costs one histogram of its column and
-    one of its values on each of its features' positive rows (units side by side on every core).
+    positive_rows: per feature, the chars where it is 1 (in any order). Each layer/kind array
+    holding chosen units is read once per batch of its chosen columns; a chosen unit costs one
+    histogram of its column and one of its values on each of its features' positive rows
+    (units side by side on every core).
     """
     chars = recording.chars
-    positive_rows = [
-        torch.from_numpy(np.flatnonzero(positive[:, j])) for j in range(positive.shape[1])
-    ]
+    positive_rows = [torch.from_numpy(np.asarray(rows, np.int64)) for rows in positive_rows]
     auroc = np.full(chosen.shape, np.nan)
     groups: dict[tuple[int, str], list[int]] = {}
     for row in np.flatnonzero(chosen.any(1)):

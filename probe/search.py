@@ -87,26 +87,41 @@ def shift_offsets(chars: int, count: int = SHIFTS, seed: int = SHIFT_SEED) -> np
 # ----------------------------------------------------------------------------- the scan
 
 
-def _scan(recording, values: np.ndarray, kinds, progress: bool, exhaustive: bool = True):
-    """(units, r, auroc, binary) of every selected unit against every column of values.
+def _shifted(rows: np.ndarray, offsets: tuple[int, ...]) -> np.ndarray:
+    """(len(offsets) * features, chars): each row circularly shifted by each offset, offset
+    by offset (np.roll's direction: value t lands at t + offset)."""
+    features, chars = rows.shape
+    out = np.empty((len(offsets) * features, chars), rows.dtype)
+    for k, offset in enumerate(offsets):
+        block, offset = out[k * features : (k + 1) * features], int(offset) % chars
+        block[:, offset:] = rows[:, : chars - offset]
+        block[:, :offset] = rows[:, chars - offset :]
+    return out
+
+
+def _scan(recording, values: np.ndarray, kinds, progress, exhaustive=True, offsets=(0,)):
+    """(units, r, auroc, binary) of every selected unit against every feature column of values
+    circularly shifted by each offset: columns offset-major, feature-minor.
 
     exhaustive: AUROC of every unit by binned midranks (two more passes); otherwise the AUROC
-    columns are left NaN for the caller to screen (`_screened_scan`).
+    columns are left NaN for the caller to screen (`_screened_scan`). A shifted feature has its
+    feature's mean, variance and binariness, so those are computed once per feature.
     """
     chars = recording.chars
     if values.shape[0] != chars:
         raise ProbeError(f"feature has {values.shape[0]} values, recording has {chars} chars")
-    binary = np.array([is_binary(values[:, j]) for j in range(values.shape[1])], bool)
+    rows = np.ascontiguousarray(values.T)
+    mean = np.array([row.mean(dtype=np.float64) for row in rows])
+    var_f = np.tile([row.var(dtype=np.float64) for row in rows], len(offsets))
+    binary = np.tile([is_binary(row) for row in rows], len(offsets))
     ranked = exhaustive and binary.any()
-    mean = values.mean(0, dtype=np.float64)
-    var_f = values.var(0, dtype=np.float64)
-    columns = np.empty((values.shape[1] + 1, chars), np.float32)  # centered features, ones
-    np.subtract(values.T, mean.astype(np.float32)[:, None], out=columns[:-1])
+    columns = np.empty((len(binary) + 1, chars), np.float32)  # centered features, ones
+    columns[:-1] = _shifted(rows - mean.astype(np.float32)[:, None], offsets)
     columns[-1] = 1
     binary_columns = (
         torch.from_numpy(np.ascontiguousarray(columns[:-1][binary].T)) if ranked else None
     )
-    positives = mean[binary] * chars
+    positives = np.tile(mean, len(offsets))[binary] * chars
     pairs = positives * (chars - positives)
 
     selected = selected_arrays(recording, kinds)
@@ -120,7 +135,7 @@ def _scan(recording, values: np.ndarray, kinds, progress: bool, exhaustive: bool
             cov, var_x, low, high = moments(array, torch.from_numpy(columns), ranked, bar)
             with np.errstate(divide="ignore", invalid="ignore"):
                 r_parts.append(cov / np.sqrt(var_x[:, None] * var_f[None, :]))
-            auroc = np.full((array.shape[1], values.shape[1]), np.nan)
+            auroc = np.full((array.shape[1], len(binary)), np.nan)
             if ranked:
                 sums = rank_sums(array, low, high, binary_columns, BINS, bar)
                 with np.errstate(divide="ignore", invalid="ignore"):
@@ -136,28 +151,40 @@ def _scan(recording, values: np.ndarray, kinds, progress: bool, exhaustive: bool
 # ----------------------------------------------------------------------------- screened AUROC
 
 
-def _candidate_auroc(recording, units, positive, r, candidates: int, progress: bool):
-    """Exact AUROC (units, features) of each binary feature's top-|r| units, NaN elsewhere.
-
-    A feature's result depends only on its own candidates, not on the other features asked.
-    """
-    take = min(candidates, len(r))
+def _choose(r: np.ndarray, candidates: int, groups: np.ndarray) -> np.ndarray:
+    """(units, columns) mask of the `candidates` highest-|r| (unit, column) pairs of each
+    group of columns: a group of one column takes its top-|r| units."""
+    score = np.nan_to_num(np.abs(r), nan=-1.0)
     chosen = np.zeros(r.shape, bool)
-    top = np.argpartition(-np.nan_to_num(np.abs(r), nan=-1.0), take - 1, axis=0)[:take]
-    np.put_along_axis(chosen, top, True, axis=0)
-    total = int(chosen.any(1).sum())
-    with tqdm(total=total, disable=not progress, desc="auroc", unit="unit") as bar:
-        return candidate_auroc(recording, units, chosen, positive, bar)
+    for group in np.unique(groups):
+        columns = np.flatnonzero(groups == group)
+        block = score[:, columns]
+        take = min(candidates, block.size)
+        best = np.argpartition(-block.ravel(), take - 1)[:take]
+        rows, picked = np.unravel_index(best, block.shape)
+        chosen[rows, columns[picked]] = True
+    return chosen
 
 
-def _screened_scan(recording, values: np.ndarray, kinds, candidates: int, progress: bool):
-    """_scan with r for every unit and exact AUROC for each binary column's top-|r| units."""
-    units, r, auroc, binary = _scan(recording, values, kinds, progress, exhaustive=False)
+def _screened_scan(recording, values: np.ndarray, kinds, candidates, progress, offsets=(0,)):
+    """_scan with r for every unit and exact AUROC for each binary column's top-|r| units.
+
+    The shifted copies of a feature (offsets after the first) are screened together: the
+    `candidates` best (unit, offset) pairs by |r|, since their only use is the best score
+    over all of them (the shift null).
+    """
+    units, r, auroc, binary = _scan(recording, values, kinds, progress, False, offsets)
     if binary.any():
-        positive = np.ascontiguousarray(values[:, binary], dtype=np.float32)
-        auroc[:, binary] = _candidate_auroc(
-            recording, units, positive, r[:, binary], candidates, progress
-        )
+        chars, features = recording.chars, values.shape[1]
+        on = [np.flatnonzero(values[:, j]) for j in np.flatnonzero(binary[:features])]
+        positive_rows = [(rows + offset) % chars for offset in offsets for rows in on]
+        column = np.arange(len(binary))
+        groups = np.where(column < features, column, features + column % features)[binary]
+        chosen = _choose(r[:, binary], candidates, groups)
+        with tqdm(
+            total=int(chosen.any(1).sum()), disable=not progress, desc="auroc", unit="unit"
+        ) as bar:
+            auroc[:, binary] = candidate_auroc(recording, units, chosen, positive_rows, bar)
     return units, r, auroc, binary
 
 
@@ -230,7 +257,8 @@ def search(
     null_init: the best score of the random-init twin (its text; NaN without a twin or for
     features given as arrays). null_shift: the best score against the feature circularly
     shifted, max over SHIFTS seeded offsets: a feature with the same statistics but no
-    alignment. Both are screened alike (shifted copies are extra columns of the same pass).
+    alignment. Both are screened alike: shifted copies are extra columns of the same pass, and
+    a binary feature's shifted copies share its `candidates` exact AUROCs among them.
     """
     if top < 1:
         raise ProbeError("top must be >= 1")
@@ -239,10 +267,10 @@ def search(
         raise ProbeError("candidates must be >= 1")
     names, values = _feature_matrix(recording, features)
     count = len(names)
-    if nulls:
-        shifted = [np.roll(values, offset, axis=0) for offset in shift_offsets(recording.chars)]
-        values = np.concatenate([values, *shifted], axis=1)
-    units, r, auroc, binary = _screened_scan(recording, values, kinds, candidates, progress)
+    offsets = (0, *shift_offsets(recording.chars)) if nulls else (0,)
+    units, r, auroc, binary = _screened_scan(
+        recording, values, kinds, candidates, progress, offsets
+    )
     score = _scores(r, auroc, binary)
     null_shift = np.full(count, np.nan)
     null_init = np.full(count, np.nan)

@@ -373,3 +373,18 @@ def test_parallel_keeps_order_and_the_callers_thread_count():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_shift_null_is_the_best_score_over_shifted_copies(tiny_recording):
+    """The screened shift null (a binary feature's shifted copies share their candidates)
+    equals the exhaustive best score over every unit and every shifted copy."""
+    names = ["in_comment", "brace_depth"]
+    table = S.search(tiny_recording, names, kinds=["cell", "hidden"], candidates=16)
+    null = table.groupby("feature")["null_shift"].first()
+    for name in names:
+        values = S.feature_values(tiny_recording, name)
+        shifted = {
+            str(offset): np.roll(values, offset) for offset in S.shift_offsets(len(values))
+        }
+        scores = S.unit_scores(tiny_recording, shifted, kinds=["cell", "hidden"])
+        assert null[name] == pytest.approx(scores["score"].max(), abs=2e-3)

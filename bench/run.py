@@ -65,6 +65,7 @@ def search_rows(r: dict) -> list[tuple]:
     return [
         (name, "seconds (features cached)", r["seconds"], target, "<="),
         (name, "seconds (cold: features computed)", r["cold_seconds"], None, ""),
+        (name, "seconds with the shift null (5 shifted copies each)", r["null_seconds"], None, ""),
         (name, "GB/s read", r["read_gbs"], None, ""),
         (
             name,
@@ -139,6 +140,9 @@ METHOD = """
     make bench                          # = .venv/bin/python -m bench.run --rounds 2
     .venv/bin/python -m bench.run --quick                   # smoke run, small inputs
     .venv/bin/python -m bench.run --scale 0.1 --rounds 2    # 10% of the characters
+    .venv/bin/python -m bench.run --skip recorder trainer   # some benchmarks only
+
+Quick runs and runs that skip a benchmark print their table but leave this page alone.
 
 Every benchmark runs ours and its reference interleaved, round after round, in one process;
 ratios are medians over rounds of per-round ratios, rates are the best round. Threads: 2
@@ -236,7 +240,11 @@ def main(argv: list[str] | None = None) -> None:
         "--threads", type=int, default=common.THREADS, help="torch threads (1 on a busy machine)"
     )
     parser.add_argument("--skip", nargs="*", default=[], help="recorder trainer search dashboard")
-    parser.add_argument("--no-report", action="store_true", help="do not write the docs page")
+    parser.add_argument(
+        "--no-report",
+        action="store_true",
+        help="do not write the docs page (partial runs never do)",
+    )
     args = parser.parse_args(argv)
     scale, rounds = (0.02, 1) if args.quick else (args.scale, args.rounds)
     common.setup(args.threads)
@@ -275,7 +283,9 @@ def main(argv: list[str] | None = None) -> None:
             "cores during the run, so absolute rates are far below an idle machine's and "
             "ratios are noisy (small per-step ops suffer most from lost time slices)."
         )
-    if not args.no_report:
+    if args.no_report or args.quick or args.skip:
+        print("docs/performance.md not written (a quick, partial or --no-report run)")
+    else:
         write_report(rows, machine, command.strip(), notes)
         print(f"\nwrote {REPORT.relative_to(ROOT)}")
 

@@ -7,6 +7,7 @@ the median ratio and the best rate of each side.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import statistics
@@ -23,6 +24,7 @@ from probe.fileio import read_text_file
 
 THREADS = 2
 GEMM_SIZE = 1024
+GEMM_REPEATS = 8
 
 
 def setup(threads: int = THREADS) -> None:
@@ -72,23 +74,40 @@ def ratio(numerator: list[float], denominator: list[float]) -> float:
     return statistics.median(a / b for a, b in zip(numerator, denominator))
 
 
-def gemm_runs(size: int = GEMM_SIZE) -> dict[str, Callable[[], object]]:
-    """fp32 GEMMs through MKL (torch.mm) and oneDNN (the path nn.LSTM uses on CPU)."""
-    a, b, bias = torch.randn(size, size), torch.randn(size, size), torch.zeros(size)
-    runs = {"gemm mkl": lambda: torch.mm(a, b)}
-    try:
-        torch.ops.mkldnn._linear_pointwise(a, b, bias, "none", [], "")
-        runs["gemm onednn"] = lambda: torch.ops.mkldnn._linear_pointwise(a, b, bias, "none", [], "")
-    except (AttributeError, RuntimeError):
-        pass
-    return runs
+class GemmPeak:
+    """The peak fp32 GEMM rate, measured in each round: the best of GEMM_REPEATS GEMMs through
+    MKL (torch.mm) and through oneDNN (the path nn.LSTM uses on CPU). One 13 ms GEMM a round
+    was often slowed by a lost time slice (noise only ever slows it down), which inflated
+    every fraction of the FLOP bound measured against it."""
 
+    def __init__(self, size: int = GEMM_SIZE):
+        a, b, bias = torch.randn(size, size), torch.randn(size, size), torch.zeros(size)
+        self.flops = 2 * size**3
+        self.paths = {"gemm mkl": lambda: torch.mm(a, b)}
+        try:
+            torch.ops.mkldnn._linear_pointwise(a, b, bias, "none", [], "")
+            self.paths["gemm onednn"] = lambda: torch.ops.mkldnn._linear_pointwise(
+                a, b, bias, "none", [], ""
+            )
+        except (AttributeError, RuntimeError):
+            pass
+        self.best: dict[str, list[float]] = {name: [] for name in self.paths}
 
-def peak_gflops(times: dict[str, list[float]], size: int = GEMM_SIZE) -> list[float]:
-    """Per round, the best GEMM rate among the paths measured (GFLOP/s)."""
-    names = [n for n in times if n.startswith("gemm")]
-    rounds = len(times[names[0]])
-    return [2 * size**3 / min(times[n][r] for n in names) / 1e9 for r in range(rounds)]
+    def runs(self) -> dict[str, Callable[[], object]]:
+        """One entry per path for `interleaved`: each call records that round's best time."""
+
+        def measure(name: str) -> None:
+            self.best[name].append(min(seconds(self.paths[name]) for _ in range(GEMM_REPEATS)))
+
+        return {name: functools.partial(measure, name) for name in self.paths}
+
+    def gflops(self) -> list[float]:
+        """Per round, the best rate among the paths (GFLOP/s)."""
+        return [self.flops / min(times) / 1e9 for times in zip(*self.best.values())]
+
+    def path_gflops(self) -> dict[str, float]:
+        """Each path's best rate over all rounds (GFLOP/s)."""
+        return {name: self.flops / min(times) / 1e9 for name, times in self.best.items()}
 
 
 def memory_bandwidth_gbs(megabytes: int = 512, rounds: int = 3) -> float:

@@ -16,16 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench.common import (
-    GEMM_SIZE,
-    disk_write_gbs,
-    gemm_runs,
-    interleaved,
-    linux_text,
-    peak_gflops,
-    ratio,
-    scratch,
-)
+from bench.common import GemmPeak, disk_write_gbs, interleaved, linux_text, ratio, scratch
 from probe.corpus import Vocab
 from probe.fastrecord import uses_fused_kernel
 from probe.model import GATES_PER_CELL, CharRNN, ModelConfig
@@ -79,6 +70,7 @@ def bench_shape(cell: str, layers: int, hidden: int, chars: int, rounds: int) ->
     loop_chars = loop_ids.shape[1]
 
     rounds_done = []
+    peak = GemmPeak()
 
     def ours():  # a fresh folder per round, as a user's recording gets
         out = folder / f"round-{len(rounds_done)}"
@@ -96,14 +88,14 @@ def bench_shape(cell: str, layers: int, hidden: int, chars: int, rounds: int) ->
                 "drop": drop,
                 "fused": fused_forward(model, ids),
                 "loop": lambda: model.trace(loop_ids),
-                **gemm_runs(),
+                **peak.runs(),
             },
             rounds,
         )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     ours_rate = [chars / t for t in times["ours"]]
-    bound = [g * 1e9 / flops_per_char(cell, layers, hidden) for g in peak_gflops(times)]
+    bound = [g * 1e9 / flops_per_char(cell, layers, hidden) for g in peak.gflops()]
     return {
         "shape": f"{cell} {layers}x{hidden}",
         "chars": chars,
@@ -111,10 +103,8 @@ def bench_shape(cell: str, layers: int, hidden: int, chars: int, rounds: int) ->
         "ours_chars_s": max(ours_rate),
         "fused_chars_s": chars / min(times["fused"]),
         "loop_chars_s": loop_chars / min(times["loop"]),
-        "peak_gflops": max(peak_gflops(times)),
-        "gemm_gflops": {
-            name: 2 * GEMM_SIZE**3 / min(t) / 1e9 for name, t in times.items() if "gemm" in name
-        },
+        "peak_gflops": max(peak.gflops()),
+        "gemm_gflops": peak.path_gflops(),
         "flop_bound": float(np.median([o / b for o, b in zip(ours_rate, bound)])),
         "fused_flop_bound": float(
             np.median([chars / t / b for t, b in zip(times["fused"], bound)])

@@ -155,8 +155,9 @@ their time slice stall every small parallel op).
   dirty pages belongs to no recording; a round that overwrote the last one's files paid it).
   References: (a) `CharRNN.trace` with batch 1 on a 3,000-char prefix; (b) the fused
   `nn.LSTM`/`GRU`/`RNN` forward over the same text in the same streams, h only, nothing stored;
-  (c) the FLOP bound = peak fp32 GEMM rate measured in the same rounds (best of MKL `torch.mm`
-  and oneDNN, 1024^3) / FLOPs per char, counting 2 x gates x hidden x (hidden + input) per layer
+  (c) the FLOP bound = peak fp32 GEMM rate measured in the same rounds (best of 8 GEMMs
+  1024^3 each through MKL `torch.mm` and oneDNN, per round: a single GEMM was often slowed by
+  a lost time slice, which inflated the fractions) / FLOPs per char, counting 2 x gates x hidden x (hidden + input) per layer
   with layer 1's one-hot input projection as a lookup (0 FLOPs) and the decoder not counted.
   The two "ceiling" rows apply (c) and (a) to the fused layer itself: on a CPU where it is
   far from the FLOP bound, or not far ahead of the per-char loop, no recorder built on it can

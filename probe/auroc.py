@@ -46,7 +46,8 @@ def _column_keys(array: np.ndarray, columns: list[int]) -> torch.Tensor:
             np.take(source[begin : begin + len(part)], picked, axis=1, out=part)
             out[:, begin : begin + len(part)] = sort_keys(torch.from_numpy(part)).t()
 
-    over_blocks(gather, array)
+    for _ in over_blocks(gather, array):
+        pass
     return out
 
 

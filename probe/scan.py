@@ -74,16 +74,14 @@ def parallel(task: Callable, items: Iterable) -> Iterator:
         torch.set_num_threads(threads)
 
 
-def over_blocks(task: Callable, array: np.ndarray, bar=None) -> list:
-    """task(block) for every row block of the array on every core, in order; the bar (if
-    any) counts the values of each block done."""
+def over_blocks(task: Callable, array: np.ndarray, bar=None) -> Iterator:
+    """task(block) for every row block of the array on every core, yielded in order as they
+    finish (so a caller that sums them holds few at once); the bar (if any) counts values."""
     blocks = row_blocks(array)
-    results = []
     for (start, stop), result in zip(blocks, parallel(task, blocks), strict=True):
-        results.append(result)
         if bar is not None:
             bar.update((stop - start) * array.shape[1])
-    return results
+        yield result
 
 
 def moments(array: np.ndarray, columns: torch.Tensor, need_range: bool, bar):
@@ -112,7 +110,7 @@ def moments(array: np.ndarray, columns: torch.Tensor, need_range: bool, bar):
             sum_xx += x.square_().sum(0)
         return cross, sum_xx, low, high
 
-    parts = over_blocks(block_moments, array, bar)
+    parts = list(over_blocks(block_moments, array, bar))
     cross = sum(part[0] for part in parts).numpy()
     sum_xx = sum(part[1] for part in parts).numpy()
     low = torch.stack([part[2] for part in parts]).amin(0).numpy() + shift.numpy()

@@ -157,8 +157,9 @@ their time slice stall every small parallel op).
   `nn.LSTM`/`GRU`/`RNN` forward over the same text in the same streams, h only, nothing stored;
   (c) the FLOP bound = peak fp32 GEMM rate measured in the same rounds (best of 8 GEMMs
   1024^3 each through MKL `torch.mm` and oneDNN, per round: a single GEMM was often slowed by
-  a lost time slice, which inflated the fractions) / FLOPs per char, counting 2 x gates x hidden x (hidden + input) per layer
-  with layer 1's one-hot input projection as a lookup (0 FLOPs) and the decoder not counted.
+  a lost time slice, which inflated the fractions) / FLOPs per char, counting 2 x gates x
+  hidden x (hidden + input) per layer with layer 1's one-hot input projection as a lookup
+  (0 FLOPs) and the decoder not counted.
   The two "ceiling" rows apply (c) and (a) to the fused layer itself: on a CPU where it is
   far from the FLOP bound, or not far ahead of the per-char loop, no recorder built on it can
   be either. 3x512 records 18 KB per char, so it runs on 250k chars at scale 1 (rates are per
@@ -168,8 +169,9 @@ their time slice stall every small parallel op).
   6 GB) a recording can go no faster than the disk takes it.
 - Trainer: `Trainer.train_step` (what `probe train` runs) against a bare nn.LSTM + Linear +
   Adam loop of the same shape, batch 64 x 100 chars, on the Linux corpus.
-- Search: `probe.search.search` (nulls off) of all cell and hidden units of a 3x512 recording
-  against 10 features; GB/s counts 2 reads of every array (the r pass; gathering the
+- Search: `probe.search.search` (nulls off; also timed with the shift null, the CLI's and
+  dashboard's default) of all cell and hidden units of a 3x512 recording against 10
+  features; GB/s counts 2 reads of every array (the r pass; gathering the
   candidates' columns for exact AUROC, which touches every page of an array holding any).
   Both passes run row blocks on a pool of one thread per core, torch single-threaded in each
   (`probe/scan.py`): 1.2-1.6x faster than one loop on torch's two threads, more so when the

@@ -24,7 +24,7 @@ from probe import __version__
 from probe.corpus import Vocab
 from probe.errors import ProbeError
 from probe.fileio import atomic_folder, read_json, write_json
-from probe.model import CharRNN, ModelConfig
+from probe.model import CharRNN, ModelConfig, check_device
 
 FORMAT = "probe-checkpoint"
 FORMAT_VERSION = 1
@@ -91,6 +91,7 @@ def resolve(path: str | Path) -> Path:
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
     """Load weights, vocab and config; every failure is a one-line ProbeError."""
+    device = check_device(device)
     path = resolve(path)
     if not path.is_dir():
         raise ProbeError(

@@ -36,6 +36,7 @@ FUSED_SLICES = {"input_gate": 0, "forget_gate": 1, "candidate": 2, "output_gate"
 LSTM_MODE = 2  # PyTorch's mode number for LSTM in its fused-RNN calls
 GRU_SLICES = {"reset_gate": 0, "update_gate": 1, "candidate": 2}
 BUFFER_BYTES = 96 << 20  # the gates buffer per chunk: big GEMMs, bounded memory
+GPU_BUFFER_BYTES = 1 << 30  # on a GPU: fewer, longer chunks (each costs copies and syncs)
 WRITE_BYTES = 32 << 10  # per stream per array per chunk
 CHUNK_CHARS = 16384
 
@@ -49,7 +50,8 @@ def chunk_steps(model: CharRNN, streams: int) -> int:
     per_step = (
         64 * hidden if uses_fused_kernel(model) else 16 * GATES_PER_CELL[model.config.cell] * hidden
     )
-    by_buffer = BUFFER_BYTES // (per_step * streams)
+    on_gpu = next(model.parameters()).device.type == "cuda"
+    by_buffer = (GPU_BUFFER_BYTES if on_gpu else BUFFER_BYTES) // (per_step * streams)
     return int(max(8, min(1024, by_buffer, max(by_write, CHUNK_CHARS // streams))))
 
 

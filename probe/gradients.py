@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from probe.checkpoint import Checkpoint, load_checkpoint
 from probe.errors import ProbeError
-from probe.model import CharRNN
+from probe.model import CharRNN, check_device
 from probe.recording import Recording
 
 PERCENTILES = (10, 50, 90)
@@ -252,7 +252,7 @@ def gradient_decay(
         if vocab is None:
             raise ProbeError("gradient_decay on a bare model needs its vocab")
     if device is not None:
-        model = model.to(device)
+        model = model.to(check_device(device))
     starts, warmup = plan_windows(len(text), max_lag, positions, warmup)
     was_training = model.training
     model.eval()

@@ -24,6 +24,25 @@ LAYERS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 GATES_PER_CELL = {"lstm": 4, "gru": 3, "rnn": 1}
 
 
+def check_device(name: str) -> str:
+    """`name` as a torch device string, or a one-line ProbeError if this machine lacks it
+    (torch's own errors for a missing GPU are assertions deep in the first `.to`)."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ProbeError(f"unknown device {name!r}: use cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ProbeError(f"unsupported device {name!r}: use cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ProbeError(
+                f"--device {name}: this PyTorch ({torch.__version__}) sees no CUDA GPU"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ProbeError(f"--device {name}: only {torch.cuda.device_count()} GPU(s) visible")
+    return str(device)
+
+
 @dataclass
 class ModelConfig:
     cell: str = "lstm"

@@ -14,9 +14,11 @@ milliseconds and costs no RAM until read.
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -180,12 +182,17 @@ class RecordingWriter:
 
 
 def write_at(fd: int, data, offset: int) -> None:
-    """os.pwrite where the OS has it; else seek and write (only the writer thread uses fd)."""
+    """os.pwrite where the OS has it; else seek and write (then only one thread may use fd)."""
     if hasattr(os, "pwrite"):
         os.pwrite(fd, data, offset)
     else:
         os.lseek(fd, offset, os.SEEK_SET)
         os.write(fd, data)
+
+
+def write_pieces(fd: int, pieces: list[tuple[int, np.ndarray]]) -> None:
+    for offset, piece in pieces:
+        write_at(fd, piece, offset)
 
 
 def reserve(path: Path, size: int) -> None:
@@ -209,16 +216,21 @@ class StreamWriter:
     shorter), so each stream's part of a chunk is one contiguous run of rows in each file:
     one `os.pwrite` per stream per array, done by a background thread while the caller
     computes the next chunk (pwrite releases the GIL; writing through the memmap instead
-    page-faults on every new page and costs about as much as the compute).
-    A chunk passed to `write` may be reused once `pending` + 1 more writes have returned (at
-    most `pending` wait in the queue and one is being written); `close` waits for the writes.
+    page-faults on every new page and costs about as much as the compute). With `workers`
+    > 1 that thread splits each chunk's pieces over a pool: worth it when a GPU computes
+    and copying into the page cache is the bottleneck. Chunks still finish in order, so a
+    chunk passed to `write` may be reused once `in_flight` more writes have returned (at
+    most `pending` wait in the queue and one is being written); `close` waits for all.
     """
 
-    def __init__(self, chars: int, streams: int, segment: int, pending: int = 8):
+    def __init__(self, chars: int, streams: int, segment: int, pending: int = 8, workers: int = 1):
         self.chars, self.streams, self.segment, self.pending = chars, streams, segment, pending
+        self.in_flight = pending + 1
         self.files: dict[str, int] = {}
         self.jobs: queue.Queue = queue.Queue(maxsize=pending)
         self.error: Exception | None = None
+        self.workers = workers if hasattr(os, "pwrite") else 1  # seek + write would race
+        self.pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
         self.thread = threading.Thread(target=self._work, daemon=True)
         self.thread.start()
 
@@ -250,8 +262,12 @@ class StreamWriter:
         while (job := self.jobs.get()) is not None:
             fd, pieces = job
             try:
-                for offset, piece in pieces:
-                    write_at(fd, piece, offset)
+                if self.pool is None:
+                    write_pieces(fd, pieces)
+                else:  # contiguous shares, so each thread's writes run along the file
+                    share = -(-len(pieces) // self.workers)
+                    parts = [pieces[i : i + share] for i in range(0, len(pieces), share)]
+                    list(self.pool.map(functools.partial(write_pieces, fd), parts))
             except Exception as error:  # noqa: BLE001 -- reported by write() and close()
                 self.error = error
 
@@ -259,6 +275,8 @@ class StreamWriter:
         """Wait for every write; raise if one failed."""
         self.jobs.put(None)
         self.thread.join()
+        if self.pool is not None:
+            self.pool.shutdown()
         for fd in self.files.values():
             os.close(fd)
         self.files.clear()

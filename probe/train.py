@@ -35,7 +35,7 @@ from probe.checkpoint import (
 )
 from probe.corpus import Corpus, Vocab, load_corpus
 from probe.errors import ProbeError
-from probe.model import CharRNN, ModelConfig, parameter_count
+from probe.model import CharRNN, ModelConfig, check_device, parameter_count
 
 LOG_FIELDS = [
     "step",
@@ -98,6 +98,7 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ProbeError(f"--{name.replace('_', '-')} must be positive")
+        self.device = check_device(self.device)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,10 @@ import torch
 # beside other work on a 2-core machine.
 torch.set_num_threads(1)
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# The shared corpora: $PROBE_DATA if set (as for `probe`), else ../shared/data beside the repo.
+DATA = Path(
+    os.environ.get("PROBE_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+)
 
 
 def shared_text(name: str, chars: int) -> str:

@@ -383,8 +383,6 @@ def test_shift_null_is_the_best_score_over_shifted_copies(tiny_recording):
     null = table.groupby("feature")["null_shift"].first()
     for name in names:
         values = S.feature_values(tiny_recording, name)
-        shifted = {
-            str(offset): np.roll(values, offset) for offset in S.shift_offsets(len(values))
-        }
+        shifted = {str(offset): np.roll(values, offset) for offset in S.shift_offsets(len(values))}
         scores = S.unit_scores(tiny_recording, shifted, kinds=["cell", "hidden"])
         assert null[name] == pytest.approx(scores["score"].max(), abs=2e-3)

@@ -145,6 +145,7 @@ def add_record(subparsers) -> None:
         "--no-twin", action="store_true", help="skip the random-init twin used as search's null"
     )
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.set_defaults(func=cmd_record)
 
 
@@ -167,6 +168,7 @@ def cmd_record(args) -> None:
         args.streams,
         args.warmup,
         source,
+        device=args.device,
     )
     m = recording.manifest
     print(f"recorded {recording.chars:,} chars at {m['chars_per_s']:,} chars/s -> {recording.path}")

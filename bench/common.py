@@ -20,11 +20,13 @@ import numpy as np
 import torch
 
 from probe.corpus import find_named
+from probe.fastrecord import ONEDNN, linear
 from probe.fileio import read_text_file
 
 THREADS = 2
 GEMM_SIZE = 1024
 GEMM_REPEATS = 8
+GPU_GEMM_SIZE = 8192
 
 
 def setup(threads: int = THREADS) -> None:
@@ -32,8 +34,8 @@ def setup(threads: int = THREADS) -> None:
     torch.manual_seed(0)
 
 
-def machine() -> dict:
-    """CPU model, cores, load and library versions: printed next to every result."""
+def machine(device: str = "cpu") -> dict:
+    """CPU model, cores, load, the GPU if used and library versions: printed next to results."""
     cpu = platform.processor() or "unknown CPU"
     flags = ""
     if Path("/proc/cpuinfo").is_file():
@@ -48,15 +50,24 @@ def machine() -> dict:
         "cores": os.cpu_count(),
         "extensions": ", ".join(extensions) or "none listed",
         "load_1min": round(os.getloadavg()[0], 1),
+        **({"gpu": torch.cuda.get_device_name(device)} if device.startswith("cuda") else {}),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "numpy": np.__version__,
     }
 
 
+def synchronize() -> None:
+    """Wait for queued GPU work (if any GPU is in use), so a timer stops when it is done."""
+    if torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def seconds(run: Callable[[], object]) -> float:
+    synchronize()
     began = time.perf_counter()
     run()
+    synchronize()
     return time.perf_counter() - began
 
 
@@ -76,21 +87,19 @@ def ratio(numerator: list[float], denominator: list[float]) -> float:
 
 class GemmPeak:
     """The peak fp32 GEMM rate, measured in each round: the best of GEMM_REPEATS GEMMs through
-    MKL (torch.mm) and through oneDNN (the path nn.LSTM uses on CPU). One 13 ms GEMM a round
-    was often slowed by a lost time slice (noise only ever slows it down), which inflated
-    every fraction of the FLOP bound measured against it."""
+    MKL (torch.mm) and through oneDNN (the path nn.LSTM uses on CPU), or through cuBLAS on
+    a GPU (8192^3, TF32 off, as the recorder computes). One 13 ms GEMM a round was often
+    slowed by a lost time slice (noise only ever slows it down), which inflated every
+    fraction of the FLOP bound measured against it."""
 
-    def __init__(self, size: int = GEMM_SIZE):
-        a, b, bias = torch.randn(size, size), torch.randn(size, size), torch.zeros(size)
-        self.flops = 2 * size**3
-        self.paths = {"gemm mkl": lambda: torch.mm(a, b)}
-        try:
-            torch.ops.mkldnn._linear_pointwise(a, b, bias, "none", [], "")
-            self.paths["gemm onednn"] = lambda: torch.ops.mkldnn._linear_pointwise(
-                a, b, bias, "none", [], ""
-            )
-        except (AttributeError, RuntimeError):
-            pass
+    def __init__(self, device: str = "cpu"):
+        on_gpu = device.startswith("cuda")
+        size = GPU_GEMM_SIZE if on_gpu else GEMM_SIZE
+        a, b = (torch.randn(size, size, device=device) for _ in range(2))
+        self.size, self.flops = size, 2 * size**3
+        self.paths = {f"gemm {'cublas' if on_gpu else 'mkl'}": lambda: torch.mm(a, b)}
+        if ONEDNN and not on_gpu:
+            self.paths["gemm onednn"] = lambda: linear(a, b, None)
         self.best: dict[str, list[float]] = {name: [] for name in self.paths}
 
     def runs(self) -> dict[str, Callable[[], object]]:

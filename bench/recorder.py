@@ -43,10 +43,12 @@ def flops_per_char(cell: str, layers: int, hidden: int) -> int:
 
 def fused_forward(model: CharRNN, ids: np.ndarray, steps: int = 256):
     """Reference (b): the fused layer over the same streams, h only, state carried."""
-    streams, segment, _ = plan_streams(len(ids), None, WARMUP, uses_fused_kernel(model))
+    device = next(model.parameters()).device
+    fused, gpu = uses_fused_kernel(model), device.type == "cuda"
+    streams, segment, _ = plan_streams(len(ids), None, WARMUP, fused, gpu)
     padded = np.zeros(streams * segment, dtype=np.int64)
     padded[: len(ids)] = ids
-    tokens = torch.from_numpy(padded.reshape(streams, segment))
+    tokens = torch.from_numpy(padded.reshape(streams, segment)).to(device)
 
     def run():
         with torch.no_grad():
@@ -58,19 +60,21 @@ def fused_forward(model: CharRNN, ids: np.ndarray, steps: int = 256):
     return run
 
 
-def bench_shape(cell: str, layers: int, hidden: int, chars: int, rounds: int) -> dict:
+def bench_shape(
+    cell: str, layers: int, hidden: int, chars: int, rounds: int, device: str = "cpu"
+) -> dict:
     text = linux_text(chars)
     vocab = Vocab.build(text)
     ids = vocab.encode(text)
-    model = CharRNN(ModelConfig(cell, layers, hidden, 0.0, len(vocab))).eval()
+    model = CharRNN(ModelConfig(cell, layers, hidden, 0.0, len(vocab))).to(device).eval()
     kinds = list(model.kinds)
     folder = scratch(f"{cell}{layers}x{hidden}")
     shapes = {(layer, kind): hidden for layer in range(1, layers + 1) for kind in kinds}
-    loop_ids = torch.from_numpy(ids[: min(LOOP_CHARS, chars)])[None]
+    loop_ids = torch.from_numpy(ids[: min(LOOP_CHARS, chars)])[None].to(device)
     loop_chars = loop_ids.shape[1]
 
     rounds_done = []
-    peak = GemmPeak()
+    peak = GemmPeak(device)
 
     def ours():  # a fresh folder per round, as a user's recording gets
         out = folder / f"round-{len(rounds_done)}"
@@ -105,6 +109,7 @@ def bench_shape(cell: str, layers: int, hidden: int, chars: int, rounds: int) ->
         "loop_chars_s": loop_chars / min(times["loop"]),
         "peak_gflops": max(peak.gflops()),
         "gemm_gflops": peak.path_gflops(),
+        "gemm_size": peak.size,
         "flop_bound": float(np.median([o / b for o, b in zip(ours_rate, bound)])),
         "fused_flop_bound": float(
             np.median([chars / t / b for t, b in zip(times["fused"], bound)])
@@ -119,7 +124,7 @@ def bench_shape(cell: str, layers: int, hidden: int, chars: int, rounds: int) ->
     }
 
 
-def main(scale: float = 1.0, rounds: int = 3) -> list[dict]:
+def main(scale: float = 1.0, rounds: int = 3, device: str = "cpu") -> list[dict]:
     folder = scratch("disk")
     try:
         disk = disk_write_gbs(folder)
@@ -128,7 +133,8 @@ def main(scale: float = 1.0, rounds: int = 3) -> list[dict]:
     print(f"  disk write + fsync {disk:.2f} GB/s", flush=True)
     results = []
     for cell, layers, hidden, chars in SHAPES:
-        result = bench_shape(cell, layers, hidden, max(2_000, int(chars * scale)), rounds)
+        chars = max(2_000, int(chars * scale))
+        result = bench_shape(cell, layers, hidden, chars, rounds, device)
         result["written_gbs"] = result["ours_chars_s"] * result["bytes_per_char"] / 1e9
         result["disk_write_gbs"] = disk
         print(

@@ -19,11 +19,14 @@ from probe.train import TrainConfig, Trainer
 TARGET = 0.9
 
 
-def bare_loop(data: torch.Tensor, layers: int, hidden: int, vocab: int, seq_len: int):
-    """A block of steps of the reference loop over `data` (batch, stream length)."""
+def bare_loop(
+    data: torch.Tensor, layers: int, hidden: int, vocab: int, seq_len: int, device: str = "cpu"
+):
+    """A block of steps of the reference loop over `data` (batch, stream length), which
+    stays on the CPU as the trainer's does: each step moves its batch to `device`."""
     torch.manual_seed(0)
-    rnn = nn.LSTM(vocab, hidden, layers, batch_first=True)
-    decoder = nn.Linear(hidden, vocab)
+    rnn = nn.LSTM(vocab, hidden, layers, batch_first=True).to(device)
+    decoder = nn.Linear(hidden, vocab).to(device)
     optimizer = torch.optim.Adam([*rnn.parameters(), *decoder.parameters()], lr=2e-3)
     where = {"position": 0, "state": None}
 
@@ -31,8 +34,8 @@ def bare_loop(data: torch.Tensor, layers: int, hidden: int, vocab: int, seq_len:
         p = where["position"]
         if p + seq_len + 1 > data.shape[1]:
             p, where["state"] = 0, None
-        x = F.one_hot(data[:, p : p + seq_len], vocab).float()
-        y = data[:, p + 1 : p + seq_len + 1]
+        x = F.one_hot(data[:, p : p + seq_len].to(device), vocab).float()
+        y = data[:, p + 1 : p + seq_len + 1].to(device)
         output, state = rnn(x, where["state"])
         loss = F.cross_entropy(decoder(output).reshape(-1, vocab), y.reshape(-1))
         optimizer.zero_grad(set_to_none=True)
@@ -45,12 +48,17 @@ def bare_loop(data: torch.Tensor, layers: int, hidden: int, vocab: int, seq_len:
     return step
 
 
-def main(layers: int = 2, hidden: int = 256, steps: int = 10, rounds: int = 3) -> dict:
+def main(
+    layers: int = 2, hidden: int = 256, steps: int = 10, rounds: int = 3, device: str = "cpu"
+) -> dict:
     with tempfile.TemporaryDirectory(prefix="probe-bench-train-") as out:
-        config = TrainConfig(corpus="linux", out=out, layers=layers, hidden=hidden, quiet=True)
+        config = TrainConfig(
+            corpus="linux", out=out, layers=layers, hidden=hidden, device=device, quiet=True
+        )
         trainer = Trainer(config)
         ours = trainer.train_step
-        bare = bare_loop(trainer.train_data, layers, hidden, len(trainer.vocab), config.seq_len)
+        vocab = len(trainer.vocab)
+        bare = bare_loop(trainer.train_data, layers, hidden, vocab, config.seq_len, device)
         ours(), bare()  # first steps allocate
         times = interleaved(
             {

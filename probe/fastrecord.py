@@ -9,7 +9,9 @@ are time-major (steps, streams, units), and a chunk of steps is computed per cal
   pass; we read them there, rebuild c with one multiply-add per step, and check that this c
   ends where the kernel's final c does (if a PyTorch release moved the gates, the check fails
   and the tracer falls back to the step loop below).
-* GRU, RNN and the fallback: a step loop with the input projections hoisted out (a lookup
+* Vanilla RNN: h is all it has to record, and that is what PyTorch's fused layer returns,
+  so each layer runs as its own one-layer `nn.RNN` with the model's weights.
+* GRU and the LSTM fallback: a step loop with the input projections hoisted out (a lookup
   for layer 1's one-hot input, one GEMM per chunk above), one recurrent GEMM per step through
   oneDNN (see `linear`), gates computed in place (LSTM rows reordered to i, f, o, g so one
   sigmoid covers three gates) into preallocated buffers.
@@ -25,6 +27,7 @@ import platform
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from probe.model import GATES_PER_CELL, CharRNN, step_layer
 from probe.units import KINDS
@@ -114,6 +117,14 @@ def workspace_gates(workspace: torch.Tensor, steps: int, streams: int, hidden: i
     return flat.view(steps, streams, row)[:, :, : 4 * hidden]
 
 
+def single_rnn_layer(model: CharRNN, layer: int) -> nn.RNN:
+    """Layer `layer` (0-based) of a vanilla-RNN model as a one-layer `nn.RNN`, same weights."""
+    w_ih, w_hh, _, _ = model.layer_weights(layer)
+    single = nn.RNN(w_ih.shape[1], w_hh.shape[1], nonlinearity=model.rnn.nonlinearity)
+    single.load_state_dict(dict(zip(single.state_dict(), model.layer_weights(layer))))
+    return single.to(w_ih.device).eval()
+
+
 @functools.cache
 def fused_lstm_works(hidden: int) -> bool:
     """Whether this PyTorch has the fused kernel and its workspace holds the gates where
@@ -165,6 +176,10 @@ class FastTracer:
             for layer in range(self.layers if self.fused else 0)
         ]
         self.one_hot = torch.eye(config.vocab_size, device=device)
+        self.rnn_layers = [
+            single_rnn_layer(model, layer)
+            for layer in range(self.layers if self.cell == "rnn" else 0)
+        ]
 
     def _layer_weights(self, model: CharRNN, layer: int):
         """(input table or None, W_ih, input bias, W_hh, recurrent bias) in our gate order."""
@@ -186,14 +201,17 @@ class FastTracer:
         steps, streams = ids.shape[1], ids.shape[0]
         below = None
         for layer, (table, w_ih, input_bias, w_hh, recurrent_bias) in enumerate(self.weights):
-            kinds = self._fused_lstm(layer, ids, below) if self.fused else None
+            if self.rnn_layers:
+                kinds = self._fused_rnn(layer, ids, below)
+            else:
+                kinds = self._fused_lstm(layer, ids, below) if self.fused else None
             if kinds is None:
                 if layer == 0:  # one-hot input: the projection is a row lookup
                     gates = table[ids.t()]
                 else:
                     gates = linear(below.reshape(steps * streams, -1), w_ih, input_bias)
                     gates = gates.view(steps, streams, -1)
-                step = {"lstm": self._lstm, "gru": self._gru, "rnn": self._rnn}[self.cell]
+                step = self._lstm if self.cell == "lstm" else self._gru
                 step(layer, gates, w_hh, recurrent_bias)
                 kinds = self._kinds(layer, gates)
             below = kinds["hidden"]
@@ -227,6 +245,12 @@ class FastTracer:
         kinds = {"hidden": hidden, "cell": cell}
         kinds.update({kind: blocks[i] for kind, i in FUSED_SLICES.items()})
         return kinds
+
+    def _fused_rnn(self, layer: int, ids: torch.Tensor, below: torch.Tensor | None):
+        x = self.one_hot[ids.t().contiguous()] if layer == 0 else below
+        hidden, last = self.rnn_layers[layer](x, self.h[layer][None])
+        self.h[layer].copy_(last[0])
+        return {"hidden": hidden}
 
     def _kinds(self, layer: int, gates: torch.Tensor) -> dict[str, torch.Tensor]:
         steps = gates.shape[0]
@@ -268,15 +292,6 @@ class FastTracer:
             n.addcmul_(r, recurrent[:, two:]).tanh_()
             h_next = hidden_out[t]
             torch.sub(h, n, out=h_next).mul_(z).add_(n)  # (1 - z) n + z h
-            h = h_next
-        self.h[layer].copy_(h)
-
-    def _rnn(self, layer, gates, w_hh, _):
-        hidden_out = self.hidden_out[layer % 2]
-        h = self.h[layer]
-        for t in range(gates.shape[0]):
-            h_next = hidden_out[t]
-            torch.tanh(gates[t].add_(linear(h, w_hh, None)), out=h_next)
             h = h_next
         self.h[layer].copy_(h)
 

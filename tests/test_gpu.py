@@ -76,3 +76,15 @@ def test_record_command_takes_the_gpu(tiny_checkpoint, tmp_path, linux_file):
     )  # fmt: skip
     assert code == 0, err
     assert Recording.open(tmp_path / "rec").chars == 20_000
+
+
+def test_gradient_decay_on_the_gpu_equals_the_cpu(tiny_checkpoint):
+    from probe.gradients import gradient_decay
+
+    text = shared_text("linux.txt", 20_000)
+    tables = [
+        gradient_decay(tiny_checkpoint, text, max_lag=40, positions=32, device=device)
+        for device in ("cpu", "cuda")
+    ]
+    for column in ("mean", "p50", "ratio_mean"):
+        np.testing.assert_allclose(tables[1][column], tables[0][column], rtol=1e-3, atol=1e-7)

@@ -257,15 +257,16 @@ they stop. The FLOP bound's peak rate is cuBLAS fp32 (TF32 off, as the recorder 
 on 8192^3 GEMMs, the best of 8 per round.
 
 How to read it: on a GPU the recorder runs LSTM and GRU layers in the step loop (oneDNN's
-fused kernel is a CPU path) and RNN layers through cuDNN, on up to 1,024 streams, converts each chunk to float16 on the GPU, copies it to
-pinned host memory and hands it to write threads. Computing is the small part (LSTM 2x256:
-~4M chars/s without writes, against ~20M for cuDNN's h-only forward); the arrays it stores
-(1.5-18 KB per char) are the large one, so every shape records at about the disk's own
-write + fsync rate (the "written / disk's write + fsync rate" row; above 1 where the page
-cache absorbs part of a recording). The FLOP-bound and h-only targets were set for the CPU
-and cannot be met by any recorder that stores every kind to this disk; storing fewer kinds
-helps (`probe record --device cuda` with the shipped linux-lstm, 2x128, on the 309k test
-chars: all six kinds 325k chars/s, `--kinds cell,hidden` 404k, on the H100 machine).
+fused kernel is a CPU path) and RNN layers through cuDNN, on up to 1,024 streams, converts
+each chunk to float16 on the GPU, copies it to pinned host memory and hands it to 4 write
+threads. Computing is the small part: with the writes skipped, LSTM 2x256 records 1.5M
+chars/s (cuDNN's h-only forward: ~20M). Copying the arrays (1.5-18 KB per char) into the
+page cache is the large one: 1 write thread ~1.4 GB/s, 4 threads ~2.5 GB/s (the kernel
+serialises writes to one file, so threads take chunks of different arrays), and a RAM disk
+(tmpfs) was no faster than the disk. So the FLOP-bound and h-only targets, set for the CPU,
+are out of reach of any recorder that stores every kind through the page cache; storing
+fewer kinds helps (`probe record --device cuda` with the shipped linux-lstm, 2x128, on the
+309k test chars: all six kinds 325k chars/s, `--kinds cell,hidden` 404k).
 """
 
 

@@ -33,8 +33,9 @@ from probe.model import CharRNN
 from probe.recording import Recording, RecordingWriter, StreamWriter
 
 TWIN_CHARS = 100_000
-# Write threads while a GPU computes: one copies into the page cache at ~1.25 GB/s, below
-# a fast disk (H100 machine, LSTM 2x256, 1M chars: 1 thread 203k chars/s, 4 threads 287k).
+# Write threads while a GPU computes: copying into the page cache is then the bottleneck
+# (H100 machine, 1M chars of LSTM 2x256: 1 thread 231k chars/s, 4 threads 392-424k, 8 or
+# 12 threads 340-350k; 3x512: 163k, 184-224k, 160-205k).
 GPU_WRITERS = 4
 TWIN_SEED = 1234
 
@@ -112,12 +113,11 @@ def record_arrays(
     tracer = FastTracer(model, streams, steps, warm_state(model, ids, starts, warmup, device))
     workers = max(1, min(GPU_WRITERS, (os.cpu_count() or 2) - 1)) if on_gpu else 1
     out, hidden = StreamWriter(chars, streams, segment, workers=workers), model.config.hidden
-    # float16 buffers, reused round-robin: a buffer comes round again only after more writes
-    # than the writer can hold (queued + in progress), so its last write is done. From a GPU
-    # the float16 conversion runs there and the copies land in pinned memory (2-3x faster).
+    # float16 buffers, reused round-robin once their last write is done. From a GPU the
+    # float16 conversion runs there and the copies land in pinned memory (2-3x faster).
     ring = [
         torch.empty(streams, steps, hidden, dtype=torch.float16, pin_memory=on_gpu)
-        for _ in range(out.in_flight + 1)
+        for _ in range(out.pending + 2)
     ]
     used = 0
     try:
@@ -135,7 +135,9 @@ def record_arrays(
                         bar.update(out.write(writer.logprob, picked, column))
                         continue
                     for kind in kinds:
-                        half = ring[used % len(ring)][:, : stop - column]
+                        buffer = ring[used % len(ring)]
+                        out.wait_until_written(buffer.numpy())
+                        half = buffer[:, : stop - column]
                         value = values[kind].transpose(0, 1)
                         if on_gpu:  # convert there, then one plain copy of half the bytes
                             value = value.to(torch.float16, memory_format=torch.contiguous_format)

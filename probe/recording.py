@@ -14,11 +14,9 @@ milliseconds and costs no RAM until read.
 
 from __future__ import annotations
 
-import functools
 import os
 import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -190,9 +188,9 @@ def write_at(fd: int, data, offset: int) -> None:
         os.write(fd, data)
 
 
-def write_pieces(fd: int, pieces: list[tuple[int, np.ndarray]]) -> None:
-    for offset, piece in pieces:
-        write_at(fd, piece, offset)
+def address(array: np.ndarray) -> int:
+    """Where an array's data starts: how `StreamWriter` knows a buffer passed again."""
+    return array.__array_interface__["data"][0]
 
 
 def reserve(path: Path, size: int) -> None:
@@ -214,25 +212,26 @@ class StreamWriter:
 
     Stream s covers rows [s * segment, (s + 1) * segment) of the text (the last one may be
     shorter), so each stream's part of a chunk is one contiguous run of rows in each file:
-    one `os.pwrite` per stream per array, done by a background thread while the caller
+    one `os.pwrite` per stream per array, done by background threads while the caller
     computes the next chunk (pwrite releases the GIL; writing through the memmap instead
-    page-faults on every new page and costs about as much as the compute). With `workers`
-    > 1 that thread splits each chunk's pieces over a pool: worth it when a GPU computes
-    and copying into the page cache is the bottleneck. Chunks still finish in order, so a
-    chunk passed to `write` may be reused once `in_flight` more writes have returned (at
-    most `pending` wait in the queue and one is being written); `close` waits for all.
+    page-faults on every new page and costs about as much as the compute). One thread when
+    the CPU also computes; several when a GPU does and copying into the page cache is the
+    bottleneck. The kernel serialises writes to one file (its inode lock), so each thread
+    takes whole chunks, and chunks of different arrays are written side by side.
+    Chunks may finish out of order: before refilling a buffer it passed to `write`, the
+    caller calls `wait_until_written(buffer)`. `close` waits for every write.
     """
 
     def __init__(self, chars: int, streams: int, segment: int, pending: int = 8, workers: int = 1):
         self.chars, self.streams, self.segment, self.pending = chars, streams, segment, pending
-        self.in_flight = pending + 1
         self.files: dict[str, int] = {}
         self.jobs: queue.Queue = queue.Queue(maxsize=pending)
+        self.reading: dict[int, threading.Event] = {}  # buffer address -> its last write done
         self.error: Exception | None = None
-        self.workers = workers if hasattr(os, "pwrite") else 1  # seek + write would race
-        self.pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
-        self.thread = threading.Thread(target=self._work, daemon=True)
-        self.thread.start()
+        workers = workers if hasattr(os, "pwrite") else 1  # seek + write would race
+        self.threads = [threading.Thread(target=self._work, daemon=True) for _ in range(workers)]
+        for thread in self.threads:
+            thread.start()
 
     def write(self, array: np.memmap, chunk: np.ndarray, column: int) -> int:
         """chunk (streams, steps, ...) covers columns [column, column + steps) of each stream.
@@ -240,6 +239,7 @@ class StreamWriter:
         Returns the number of rows written (padding past the text's end is dropped)."""
         if self.error:
             raise ProbeError(f"could not write the recording: {self.error}")
+        done = self.reading[address(chunk)] = threading.Event()
         chunk = np.ascontiguousarray(chunk)
         steps = min(chunk.shape[1], self.segment - column)
         row_bytes = chunk[0, 0].nbytes
@@ -255,28 +255,32 @@ class StreamWriter:
                 break
             pieces.append((array.offset + start * row_bytes, chunk[stream, :rows]))
             written += rows
-        self.jobs.put((fd, pieces))
+        self.jobs.put((fd, pieces, done))
         return written
+
+    def wait_until_written(self, buffer: np.ndarray) -> None:
+        """Return once no queued or running write reads `buffer` (call before refilling it)."""
+        done = self.reading.pop(address(buffer), None)
+        if done is not None:
+            done.wait()
 
     def _work(self) -> None:
         while (job := self.jobs.get()) is not None:
-            fd, pieces = job
+            fd, pieces, done = job
             try:
-                if self.pool is None:
-                    write_pieces(fd, pieces)
-                else:  # contiguous shares, so each thread's writes run along the file
-                    share = -(-len(pieces) // self.workers)
-                    parts = [pieces[i : i + share] for i in range(0, len(pieces), share)]
-                    list(self.pool.map(functools.partial(write_pieces, fd), parts))
+                for offset, piece in pieces:
+                    write_at(fd, piece, offset)
             except Exception as error:  # noqa: BLE001 -- reported by write() and close()
                 self.error = error
+            finally:
+                done.set()
 
     def close(self) -> None:
         """Wait for every write; raise if one failed."""
-        self.jobs.put(None)
-        self.thread.join()
-        if self.pool is not None:
-            self.pool.shutdown()
+        for _ in self.threads:
+            self.jobs.put(None)
+        for thread in self.threads:
+            thread.join()
         for fd in self.files.values():
             os.close(fd)
         self.files.clear()

@@ -9,29 +9,20 @@ import torch
 from probe.checkpoint import load_checkpoint
 from probe.record import record
 from probe.recording import Recording
-from probe.train import TrainConfig, train
+from probe.train import train
 from tests.conftest import shared_text
 from tests.test_cli import probe
+from tests.test_train import settings
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 
 
 def test_training_on_the_gpu_learns_and_loads_on_the_cpu(linux_file, tmp_path):
-    result = train(
-        TrainConfig(
-            corpus=str(linux_file),
-            out=str(tmp_path),
-            layers=2,
-            hidden=64,
-            batch=32,
-            seq_len=50,
-            max_steps=300,
-            val_every=100,
-            eval_chars=20_000,
-            device="cuda",
-            quiet=True,
-        )
-    )
+    config = settings(
+        linux_file, tmp_path, layers=2, hidden=64, batch=32, seq_len=50, max_steps=300,
+        val_every=100, eval_chars=20_000, dropout=0.0, device="cuda",
+    )  # fmt: skip
+    result = train(config)
     on_gpu, on_cpu = (load_checkpoint(tmp_path / "best", d) for d in ("cuda", "cpu"))
     assert result["val_loss"] < 0.7 * math.log(len(on_cpu.vocab))  # far below chance
     ids = torch.from_numpy(on_cpu.vocab.encode(shared_text("linux.txt", 500)))[None]
@@ -43,8 +34,9 @@ def test_training_on_the_gpu_learns_and_loads_on_the_cpu(linux_file, tmp_path):
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_recording_on_the_gpu_equals_the_cpu_recording(train_tiny, tmp_path, cell):
-    """Same streams and warm-up: the GPU's step loop and the CPU's path (oneDNN's fused
-    kernel for LSTMs) store the same float16 values (to a float16 step: c grows past 1)."""
+    """Same streams and warm-up: the GPU's path (the step loop; cuDNN for RNN layers) and
+    the CPU's (oneDNN's fused kernel for LSTMs) store the same float16 values (to a float16
+    step: c grows past 1)."""
     checkpoint = train_tiny(cell, layers=2, hidden=32, steps=100)
     text = shared_text("linux.txt", 330_000)[300_000:]
     recordings = {

@@ -142,26 +142,33 @@ def test_stream_writer_reports_a_failed_write(tmp_path):
 
 
 def test_stream_writer_with_several_workers_puts_every_chunk_in_place(tmp_path):
-    """Three threads take chunks in any order; each lands at its own rows, and a buffer
-    reused after `in_flight` more writes (as the recorder reuses them) is never overwritten
+    """Three threads take chunks of two arrays in any order; each lands at its own rows, and
+    a buffer refilled after `wait_until_written` (as the recorder does) is never overwritten
     while a write of it is still queued."""
     from probe.recording import StreamWriter
 
     chars, streams, segment, steps, width = 997, 4, 250, 10, 3
-    expected = np.random.default_rng(0).standard_normal((chars, width)).astype(np.float16)
-    padded = np.zeros((streams * segment, width), np.float16)
-    padded[:chars] = expected
-    by_stream = padded.reshape(streams, segment, width)
-    path = tmp_path / "array.npy"
-    array = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(chars, width))
+    expected = np.random.default_rng(0).standard_normal((2, chars, width)).astype(np.float16)
+    padded = np.zeros((2, streams * segment, width), np.float16)
+    padded[:, :chars] = expected
+    by_stream = padded.reshape(2, streams, segment, width)
+    arrays = [
+        np.lib.format.open_memmap(tmp_path / f"{i}.npy", "w+", np.float16, (chars, width))
+        for i in range(2)
+    ]
     writer = StreamWriter(chars, streams, segment, pending=2, workers=3)
-    ring = [np.empty((streams, steps, width), np.float16) for _ in range(writer.in_flight + 1)]
-    for index, column in enumerate(range(0, segment, steps)):
-        chunk = ring[index % len(ring)]
-        chunk[:] = by_stream[:, column : column + steps]
-        writer.write(array, chunk, column)
+    ring = [np.empty((streams, steps, width), np.float16) for _ in range(3)]
+    used = 0
+    for column in range(0, segment, steps):
+        for i, array in enumerate(arrays):
+            chunk = ring[used % len(ring)]
+            writer.wait_until_written(chunk)
+            chunk[:] = by_stream[i, :, column : column + steps]
+            writer.write(array, chunk, column)
+            used += 1
     writer.close()
-    np.testing.assert_array_equal(np.load(path), expected)
+    for i in range(2):
+        np.testing.assert_array_equal(np.load(tmp_path / f"{i}.npy"), expected[i])
 
 
 FAULTS_SCRIPT = """

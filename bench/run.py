@@ -266,7 +266,7 @@ serialises writes to one file, so threads take chunks of different arrays), and 
 (tmpfs) was no faster than the disk. So the FLOP-bound and h-only targets, set for the CPU,
 are out of reach of any recorder that stores every kind through the page cache; storing
 fewer kinds helps (`probe record --device cuda` with the shipped linux-lstm, 2x128, on the
-309k test chars: all six kinds 325k chars/s, `--kinds cell,hidden` 404k).
+309k test chars: all six kinds 294k chars/s, `--kinds cell,hidden` 376k).
 """
 
 

@@ -163,7 +163,9 @@ class FastTracer:
         self.weights = [self._layer_weights(model, layer) for layer in range(self.layers)]
         self.decoder = (model.decoder.weight.detach(), model.decoder.bias.detach())
         empty = lambda: torch.empty(steps, streams, self.hidden, device=device)  # noqa: E731
-        self.hidden_out = [empty(), empty()]  # layers alternate: one is the next one's input
+        # The step loop's outputs; layers alternate, so one is the next one's input. RNN
+        # layers run fused and return their own h.
+        self.hidden_out = [empty(), empty()] if self.cell != "rnn" else []
         self.cell_out = empty() if self.cell == "lstm" else None
         if self.cell == "lstm":
             self.h = [s.clone() for s in state[0]]

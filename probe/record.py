@@ -33,11 +33,11 @@ from probe.model import CharRNN
 from probe.recording import Recording, RecordingWriter, StreamWriter
 
 TWIN_CHARS = 100_000
+TWIN_SEED = 1234
 # Write threads while a GPU computes: copying into the page cache is then the bottleneck
 # (H100 machine, 1M chars of LSTM 2x256: 1 thread 231k chars/s, 4 threads 392-424k, 8 or
 # 12 threads 340-350k; 3x512: 163k, 184-224k, 160-205k).
 GPU_WRITERS = 4
-TWIN_SEED = 1234
 
 
 def plan_streams(

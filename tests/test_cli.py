@@ -101,6 +101,18 @@ def test_train_sample_record_end_to_end(linux_file, tmp_path):
         (["train", "--out", "{tmp}/r", "--nonsense-flag"], ["unrecognized arguments"]),
         (["train", "--out", "{tmp}/r", "--device", "tpu"], ["unknown device 'tpu'"]),
         (["train", "--out", "{tmp}/r", "--device", "cuda:99"], ["--device cuda:99"]),
+        (
+            [
+                "dashboard",
+                "--checkpoint",
+                "{tmp}",
+                "--text",
+                "{tmp}/config.json",
+                "--device",
+                "tpu",
+            ],
+            ["unknown device 'tpu'"],
+        ),
     ],
 )
 def test_bad_input_gets_one_line_error(tmp_path, args, fragments):

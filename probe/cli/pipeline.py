@@ -210,6 +210,7 @@ def add_dashboard(subparsers) -> None:
     p.add_argument("--text", help="UTF-8 text file to record with --checkpoint")
     p.add_argument("--out", help="keep the new recording here (default: a temporary folder)")
     p.add_argument("--max-chars", type=positive_int, help="record only the first N chars of --text")
+    p.add_argument("--device", default="cpu", help="record --text on cpu or cuda")
     p.add_argument(
         "--host", default="127.0.0.1", help="interface to bind (default: this machine only)"
     )
@@ -242,7 +243,12 @@ def cmd_dashboard(args) -> None:
             print(f"recording {args.text} with {args.checkpoint} -> {folder}")
             recordings.append(
                 record(
-                    args.checkpoint, text, folder, max_chars=args.max_chars, source=str(args.text)
+                    args.checkpoint,
+                    text,
+                    folder,
+                    max_chars=args.max_chars,
+                    source=str(args.text),
+                    device=args.device,
                 )
             )
         serve(

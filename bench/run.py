@@ -247,7 +247,7 @@ per-char loop (the "ceiling" rows), which caps those two ratios.
 GPU_METHOD = """
 ## How to reproduce (needs a CUDA GPU)
 
-    python -m bench.run --device cuda --rounds 2    # writes this page (3-4 minutes)
+    python -m bench.run --device cuda --rounds 2    # writes this page (~1 min on an H100)
     python -m bench.run --device cuda --quick       # smoke run, small inputs
 
 The recorder and trainer benchmarks of `docs/performance.md`, run on the GPU: the same

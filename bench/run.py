@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from bench import common, recorder, search, trainer
+from probe.errors import ProbeError
 from probe.model import check_device
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -302,11 +303,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     scale, rounds = (0.02, 1) if args.quick else (args.scale, args.rounds)
     common.setup(args.threads)
-    device = check_device(args.device)
+    try:
+        device = check_device(args.device)
+    except ProbeError as error:
+        parser.error(str(error))
     gpu = device.startswith("cuda")
     skip = [*args.skip, *(CPU_ONLY if gpu else ())]
     machine = common.machine(device)
     print("machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()), flush=True)
+    if gpu:
+        print(f"  {' and '.join(CPU_ONLY)}: CPU only, not run with --device {device}")
     rows: list[tuple] = []
     if "recorder" not in skip:
         rows += recorder_rows(recorder.main(scale, rounds, device))

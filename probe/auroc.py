@@ -53,7 +53,9 @@ def _column_keys(array: np.ndarray, columns: list[int]) -> torch.Tensor:
 
 def _histogram(keys: torch.Tensor) -> np.ndarray:
     """Counts per key (int16 read as uint16), -0.0 counted with +0.0 (equal values)."""
-    counts = torch.bincount(keys.int() & 0xFFFF, minlength=KEYS).numpy()
+    # int16 -> int32 is a fresh tensor, so masking it in place leaves `keys` alone and saves
+    # a pass (1M keys, one thread: 3.5-4.1 ms -> 1.9-2.5 ms)
+    counts = torch.bincount(keys.int().bitwise_and_(0xFFFF), minlength=KEYS).numpy()
     counts[POSITIVE_ZERO] += counts[NEGATIVE_ZERO]
     counts[NEGATIVE_ZERO] = 0
     return counts

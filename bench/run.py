@@ -56,9 +56,9 @@ def recorder_rows(results: list[dict]) -> list[tuple]:
             ),
         ]
     rows.append(("disk write + fsync (measured)", "GB/s", results[0]["disk_write_gbs"], None, ""))
+    size = results[0]["gemm_size"]
     for path in results[0]["gemm_gflops"]:
         best = max(r["gemm_gflops"][path] for r in results)
-        size = results[0]["gemm_size"]
         rows.append((f"fp32 {path} {size}^3 (measured)", "GFLOP/s", best, None, ""))
     return rows
 
@@ -128,7 +128,7 @@ def table(rows: list[tuple]) -> list[str]:
 
 def write_report(
     rows: list[tuple], machine: dict, command: str, notes: list[str], gpu: bool = False
-) -> Path:
+) -> None:
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     described = ", ".join(f"{k} {v}" for k, v in machine.items())
     text = [
@@ -142,12 +142,15 @@ def write_report(
         "",
         *table(rows),
     ]
-    report = GPU_REPORT if gpu else REPORT
+    report = report_path(gpu)
     report.parent.mkdir(exist_ok=True)
     report.write_text(
         HEADER_NOTE + "\n".join(text).rstrip() + "\n" + (GPU_METHOD if gpu else METHOD)
     )
-    return report
+
+
+def report_path(gpu: bool) -> Path:
+    return GPU_REPORT if gpu else REPORT
 
 
 HEADER_NOTE = "<!-- written by `python -m bench.run`; edit bench/run.py, not this file -->\n"
@@ -263,11 +266,11 @@ each chunk to float16 on the GPU, copies it to pinned host memory and hands it t
 threads. Computing is the small part: with the writes skipped, LSTM 2x256 records 1.5M
 chars/s (cuDNN's h-only forward: ~20M). Copying the arrays (1.5-18 KB per char) into the
 page cache is the large one: 1 write thread ~1.4 GB/s, 4 threads ~2.5 GB/s (the kernel
-serialises writes to one file, so threads take chunks of different arrays), and a RAM disk
-(tmpfs) was no faster than the disk. So the FLOP-bound and h-only targets, set for the CPU,
-are out of reach of any recorder that stores every kind through the page cache; storing
-fewer kinds helps (`probe record --device cuda` with the shipped linux-lstm, 2x128, on the
-309k test chars: all six kinds 294k chars/s, `--kinds cell,hidden` 376k).
+serialises writes to one file, so threads take chunks of different arrays). So the
+FLOP-bound and h-only targets, set for the CPU, are out of reach of any recorder that stores
+every kind through the page cache; storing fewer kinds helps (`probe record --device cuda`
+with the shipped linux-lstm, 2x128, on the 309k test chars: all six kinds 294k chars/s,
+`--kinds cell,hidden` 376k).
 """
 
 
@@ -346,7 +349,7 @@ def main(argv: list[str] | None = None) -> None:
             "cores during the run, so absolute rates are far below an idle machine's and "
             "ratios are noisy (small per-step ops suffer most from lost time slices)."
         )
-    report = (GPU_REPORT if gpu else REPORT).relative_to(ROOT)
+    report = report_path(gpu).relative_to(ROOT)
     if args.no_report or args.quick or args.skip:
         print(f"{report} not written (a quick, partial or --no-report run)")
     else:

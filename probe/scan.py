@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
+from probe import kernels
+
 BLOCK_ELEMENTS = 1 << 25  # values per task (64 MB of float16): many tasks balance the cores
 CHUNK_ELEMENTS = 1 << 20  # values per chunk of a task (4 MB as float32: stays in cache)
 
@@ -89,7 +91,8 @@ def moments(array: np.ndarray, columns: torch.Tensor, need_range: bool, bar):
 
     `columns` (features + 1, chars) are the centered features plus a row of ones, so one GEMM
     per chunk gives both N * cov and sum(x). Units are shifted by an early mean against float32
-    cancellation; chunk sums are float32, their running totals float64.
+    cancellation; chunk sums are float32, their running totals float64. The compiled kernel
+    (probe.kernels) does the same sums in one fused sweep per block.
     """
     chars, units = array.shape
     shift = torch.from_numpy(np.asarray(array[: min(chars, 4096)], dtype=np.float32).mean(0))
@@ -100,6 +103,11 @@ def moments(array: np.ndarray, columns: torch.Tensor, need_range: bool, bar):
         sum_xx = torch.zeros(units, dtype=torch.float64)
         low = torch.full((units,), np.inf)
         high = torch.full((units,), -np.inf)
+        if kernels.library is not None:
+            ranges = (low.numpy(), high.numpy()) if need_range else ()
+            args = (columns.numpy(), shift.numpy(), cross.numpy(), sum_xx.numpy(), *ranges)
+            kernels.moments(array, block, *args)
+            return cross, sum_xx, low, high
         buffer = torch.empty(chunk_rows(array), units)
         for start, stop in chunks(array, block):
             x = buffer[: stop - start].copy_(source[start:stop]).sub_(shift)

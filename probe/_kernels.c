@@ -1,0 +1,209 @@
+/* Fused kernels for search's two passes over float16 recordings (see probe/kernels.py).
+ *
+ * torch runs each pass as separate ops over float32 copies of the data: cast, shift, GEMM
+ * with the features, square, sum; then, for the AUROC candidates, a gather, a transpose and
+ * bincounts. Each op streams its operands through memory again, and a GEMM with ~12 rows
+ * is bound by reading its float32 operand. Here each float16 value is read once, cast in
+ * registers (F16C) and multiplied into every feature (FMA) while it sits in cache.
+ *
+ * Plain C functions called through ctypes (which releases the GIL, so probe.scan runs one
+ * call per core). Compiled for AVX2 + FMA + F16C; probe_supported() says whether this CPU
+ * has them, and probe.kernels falls back to torch where it has not, or where this file could
+ * not be compiled at all.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+
+#define FAST __attribute__((target("avx2,fma,f16c")))
+#define FEATURE_BLOCK 6 /* features per sweep: 12 accumulators + 2 values + 1 weight */
+#define PANEL_FLOATS (1 << 17) /* float32 values of one tile: 512 KB, stays in L2 */
+
+int probe_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static FAST void add_lanes(double *out, __m256 sums, int64_t lanes) {
+    float values[8];
+    _mm256_storeu_ps(values, sums);
+    for (int64_t l = 0; l < lanes; l++) out[l] += values[l];
+}
+
+/* Rows [start, stop) of a (chars, units) float16 array x, each shifted by shift[unit]:
+ *   cross[f, u] += sum_t columns[f, t] * x'[t, u]   (columns: features x chars, float32)
+ *   squares[u]  += sum_t x'[t, u]^2
+ *   low[u], high[u] = running min / max of x'       (skipped when low is NULL)
+ * Tiles of rows are cast into a panel of 16-unit column strips (so the FMA loop reads
+ * contiguous floats), then each strip is swept once per block of FEATURE_BLOCK features.
+ * Sums run in float32 within a tile and are added to the float64 outputs after it.
+ * Returns 0, or -1 if memory ran out. */
+FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t stop,
+                       const float *columns, int64_t features, int64_t chars,
+                       const float *shift, double *cross, double *squares, float *low,
+                       float *high) {
+    int64_t padded = (units + 15) / 16 * 16;
+    int64_t tile = PANEL_FLOATS / padded < 16 ? 16 : PANEL_FLOATS / padded;
+    float *panel = aligned_alloc(32, sizeof(float) * tile * padded);
+    float *square = aligned_alloc(32, sizeof(float) * padded * 3);
+    float *shifts = aligned_alloc(32, sizeof(float) * padded);
+    if (!panel || !square || !shifts) {
+        free(panel), free(square), free(shifts);
+        return -1;
+    }
+    float *lowest = square + padded, *highest = square + 2 * padded;
+    memset(shifts, 0, sizeof(float) * padded);
+    memcpy(shifts, shift, sizeof(float) * units);
+    for (int64_t u = 0; u < padded; u++) lowest[u] = INFINITY, highest[u] = -INFINITY;
+
+    for (int64_t t0 = start; t0 < stop; t0 += tile) {
+        int64_t n = stop - t0 < tile ? stop - t0 : tile;
+        memset(square, 0, sizeof(float) * padded);
+        for (int64_t t = 0; t < n; t++) {
+            const uint16_t *row = x + (t0 + t) * units;
+            for (int64_t u = 0; u < padded; u += 8) {
+                __m256 value;
+                if (u + 8 <= units) {
+                    value = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + u)));
+                } else { /* the last, partial block: pad lanes hold zeros */
+                    uint16_t part[8] = {0};
+                    if (u < units) memcpy(part, row + u, sizeof(uint16_t) * (units - u));
+                    value = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)part));
+                }
+                value = _mm256_sub_ps(value, _mm256_load_ps(shifts + u));
+                _mm256_store_ps(panel + (u & ~15) * n + 16 * t + (u & 15), value);
+                _mm256_store_ps(square + u,
+                                _mm256_fmadd_ps(value, value, _mm256_load_ps(square + u)));
+                if (low) {
+                    _mm256_store_ps(lowest + u, _mm256_min_ps(value, _mm256_load_ps(lowest + u)));
+                    _mm256_store_ps(highest + u,
+                                    _mm256_max_ps(value, _mm256_load_ps(highest + u)));
+                }
+            }
+        }
+        for (int64_t u = 0; u < units; u++) squares[u] += square[u];
+
+        for (int64_t u0 = 0; u0 < units; u0 += 16) {
+            const float *strip = panel + u0 * n;
+            int64_t lanes = units - u0 < 16 ? units - u0 : 16;
+            for (int64_t f0 = 0; f0 < features; f0 += FEATURE_BLOCK) {
+                /* a short last block repeats its last feature and drops those sums */
+                const float *c[FEATURE_BLOCK];
+                for (int64_t k = 0; k < FEATURE_BLOCK; k++) {
+                    int64_t f = f0 + k < features ? f0 + k : features - 1;
+                    c[k] = columns + f * chars + t0;
+                }
+                __m256 a0 = _mm256_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0,
+                       a3 = a0, b3 = a0, a4 = a0, b4 = a0, a5 = a0, b5 = a0;
+                for (int64_t t = 0; t < n; t++) {
+                    __m256 x0 = _mm256_load_ps(strip + 16 * t);
+                    __m256 x1 = _mm256_load_ps(strip + 16 * t + 8);
+                    __m256 w;
+#define STEP(k)                                    \
+    w = _mm256_broadcast_ss(c[k] + t);             \
+    a##k = _mm256_fmadd_ps(w, x0, a##k);           \
+    b##k = _mm256_fmadd_ps(w, x1, b##k);
+                    STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5)
+#undef STEP
+                }
+                __m256 sums[2 * FEATURE_BLOCK] = {a0, b0, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5};
+                for (int64_t k = 0; k < FEATURE_BLOCK && f0 + k < features; k++) {
+                    double *out = cross + (f0 + k) * units + u0;
+                    add_lanes(out, sums[2 * k], lanes < 8 ? lanes : 8);
+                    if (lanes > 8) add_lanes(out + 8, sums[2 * k + 1], lanes - 8);
+                }
+            }
+        }
+    }
+    if (low) {
+        for (int64_t u = 0; u < units; u++) {
+            low[u] = lowest[u] < low[u] ? lowest[u] : low[u];
+            high[u] = highest[u] > high[u] ? highest[u] : high[u];
+        }
+    }
+    free(panel), free(square), free(shifts);
+    return 0;
+}
+
+/* The 16-bit sort key of a float16 bit pattern, as probe.auroc.sort_keys: keys order like
+ * the values (negatives have all bits flipped, the rest their sign bit set). */
+static inline uint16_t sort_key(uint16_t bits) {
+    return bits & 0x8000 ? (uint16_t)~bits : (uint16_t)(bits | 0x8000);
+}
+
+/* out[j, t] = sort_key(x[t, picked[j]]) for rows [start, stop) of a (chars, units) array:
+ * the chosen columns, transposed, via a small tile so each output row is written in runs. */
+int probe_column_keys(const uint16_t *x, int64_t units, int64_t start, int64_t stop,
+                      const int64_t *picked, int64_t count, uint16_t *out, int64_t chars) {
+    enum { ROWS = 64 };
+    uint16_t *tile = malloc(sizeof(uint16_t) * ROWS * count);
+    if (!tile) return -1;
+    for (int64_t t0 = start; t0 < stop; t0 += ROWS) {
+        int64_t n = stop - t0 < ROWS ? stop - t0 : ROWS;
+        for (int64_t t = 0; t < n; t++) {
+            const uint16_t *row = x + (t0 + t) * units;
+            for (int64_t j = 0; j < count; j++) tile[j * ROWS + t] = sort_key(row[picked[j]]);
+        }
+        for (int64_t j = 0; j < count; j++)
+            memcpy(out + j * chars + t0, tile + j * ROWS, sizeof(uint16_t) * n);
+    }
+    free(tile);
+    return 0;
+}
+
+/* counts[key] = number of i < n with keys[rows[i]] == key (rows NULL: every i < n), -0.0
+ * counted with +0.0. Four interleaved sub-histograms in `scratch` (4 x 65536), so runs of
+ * equal keys (saturated units) do not wait on one counter's previous increment. */
+static void histogram(const uint16_t *keys, const int64_t *rows, int64_t n, uint32_t *scratch,
+                      int64_t *counts) {
+    memset(scratch, 0, sizeof(uint32_t) * (4 << 16));
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; k++) scratch[(k << 16) | keys[rows ? rows[i + k] : i + k]]++;
+    for (; i < n; i++) scratch[keys[rows ? rows[i] : i]]++;
+    for (int64_t key = 0; key < (1 << 16); key++)
+        counts[key] = (int64_t)scratch[key] + scratch[(1 << 16) | key] + scratch[(2 << 16) | key] +
+                      scratch[(3 << 16) | key];
+    counts[0x8000] += counts[0x7FFF], counts[0x7FFF] = 0; /* keys of +0.0 and -0.0 */
+}
+
+/* Exact AUROC of one unit against each of `features` binary features, as probe.auroc does
+ * with numpy: keys (n) are the unit's sort keys at every char, positives[f] the counts[f]
+ * chars where feature f is 1. Mann-Whitney U from two histograms (every char, positives),
+ * ties counted half; NaN without both classes. n < 2^34, so no uint32 counter wraps. */
+int probe_auroc(const uint16_t *keys, int64_t n, const int64_t *const *positives,
+                const int64_t *counts, int64_t features, double *auroc) {
+    uint32_t *scratch = malloc(sizeof(uint32_t) * (4 << 16));
+    int64_t *every = malloc(sizeof(int64_t) * (2 << 16)), *positive = every + (1 << 16);
+    if (!scratch || !every) {
+        free(scratch), free(every);
+        return -1;
+    }
+    histogram(keys, NULL, n, scratch, every);
+    for (int64_t f = 0; f < features; f++) {
+        histogram(keys, positives[f], counts[f], scratch, positive);
+        double pairs = (double)counts[f] * (double)(n - counts[f]), u = 0, below = 0;
+        for (int64_t key = 0; key < (1 << 16); key++) {
+            double negative = (double)(every[key] - positive[key]);
+            u += positive[key] * (below + negative / 2);
+            below += negative;
+        }
+        auroc[f] = pairs > 0 ? u / pairs : NAN;
+    }
+    free(scratch), free(every);
+    return 0;
+}
+
+#else
+int probe_supported(void) { return 0; }
+#endif
+
+/* An importable module, so the build places this library where the package can find it. */
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, .m_name = "_kernels", .m_size = -1};
+PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }

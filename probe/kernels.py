@@ -1,0 +1,131 @@
+"""Search's compiled kernels (probe/_kernels.c), or None where they cannot run.
+
+`pip install` compiles _kernels.c when a C compiler is at hand (the extension is optional,
+so an install without one still works). The kernels run on x86-64 CPUs with AVX2 and FMA;
+anywhere else `library` is None and probe.scan / probe.auroc use torch, which gives the
+same results (tests run both) a few times slower. PROBE_KERNELS=0 turns them off.
+
+Arrays go in by pointer (ctypes releases the GIL for the call, so one call per core runs
+side by side); the wrappers check dtypes, layouts and shapes first, as C cannot.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+import numpy as np
+
+
+def _load() -> ctypes.CDLL | None:
+    if os.environ.get("PROBE_KERNELS", "1") == "0":
+        return None
+    try:
+        from probe import _kernels
+    except ImportError:  # not compiled (no C compiler at install time)
+        return None
+    library = ctypes.CDLL(_kernels.__file__)
+    if not library.probe_supported():
+        return None
+    pointer, size = ctypes.c_void_p, ctypes.c_int64
+    library.probe_moments.argtypes = [pointer, size, size, size, pointer, size, size]
+    library.probe_moments.argtypes += [pointer] * 5
+    library.probe_column_keys.argtypes = [pointer, size, size, size, pointer, size, pointer, size]
+    library.probe_auroc.argtypes = [pointer, size, pointer, pointer, size, pointer]
+    return library
+
+
+library = _load()
+
+
+def _address(array: np.ndarray | None, dtype, shape: tuple | None = None) -> int | None:
+    """The data pointer of a C-contiguous array of this dtype (and shape), else TypeError."""
+    if array is None:
+        return None
+    if array.dtype != dtype or not array.flags.c_contiguous:
+        raise TypeError(f"kernel wants a C-contiguous {np.dtype(dtype)} array, got {array.dtype}")
+    if shape is not None and array.shape != shape:
+        raise TypeError(f"kernel wants shape {shape}, got {array.shape}")
+    return array.ctypes.data
+
+
+def _check(status: int) -> None:
+    if status != 0:
+        raise MemoryError("search kernel could not allocate its buffers")
+
+
+def moments(
+    array: np.ndarray,
+    rows: tuple[int, int],
+    columns: np.ndarray,
+    shift: np.ndarray,
+    cross: np.ndarray,
+    squares: np.ndarray,
+    low: np.ndarray | None = None,
+    high: np.ndarray | None = None,
+) -> None:
+    """Over rows [start, stop) of a float16 (chars, units) array, with x = array - shift:
+    cross += columns @ x, squares += sum(x^2) per unit, low / high = running min / max of x
+    (skipped without them). columns: float32 (features, chars); sums float64."""
+    chars, units = array.shape
+    features = columns.shape[0]
+    _check(
+        library.probe_moments(
+            _address(array, np.float16),
+            units,
+            *rows,
+            _address(columns, np.float32, (features, chars)),
+            features,
+            chars,
+            _address(shift, np.float32, (units,)),
+            _address(cross, np.float64, (features, units)),
+            _address(squares, np.float64, (units,)),
+            _address(low, np.float32, (units,)),
+            _address(high, np.float32, (units,)),
+        )
+    )
+
+
+def column_keys(
+    array: np.ndarray, rows: tuple[int, int], picked: np.ndarray, out: np.ndarray
+) -> None:
+    """out[j, start:stop] = sort keys (see probe.auroc.sort_keys) of column picked[j] of a
+    float16 (chars, units) array over rows [start, stop); out: uint16 (len(picked), chars)."""
+    chars, units = array.shape
+    picked = np.ascontiguousarray(picked, dtype=np.int64)
+    if picked.size and not (0 <= picked.min() and picked.max() < units):
+        raise IndexError(f"columns out of range for {units} units")
+    _check(
+        library.probe_column_keys(
+            _address(array, np.float16),
+            units,
+            *rows,
+            _address(picked, np.int64),
+            len(picked),
+            _address(out, np.uint16, (len(picked), chars)),
+            chars,
+        )
+    )
+
+
+def auroc(keys: np.ndarray, positives: list[np.ndarray]) -> np.ndarray:
+    """Exact AUROC of one unit (uint16 sort keys at every char) against each binary feature,
+    given as the chars where it is 1 (int64, any order): see probe.auroc."""
+    positives = [np.ascontiguousarray(rows, dtype=np.int64) for rows in positives]
+    for rows in positives:
+        if rows.size and not (0 <= rows.min() and rows.max() < len(keys)):
+            raise IndexError(f"rows out of range for {len(keys)} keys")
+    pointers = (ctypes.c_void_p * len(positives))(*(rows.ctypes.data for rows in positives))
+    counts = np.array([len(rows) for rows in positives], np.int64)
+    out = np.empty(len(positives))
+    _check(
+        library.probe_auroc(
+            _address(keys, np.uint16),
+            len(keys),
+            pointers,
+            counts.ctypes.data,
+            len(out),
+            out.ctypes.data,
+        )
+    )
+    return out

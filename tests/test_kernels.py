@@ -1,0 +1,108 @@
+"""Search's compiled kernels against numpy references, and search with them against search
+without them (the torch path every other machine takes)."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from probe import kernels
+from probe import search as S
+from probe.auroc import sort_keys
+from tests.test_search import exact_auroc
+
+needs_kernels = pytest.mark.skipif(kernels.library is None, reason="kernels not built here")
+
+
+def cpu_has_avx2() -> bool:
+    cpuinfo = Path("/proc/cpuinfo")
+    return cpuinfo.exists() and " avx2" in cpuinfo.read_text()
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64" or not cpu_has_avx2(), reason="no AVX2")
+def test_kernels_are_built_and_used_on_an_avx2_machine():
+    assert kernels.library is not None, "probe/_kernels.c did not compile at install"
+
+
+@needs_kernels
+@pytest.mark.parametrize("units", [1, 7, 16, 37, 100])
+def test_moments_match_float64_numpy(units):
+    rng = np.random.default_rng(units)
+    chars = 1_500
+    array = (rng.standard_normal((chars, units)) * 3 + 5).astype(np.float16)
+    columns = rng.standard_normal((7, chars)).astype(np.float32)  # a short feature block
+    shift = np.asarray(array[:100], np.float32).mean(0)
+    cross, squares = np.zeros((7, units)), np.zeros(units)
+    low, high = np.full(units, np.inf, np.float32), np.full(units, -np.inf, np.float32)
+    for rows in [(0, 613), (613, 1_400), (1_400, chars)]:  # blocks, folded by the caller
+        kernels.moments(array, rows, columns, shift, cross, squares, low, high)
+    x = array.astype(np.float64) - shift
+    np.testing.assert_allclose(cross, columns.astype(np.float64) @ x, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(squares, (x**2).sum(0), rtol=1e-5)
+    np.testing.assert_allclose(low, x.min(0), atol=1e-6)
+    np.testing.assert_allclose(high, x.max(0), atol=1e-6)
+    kernels.moments(array, (0, chars), columns, shift, cross, squares)  # no range asked
+    np.testing.assert_allclose(cross, 2 * columns.astype(np.float64) @ x, rtol=1e-5, atol=1e-3)
+
+
+@needs_kernels
+def test_column_keys_match_sort_keys_on_every_float16():
+    bits = np.arange(1 << 16, dtype=np.uint16)
+    array = bits.view(np.float16).reshape(-1, 64)  # every bit pattern, NaN included
+    picked = np.array([63, 0, 5, 5])  # any order, repeats allowed
+    out = np.empty((len(picked), array.shape[0]), np.uint16)
+    kernels.column_keys(array, (0, 500), picked, out)
+    kernels.column_keys(array, (500, array.shape[0]), picked, out)
+    expected = sort_keys(torch.from_numpy(array.view(np.int16)[:, picked].T.copy()))
+    np.testing.assert_array_equal(out, expected.numpy().view(np.uint16))
+
+
+@needs_kernels
+def test_auroc_is_exact_with_ties_and_signed_zeros():
+    rng = np.random.default_rng(0)
+    values = np.round(rng.standard_normal(20_000), 1).astype(np.float16)  # heavy ties
+    values[::7] = np.float16(-0.0)
+    values[1::7] = np.float16(0.0)  # equal to -0.0: ties, not an order
+    keys = sort_keys(torch.from_numpy(values.view(np.int16).copy())).numpy().view(np.uint16)
+    lifted = (values > 0) | (rng.random(values.size) < 0.3)
+    features = [np.flatnonzero(lifted), np.flatnonzero(values == 0), np.arange(values.size), []]
+    got = kernels.auroc(keys, [np.asarray(rows, np.int64) for rows in features])
+    for rows, value in zip(features[:2], got[:2], strict=True):
+        positive = np.zeros(values.size, bool)
+        positive[rows] = True
+        assert value == pytest.approx(exact_auroc(values.astype(np.float64), positive), abs=1e-12)
+    assert np.isnan(got[2:]).all()  # no negatives; no positives
+
+
+@needs_kernels
+def test_bad_arguments_are_refused_before_c_sees_them():
+    array = np.zeros((10, 4), np.float16)
+    out = np.empty((1, 10), np.uint16)
+    with pytest.raises(IndexError):
+        kernels.column_keys(array, (0, 10), np.array([4]), out)
+    with pytest.raises(TypeError):
+        kernels.column_keys(array.astype(np.float32), (0, 10), np.array([0]), out)
+    with pytest.raises(IndexError):
+        kernels.auroc(np.zeros(10, np.uint16), [np.array([10])])
+    with pytest.raises(TypeError):
+        kernels.moments(array, (0, 10), np.zeros((2, 9), np.float32), *[np.zeros(4)] * 3)
+
+
+@needs_kernels
+def test_search_is_the_same_without_kernels(tiny_recording, monkeypatch):
+    names = ["in_comment", "in_string", "brace_depth", "pos_in_line"]
+    fast = S.search(tiny_recording, names, top=5, candidates=24)
+    exhaustive = S.unit_scores(tiny_recording, names[:2], kinds=["cell"])
+    monkeypatch.setattr(kernels, "library", None)
+    slow = S.search(tiny_recording, names, top=5, candidates=24)
+    assert fast["unit"].tolist() == slow["unit"].tolist()
+    np.testing.assert_allclose(fast["auroc"], slow["auroc"], atol=1e-12)  # exact both ways
+    for column in ["r", "score", "null_init", "null_shift"]:  # float32 sums, another order
+        np.testing.assert_allclose(fast[column], slow[column], atol=2e-5, equal_nan=True)
+    again = S.unit_scores(tiny_recording, names[:2], kinds=["cell"])
+    np.testing.assert_allclose(exhaustive["r"], again["r"], atol=2e-5)
+    np.testing.assert_allclose(exhaustive["auroc"], again["auroc"], atol=1e-4)

@@ -20,51 +20,66 @@
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
+#include <sys/mman.h>
 
 #define FAST __attribute__((target("avx2,fma,f16c")))
 #define FEATURE_BLOCK 6 /* features per sweep: 12 accumulators + 2 values + 1 weight */
 #define PANEL_FLOATS (1 << 17) /* float32 values of one tile: 512 KB, stays in L2 */
+#define HUGE_PAGE (2 << 20)
 
 int probe_supported(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-static FAST void add_lanes(double *out, __m256 sums, int64_t lanes) {
-    float values[8];
-    _mm256_storeu_ps(values, sums);
+/* out[l] += the first `lanes` of the 16 floats in (low, high) */
+static FAST void add_lanes(double *out, __m256 low, __m256 high, int64_t lanes) {
+    float values[16];
+    _mm256_storeu_ps(values, low), _mm256_storeu_ps(values + 8, high);
     for (int64_t l = 0; l < lanes; l++) out[l] += values[l];
 }
 
 /* Rows [start, stop) of a (chars, units) float16 array x, each shifted by shift[unit]:
- *   cross[f, u] += sum_t columns[f, t] * x'[t, u]   (columns: features x chars, float32)
- *   squares[u]  += sum_t x'[t, u]^2
- *   low[u], high[u] = running min / max of x'       (skipped when low is NULL)
- * Tiles of rows are cast into a panel of 16-unit column strips (so the FMA loop reads
- * contiguous floats), then each strip is swept once per block of FEATURE_BLOCK features.
- * Sums run in float32 within a tile and are added to the float64 outputs after it.
- * Returns 0, or -1 if memory ran out. */
+ *   cross[f, u]         += sum_t columns[f][t] * x'[t, u]  (dense float32 features, f < dense)
+ *   cross[dense + s, u] += sum of x'[t, u] over the rows t in positives[s] (sorted; binary
+ *                          features, where a sum over the 1s is far cheaper than an FMA a row)
+ *   sums[u] += sum_t x'[t, u], squares[u] += sum_t x'[t, u]^2
+ *   low[u], high[u] = running min / max of x'              (skipped when low is NULL)
+ * Tiles of rows are cast into a panel of 16-unit column strips; each strip (16 KB, in L1)
+ * is then read for its sums, its binary features' sums and once per block of FEATURE_BLOCK
+ * dense features, with every sum in registers. Sums run in float32 within a tile and are
+ * added to the float64 outputs after it. Returns 0, or -1 if memory ran out. */
 FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t stop,
-                       const float *columns, int64_t features, int64_t chars,
-                       const float *shift, double *cross, double *squares, float *low,
-                       float *high) {
+                       const float *const *columns, int64_t dense,
+                       const int64_t *const *positives, const int64_t *counts, int64_t sparse,
+                       const float *shift, double *cross, double *sums, double *squares,
+                       float *low, float *high) {
     int64_t padded = (units + 15) / 16 * 16;
     int64_t tile = PANEL_FLOATS / padded < 16 ? 16 : PANEL_FLOATS / padded;
-    float *panel = aligned_alloc(32, sizeof(float) * tile * padded);
-    float *square = aligned_alloc(32, sizeof(float) * padded * 3);
+    size_t panel_bytes = (sizeof(float) * tile * padded + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    float *panel = aligned_alloc(HUGE_PAGE, panel_bytes);
     float *shifts = aligned_alloc(32, sizeof(float) * padded);
-    if (!panel || !square || !shifts) {
-        free(panel), free(square), free(shifts);
+    int64_t *cursor = malloc(sizeof(int64_t) * 2 * (sparse + 1)), *until = cursor + sparse + 1;
+    if (!panel || !shifts || !cursor) {
+        free(panel), free(shifts), free(cursor);
         return -1;
     }
-    float *lowest = square + padded, *highest = square + 2 * padded;
+#ifdef MADV_HUGEPAGE /* the strips sit 16 KB apart: 2 MB pages spare TLB misses (10% here) */
+    madvise(panel, panel_bytes, MADV_HUGEPAGE);
+#endif
     memset(shifts, 0, sizeof(float) * padded);
     memcpy(shifts, shift, sizeof(float) * units);
-    for (int64_t u = 0; u < padded; u++) lowest[u] = INFINITY, highest[u] = -INFINITY;
+    for (int64_t s = 0; s < sparse; s++) { /* first positive row >= start */
+        int64_t lo = 0, hi = counts[s];
+        while (lo < hi) {
+            int64_t mid = (lo + hi) / 2;
+            if (positives[s][mid] < start) lo = mid + 1; else hi = mid;
+        }
+        cursor[s] = lo;
+    }
 
     for (int64_t t0 = start; t0 < stop; t0 += tile) {
         int64_t n = stop - t0 < tile ? stop - t0 : tile;
-        memset(square, 0, sizeof(float) * padded);
         for (int64_t t = 0; t < n; t++) {
             const uint16_t *row = x + (t0 + t) * units;
             for (int64_t u = 0; u < padded; u += 8) {
@@ -78,56 +93,77 @@ FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t 
                 }
                 value = _mm256_sub_ps(value, _mm256_load_ps(shifts + u));
                 _mm256_store_ps(panel + (u & ~15) * n + 16 * t + (u & 15), value);
-                _mm256_store_ps(square + u,
-                                _mm256_fmadd_ps(value, value, _mm256_load_ps(square + u)));
-                if (low) {
-                    _mm256_store_ps(lowest + u, _mm256_min_ps(value, _mm256_load_ps(lowest + u)));
-                    _mm256_store_ps(highest + u,
-                                    _mm256_max_ps(value, _mm256_load_ps(highest + u)));
-                }
             }
         }
-        for (int64_t u = 0; u < units; u++) squares[u] += square[u];
+        for (int64_t s = 0; s < sparse; s++) { /* this tile's 1s: [cursor, until) */
+            while (cursor[s] < counts[s] && positives[s][cursor[s]] < t0) cursor[s]++;
+            until[s] = cursor[s];
+            while (until[s] < counts[s] && positives[s][until[s]] < t0 + n) until[s]++;
+        }
 
         for (int64_t u0 = 0; u0 < units; u0 += 16) {
             const float *strip = panel + u0 * n;
             int64_t lanes = units - u0 < 16 ? units - u0 : 16;
-            for (int64_t f0 = 0; f0 < features; f0 += FEATURE_BLOCK) {
+            __m256 a0 = _mm256_setzero_ps(), b0 = a0, a1 = a0, b1 = a0;
+            __m256 a2 = _mm256_set1_ps(INFINITY), b2 = a2, a3 = _mm256_set1_ps(-INFINITY), b3 = a3;
+            for (int64_t t = 0; t < n; t++) {
+                __m256 x0 = _mm256_load_ps(strip + 16 * t), x1 = _mm256_load_ps(strip + 16 * t + 8);
+                a0 = _mm256_add_ps(a0, x0), b0 = _mm256_add_ps(b0, x1);
+                a1 = _mm256_fmadd_ps(x0, x0, a1), b1 = _mm256_fmadd_ps(x1, x1, b1);
+                if (low) {
+                    a2 = _mm256_min_ps(a2, x0), b2 = _mm256_min_ps(b2, x1);
+                    a3 = _mm256_max_ps(a3, x0), b3 = _mm256_max_ps(b3, x1);
+                }
+            }
+            add_lanes(sums + u0, a0, b0, lanes);
+            add_lanes(squares + u0, a1, b1, lanes);
+            if (low) {
+                float lowest[16], highest[16];
+                _mm256_storeu_ps(lowest, a2), _mm256_storeu_ps(lowest + 8, b2);
+                _mm256_storeu_ps(highest, a3), _mm256_storeu_ps(highest + 8, b3);
+                for (int64_t l = 0; l < lanes; l++) {
+                    low[u0 + l] = lowest[l] < low[u0 + l] ? lowest[l] : low[u0 + l];
+                    high[u0 + l] = highest[l] > high[u0 + l] ? highest[l] : high[u0 + l];
+                }
+            }
+
+            for (int64_t s = 0; s < sparse; s++) {
+                if (until[s] == cursor[s]) continue;
+                a0 = _mm256_setzero_ps(), b0 = a0;
+                for (int64_t i = cursor[s]; i < until[s]; i++) {
+                    const float *values = strip + 16 * (positives[s][i] - t0);
+                    a0 = _mm256_add_ps(a0, _mm256_load_ps(values));
+                    b0 = _mm256_add_ps(b0, _mm256_load_ps(values + 8));
+                }
+                add_lanes(cross + (dense + s) * units + u0, a0, b0, lanes);
+            }
+
+            for (int64_t f0 = 0; f0 < dense; f0 += FEATURE_BLOCK) {
                 /* a short last block repeats its last feature and drops those sums */
                 const float *c[FEATURE_BLOCK];
-                for (int64_t k = 0; k < FEATURE_BLOCK; k++) {
-                    int64_t f = f0 + k < features ? f0 + k : features - 1;
-                    c[k] = columns + f * chars + t0;
-                }
-                __m256 a0 = _mm256_setzero_ps(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0,
-                       a3 = a0, b3 = a0, a4 = a0, b4 = a0, a5 = a0, b5 = a0;
+                for (int64_t k = 0; k < FEATURE_BLOCK; k++)
+                    c[k] = columns[f0 + k < dense ? f0 + k : dense - 1] + t0;
+                __m256 c0 = _mm256_setzero_ps(), d0 = c0, c1 = c0, d1 = c0, c2 = c0, d2 = c0,
+                       c3 = c0, d3 = c0, c4 = c0, d4 = c0, c5 = c0, d5 = c0;
                 for (int64_t t = 0; t < n; t++) {
                     __m256 x0 = _mm256_load_ps(strip + 16 * t);
                     __m256 x1 = _mm256_load_ps(strip + 16 * t + 8);
                     __m256 w;
 #define STEP(k)                                    \
     w = _mm256_broadcast_ss(c[k] + t);             \
-    a##k = _mm256_fmadd_ps(w, x0, a##k);           \
-    b##k = _mm256_fmadd_ps(w, x1, b##k);
+    c##k = _mm256_fmadd_ps(w, x0, c##k);           \
+    d##k = _mm256_fmadd_ps(w, x1, d##k);
                     STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5)
 #undef STEP
                 }
-                __m256 sums[2 * FEATURE_BLOCK] = {a0, b0, a1, b1, a2, b2, a3, b3, a4, b4, a5, b5};
-                for (int64_t k = 0; k < FEATURE_BLOCK && f0 + k < features; k++) {
-                    double *out = cross + (f0 + k) * units + u0;
-                    add_lanes(out, sums[2 * k], lanes < 8 ? lanes : 8);
-                    if (lanes > 8) add_lanes(out + 8, sums[2 * k + 1], lanes - 8);
-                }
+                __m256 acc[2 * FEATURE_BLOCK] = {c0, d0, c1, d1, c2, d2, c3, d3, c4, d4, c5, d5};
+                for (int64_t k = 0; k < FEATURE_BLOCK && f0 + k < dense; k++)
+                    add_lanes(cross + (f0 + k) * units + u0, acc[2 * k], acc[2 * k + 1], lanes);
             }
         }
+        for (int64_t s = 0; s < sparse; s++) cursor[s] = until[s];
     }
-    if (low) {
-        for (int64_t u = 0; u < units; u++) {
-            low[u] = lowest[u] < low[u] ? lowest[u] : low[u];
-            high[u] = highest[u] > high[u] ? highest[u] : high[u];
-        }
-    }
-    free(panel), free(square), free(shifts);
+    free(panel), free(shifts), free(cursor);
     return 0;
 }
 
@@ -137,23 +173,45 @@ static inline uint16_t sort_key(uint16_t bits) {
     return bits & 0x8000 ? (uint16_t)~bits : (uint16_t)(bits | 0x8000);
 }
 
-/* out[j, t] = sort_key(x[t, picked[j]]) for rows [start, stop) of a (chars, units) array:
- * the chosen columns, transposed, via a small tile so each output row is written in runs. */
-int probe_column_keys(const uint16_t *x, int64_t units, int64_t start, int64_t stop,
-                      const int64_t *picked, int64_t count, uint16_t *out, int64_t chars) {
+/* sort_key on the low 16 bits of eight 32-bit lanes. */
+static FAST __m256i sort_keys8(__m256i bits) {
+    __m256i low16 = _mm256_set1_epi32(0xFFFF);
+    bits = _mm256_and_si256(bits, low16);
+    __m256i negative = _mm256_srai_epi32(_mm256_slli_epi32(bits, 16), 31); /* all ones or 0 */
+    __m256i flip = _mm256_or_si256(_mm256_and_si256(negative, _mm256_set1_epi32(0x7FFF)),
+                                   _mm256_set1_epi32(0x8000));
+    return _mm256_and_si256(_mm256_xor_si256(bits, flip), low16);
+}
+
+/* out[j, t] = sort_key(x[t, picked[j]]) for rows [start, stop) of a (chars, units) array,
+ * out being (count, chars). Tiles of 64 rows (in L2) are read column by column, 8 rows per
+ * AVX2 gather, so each output row is written 8 keys at a time. A gather reads 4 bytes per
+ * value: the array's very last value is read alone, not to pass its end. */
+FAST int probe_column_keys(const uint16_t *x, int64_t units, int64_t start, int64_t stop,
+                           const int64_t *picked, int64_t count, uint16_t *out, int64_t chars) {
     enum { ROWS = 64 };
-    uint16_t *tile = malloc(sizeof(uint16_t) * ROWS * count);
-    if (!tile) return -1;
+    __m256i rows = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                      _mm256_set1_epi32((int)(units * sizeof(uint16_t))));
     for (int64_t t0 = start; t0 < stop; t0 += ROWS) {
         int64_t n = stop - t0 < ROWS ? stop - t0 : ROWS;
-        for (int64_t t = 0; t < n; t++) {
-            const uint16_t *row = x + (t0 + t) * units;
-            for (int64_t j = 0; j < count; j++) tile[j * ROWS + t] = sort_key(row[picked[j]]);
+        if (t0 + ROWS < stop) { /* the next tile, line by line: a stream the memory keeps up with */
+            const char *next = (const char *)(x + (t0 + ROWS) * units);
+            int64_t bytes = (stop - t0 - ROWS < ROWS ? stop - t0 - ROWS : ROWS) * units * 2;
+            for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(next + b);
         }
-        for (int64_t j = 0; j < count; j++)
-            memcpy(out + j * chars + t0, tile + j * ROWS, sizeof(uint16_t) * n);
+        for (int64_t j = 0; j < count; j++) {
+            const uint16_t *column = x + t0 * units + picked[j];
+            uint16_t *keys = out + j * chars + t0;
+            int64_t t = 0;
+            for (; t + 8 <= n && t0 + t + 8 < chars; t += 8) {
+                __m256i bits = _mm256_i32gather_epi32((const int *)(column + t * units), rows, 1);
+                __m256i packed = _mm256_packus_epi32(sort_keys8(bits), _mm256_setzero_si256());
+                packed = _mm256_permute4x64_epi64(packed, 0x08); /* keys 0-3 and 4-7 side by side */
+                _mm_storeu_si128((__m128i *)(keys + t), _mm256_castsi256_si128(packed));
+            }
+            for (; t < n; t++) keys[t] = sort_key(column[t * units]);
+        }
     }
-    free(tile);
     return 0;
 }
 

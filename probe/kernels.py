@@ -28,8 +28,8 @@ def _load() -> ctypes.CDLL | None:
     if not library.probe_supported():
         return None
     pointer, size = ctypes.c_void_p, ctypes.c_int64
-    library.probe_moments.argtypes = [pointer, size, size, size, pointer, size, size]
-    library.probe_moments.argtypes += [pointer] * 5
+    library.probe_moments.argtypes = [pointer, size, size, size, pointer, size, pointer, pointer]
+    library.probe_moments.argtypes += [size] + [pointer] * 6
     library.probe_column_keys.argtypes = [pointer, size, size, size, pointer, size, pointer, size]
     library.probe_auroc.argtypes = [pointer, size, pointer, pointer, size, pointer]
     return library
@@ -57,33 +57,46 @@ def _check(status: int) -> None:
 def moments(
     array: np.ndarray,
     rows: tuple[int, int],
-    columns: np.ndarray,
+    dense: list[np.ndarray],
+    positives: list[np.ndarray],
     shift: np.ndarray,
     cross: np.ndarray,
+    sums: np.ndarray,
     squares: np.ndarray,
     low: np.ndarray | None = None,
     high: np.ndarray | None = None,
 ) -> None:
     """Over rows [start, stop) of a float16 (chars, units) array, with x = array - shift:
-    cross += columns @ x, squares += sum(x^2) per unit, low / high = running min / max of x
-    (skipped without them). columns: float32 (features, chars); sums float64."""
+    cross[f] += dense[f] @ x for each float32 feature (chars,), then cross[len(dense) + s] +=
+    the sum of x over the rows positives[s] (sorted int64: a binary feature's 1s), sums +=
+    sum(x), squares += sum(x^2) per unit, low / high = running min / max of x (skipped
+    without them). Sums float64."""
     chars, units = array.shape
-    features = columns.shape[0]
+    dense = [_address(row, np.float32, (chars,)) for row in dense]
+    positives = [np.ascontiguousarray(rows, dtype=np.int64) for rows in positives]
+    counts = np.array([len(rows) for rows in positives], np.int64)
     _check(
         library.probe_moments(
             _address(array, np.float16),
             units,
             *rows,
-            _address(columns, np.float32, (features, chars)),
-            features,
-            chars,
+            _pointers(dense),
+            len(dense),
+            _pointers([rows.ctypes.data for rows in positives]),
+            counts.ctypes.data,
+            len(positives),
             _address(shift, np.float32, (units,)),
-            _address(cross, np.float64, (features, units)),
+            _address(cross, np.float64, (len(dense) + len(positives), units)),
+            _address(sums, np.float64, (units,)),
             _address(squares, np.float64, (units,)),
             _address(low, np.float32, (units,)),
             _address(high, np.float32, (units,)),
         )
     )
+
+
+def _pointers(addresses: list[int]) -> ctypes.Array:
+    return (ctypes.c_void_p * max(1, len(addresses)))(*addresses)
 
 
 def column_keys(
@@ -115,7 +128,7 @@ def auroc(keys: np.ndarray, positives: list[np.ndarray]) -> np.ndarray:
     for rows in positives:
         if rows.size and not (0 <= rows.min() and rows.max() < len(keys)):
             raise IndexError(f"rows out of range for {len(keys)} keys")
-    pointers = (ctypes.c_void_p * len(positives))(*(rows.ctypes.data for rows in positives))
+    pointers = _pointers([rows.ctypes.data for rows in positives])
     counts = np.array([len(rows) for rows in positives], np.int64)
     out = np.empty(len(positives))
     _check(

@@ -86,28 +86,43 @@ def over_blocks(task: Callable, array: np.ndarray, bar=None) -> Iterator:
         yield result
 
 
-def moments(array: np.ndarray, columns: torch.Tensor, need_range: bool, bar):
+def moments(array: np.ndarray, columns: torch.Tensor, need_range: bool, bar, positives=None):
     """Per unit: covariance with every feature, variance, and min/max (for the AUROC bins).
 
     `columns` (features + 1, chars) are the centered features plus a row of ones, so one GEMM
     per chunk gives both N * cov and sum(x). Units are shifted by an early mean against float32
-    cancellation; chunk sums are float32, their running totals float64. The compiled kernel
-    (probe.kernels) does the same sums in one fused sweep per block.
+    cancellation; chunk sums are float32, their running totals float64.
+
+    The compiled kernel (probe.kernels) makes the same sums in one fused sweep per block, and
+    takes binary features as the sorted rows of their 1s (positives: {column: rows}): for a
+    centered binary column y - p, sum (y - p) x = (sum of x over the 1s) - p * sum(x).
     """
     chars, units = array.shape
     shift = torch.from_numpy(np.asarray(array[: min(chars, 4096)], dtype=np.float32).mean(0))
     source = as_tensor(array)
+    positives = positives or {}
+    dense = [j for j in range(columns.shape[0] - 1) if j not in positives]
+
+    def block_kernel(block):
+        cross = np.zeros((columns.shape[0], units))
+        sums, squares = np.zeros((2, units))
+        low, high = np.full(units, np.inf, np.float32), np.full(units, -np.inf, np.float32)
+        out = np.zeros((len(dense) + len(positives), units))
+        weights = [columns.numpy()[j] for j in dense]
+        ranges = (low, high) if need_range else ()
+        kernels.moments(array, block, weights, list(positives.values()), shift.numpy(), out,
+                        sums, squares, *ranges)  # fmt: skip
+        cross[dense] = out[: len(dense)]
+        for k, (j, rows) in enumerate(positives.items()):
+            cross[j] = out[len(dense) + k] - len(rows) / chars * sums
+        cross[-1] = sums
+        return tuple(map(torch.from_numpy, (cross, squares, low, high)))
 
     def block_moments(block):
         cross = torch.zeros(columns.shape[0], units, dtype=torch.float64)
         sum_xx = torch.zeros(units, dtype=torch.float64)
         low = torch.full((units,), np.inf)
         high = torch.full((units,), -np.inf)
-        if kernels.library is not None:
-            ranges = (low.numpy(), high.numpy()) if need_range else ()
-            args = (columns.numpy(), shift.numpy(), cross.numpy(), sum_xx.numpy(), *ranges)
-            kernels.moments(array, block, *args)
-            return cross, sum_xx, low, high
         buffer = torch.empty(chunk_rows(array), units)
         for start, stop in chunks(array, block):
             x = buffer[: stop - start].copy_(source[start:stop]).sub_(shift)
@@ -118,7 +133,8 @@ def moments(array: np.ndarray, columns: torch.Tensor, need_range: bool, bar):
             sum_xx += x.square_().sum(0)
         return cross, sum_xx, low, high
 
-    parts = list(over_blocks(block_moments, array, bar))
+    task = block_kernel if kernels.library is not None else block_moments
+    parts = list(over_blocks(task, array, bar))
     cross = sum(part[0] for part in parts).numpy()
     sum_xx = sum(part[1] for part in parts).numpy()
     low = torch.stack([part[2] for part in parts]).amin(0).numpy() + shift.numpy()

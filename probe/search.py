@@ -99,6 +99,21 @@ def _shifted(rows: np.ndarray, offsets: tuple[int, ...]) -> np.ndarray:
     return out
 
 
+def _positive_rows(values: np.ndarray, binary: np.ndarray, offsets) -> dict[int, np.ndarray]:
+    """{column: sorted rows where it is 1} for the binary columns (offset-major, feature-minor:
+    each binary feature's 1s, circularly shifted by each offset)."""
+    chars, features = values.shape
+    ones = {j: np.flatnonzero(values[:, j] == 1) for j in np.flatnonzero(binary[:features])}
+    positives = {}
+    for column in np.flatnonzero(binary):
+        rows, offset = ones[column % features], int(offsets[column // features]) % chars
+        wrap = np.searchsorted(rows, chars - offset)  # these land at the start
+        positives[int(column)] = np.concatenate(
+            [rows[wrap:] + offset - chars, rows[:wrap] + offset]
+        )
+    return positives
+
+
 def _scan(recording, values: np.ndarray, kinds, progress, exhaustive=True, offsets=(0,)):
     """(units, r, auroc, binary) of every selected unit against every feature column of values
     circularly shifted by each offset: columns offset-major, feature-minor.
@@ -124,6 +139,7 @@ def _scan(recording, values: np.ndarray, kinds, progress, exhaustive=True, offse
     positives = np.tile(mean, len(offsets))[binary] * chars
     pairs = positives * (chars - positives)
 
+    positives = _positive_rows(values, binary, offsets)
     selected = selected_arrays(recording, kinds)
     passes = 3 if ranked else 1
     total = passes * sum(recording.array(l, k).size for l, k in selected)
@@ -132,7 +148,9 @@ def _scan(recording, values: np.ndarray, kinds, progress, exhaustive=True, offse
         for layer, kind in selected:
             array = recording.array(layer, kind)
             units += [Unit(layer, kind, i) for i in range(array.shape[1])]
-            cov, var_x, low, high = moments(array, torch.from_numpy(columns), ranked, bar)
+            cov, var_x, low, high = moments(
+                array, torch.from_numpy(columns), ranked, bar, positives
+            )
             with np.errstate(divide="ignore", invalid="ignore"):
                 r_parts.append(cov / np.sqrt(var_x[:, None] * var_f[None, :]))
             auroc = np.full((array.shape[1], len(binary)), np.nan)
@@ -175,9 +193,8 @@ def _screened_scan(recording, values: np.ndarray, kinds, candidates, progress, o
     """
     units, r, auroc, binary = _scan(recording, values, kinds, progress, False, offsets)
     if binary.any():
-        chars, features = recording.chars, values.shape[1]
-        on = [np.flatnonzero(values[:, j]) for j in np.flatnonzero(binary[:features])]
-        positive_rows = [(rows + offset) % chars for offset in offsets for rows in on]
+        features = values.shape[1]
+        positive_rows = list(_positive_rows(values, binary, offsets).values())
         column = np.arange(len(binary))
         groups = np.where(column < features, column, features + column % features)[binary]
         chosen = _choose(r[:, binary], candidates, groups)

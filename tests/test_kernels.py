@@ -34,19 +34,24 @@ def test_moments_match_float64_numpy(units):
     rng = np.random.default_rng(units)
     chars = 1_500
     array = (rng.standard_normal((chars, units)) * 3 + 5).astype(np.float16)
-    columns = rng.standard_normal((7, chars)).astype(np.float32)  # a short feature block
+    dense = list(rng.standard_normal((7, chars)).astype(np.float32))  # a short feature block
+    ones = [np.sort(rng.choice(chars, size, replace=False)) for size in (1, 40, 900)]
+    ones.append(np.zeros(0, np.int64))  # a feature that is never 1
     shift = np.asarray(array[:100], np.float32).mean(0)
-    cross, squares = np.zeros((7, units)), np.zeros(units)
+    cross, sums, squares = np.zeros((11, units)), np.zeros(units), np.zeros(units)
     low, high = np.full(units, np.inf, np.float32), np.full(units, -np.inf, np.float32)
     for rows in [(0, 613), (613, 1_400), (1_400, chars)]:  # blocks, folded by the caller
-        kernels.moments(array, rows, columns, shift, cross, squares, low, high)
+        kernels.moments(array, rows, dense, ones, shift, cross, sums, squares, low, high)
     x = array.astype(np.float64) - shift
-    np.testing.assert_allclose(cross, columns.astype(np.float64) @ x, rtol=1e-5, atol=1e-3)
+    expected = np.concatenate([np.array(dense, np.float64) @ x, [x[rows].sum(0) for rows in ones]])
+    float32_sums = 1e-5 * np.abs(x).sum(0)  # what float32 sums of |x| may round away
+    np.testing.assert_allclose(cross, expected, atol=3 * float32_sums.max())
+    np.testing.assert_allclose(sums, x.sum(0), atol=float32_sums.max())
     np.testing.assert_allclose(squares, (x**2).sum(0), rtol=1e-5)
     np.testing.assert_allclose(low, x.min(0), atol=1e-6)
     np.testing.assert_allclose(high, x.max(0), atol=1e-6)
-    kernels.moments(array, (0, chars), columns, shift, cross, squares)  # no range asked
-    np.testing.assert_allclose(cross, 2 * columns.astype(np.float64) @ x, rtol=1e-5, atol=1e-3)
+    kernels.moments(array, (0, chars), dense, ones, shift, cross, sums, squares)  # no range
+    np.testing.assert_allclose(cross, 2 * expected, atol=6 * float32_sums.max())
 
 
 @needs_kernels
@@ -89,7 +94,7 @@ def test_bad_arguments_are_refused_before_c_sees_them():
     with pytest.raises(IndexError):
         kernels.auroc(np.zeros(10, np.uint16), [np.array([10])])
     with pytest.raises(TypeError):
-        kernels.moments(array, (0, 10), np.zeros((2, 9), np.float32), *[np.zeros(4)] * 3)
+        kernels.moments(array, (0, 10), [np.zeros(9, np.float32)], [], *[np.zeros(4)] * 4)
 
 
 @needs_kernels

@@ -173,45 +173,23 @@ static inline uint16_t sort_key(uint16_t bits) {
     return bits & 0x8000 ? (uint16_t)~bits : (uint16_t)(bits | 0x8000);
 }
 
-/* sort_key on the low 16 bits of eight 32-bit lanes. */
-static FAST __m256i sort_keys8(__m256i bits) {
-    __m256i low16 = _mm256_set1_epi32(0xFFFF);
-    bits = _mm256_and_si256(bits, low16);
-    __m256i negative = _mm256_srai_epi32(_mm256_slli_epi32(bits, 16), 31); /* all ones or 0 */
-    __m256i flip = _mm256_or_si256(_mm256_and_si256(negative, _mm256_set1_epi32(0x7FFF)),
-                                   _mm256_set1_epi32(0x8000));
-    return _mm256_and_si256(_mm256_xor_si256(bits, flip), low16);
-}
-
-/* out[j, t] = sort_key(x[t, picked[j]]) for rows [start, stop) of a (chars, units) array,
- * out being (count, chars). Tiles of 64 rows (in L2) are read column by column, 8 rows per
- * AVX2 gather, so each output row is written 8 keys at a time. A gather reads 4 bytes per
- * value: the array's very last value is read alone, not to pass its end. */
-FAST int probe_column_keys(const uint16_t *x, int64_t units, int64_t start, int64_t stop,
-                           const int64_t *picked, int64_t count, uint16_t *out, int64_t chars) {
+/* out[j, t] = sort_key(x[t, picked[j]]) for rows [start, stop) of a (chars, units) array:
+ * the chosen columns, transposed, via a small tile so each output row is written in runs. */
+int probe_column_keys(const uint16_t *x, int64_t units, int64_t start, int64_t stop,
+                      const int64_t *picked, int64_t count, uint16_t *out, int64_t chars) {
     enum { ROWS = 64 };
-    __m256i rows = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                      _mm256_set1_epi32((int)(units * sizeof(uint16_t))));
+    uint16_t *tile = malloc(sizeof(uint16_t) * ROWS * count);
+    if (!tile) return -1;
     for (int64_t t0 = start; t0 < stop; t0 += ROWS) {
         int64_t n = stop - t0 < ROWS ? stop - t0 : ROWS;
-        if (t0 + ROWS < stop) { /* the next tile, line by line: a stream the memory keeps up with */
-            const char *next = (const char *)(x + (t0 + ROWS) * units);
-            int64_t bytes = (stop - t0 - ROWS < ROWS ? stop - t0 - ROWS : ROWS) * units * 2;
-            for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(next + b);
+        for (int64_t t = 0; t < n; t++) {
+            const uint16_t *row = x + (t0 + t) * units;
+            for (int64_t j = 0; j < count; j++) tile[j * ROWS + t] = sort_key(row[picked[j]]);
         }
-        for (int64_t j = 0; j < count; j++) {
-            const uint16_t *column = x + t0 * units + picked[j];
-            uint16_t *keys = out + j * chars + t0;
-            int64_t t = 0;
-            for (; t + 8 <= n && t0 + t + 8 < chars; t += 8) {
-                __m256i bits = _mm256_i32gather_epi32((const int *)(column + t * units), rows, 1);
-                __m256i packed = _mm256_packus_epi32(sort_keys8(bits), _mm256_setzero_si256());
-                packed = _mm256_permute4x64_epi64(packed, 0x08); /* keys 0-3 and 4-7 side by side */
-                _mm_storeu_si128((__m128i *)(keys + t), _mm256_castsi256_si128(packed));
-            }
-            for (; t < n; t++) keys[t] = sort_key(column[t * units]);
-        }
+        for (int64_t j = 0; j < count; j++)
+            memcpy(out + j * chars + t0, tile + j * ROWS, sizeof(uint16_t) * n);
     }
+    free(tile);
     return 0;
 }
 

@@ -14,11 +14,13 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from probe import kernels
 from probe.corpus import find_named
 from probe.fastrecord import ONEDNN, linear
 from probe.fileio import read_text_file
@@ -54,6 +56,7 @@ def machine(device: str = "cpu") -> dict:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "numpy": np.__version__,
+        "search kernels": "compiled" if kernels.library is not None else "off (torch path)",
     }
 
 
@@ -120,9 +123,12 @@ class GemmPeak:
 
 
 def memory_bandwidth_gbs(megabytes: int = 512, rounds: int = 3) -> float:
-    """Best read bandwidth of a sum over an in-RAM float32 array (GB/s)."""
+    """Best read bandwidth of sums over an in-RAM float32 array, one part per thread (GB/s):
+    what all cores together can read, as search's passes do (one core alone reads ~60%)."""
     values = np.ones(megabytes * (1 << 20) // 4, dtype=np.float32)
-    best = min(seconds(lambda: values.sum()) for _ in range(rounds))
+    parts = np.array_split(values, THREADS)
+    with ThreadPoolExecutor(THREADS) as pool:  # numpy's sum releases the GIL
+        best = min(seconds(lambda: list(pool.map(np.sum, parts))) for _ in range(rounds))
     return values.nbytes / best / 1e9
 
 

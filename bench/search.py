@@ -1,8 +1,9 @@
 """Search speed: every unit of a 3x512 LSTM recording (cell and hidden: 3,072 units) ranked
 against 10 features over the text, out of core from the float16 memmaps.
 
-The recording is made by our recorder (random-init weights: scan speed does not depend on
-them) into the temp folder and deleted afterwards. Features are computed once and cached by
+The recording is made by our recorder into the temp folder and deleted afterwards. Its
+weights are random: the r pass does not depend on them, and the AUROC candidates spread over
+every array, the candidates' pass's worst case (a trained model's gather in fewer layers). Features are computed once and cached by
 search, so the timed rounds after the first measure the scan itself; the first (cold) call,
 which also runs the feature lexer over the text, is reported too, and so is the search with
 the shift null (the CLI's and dashboard's default: 5 shifted copies of each feature, 60

@@ -2,7 +2,8 @@
 
 Scoring is chunked and out of core over the float16 memmaps, on every core (`probe.scan`).
 All features (and, for the shift null, their circular shifts) are rows of one small matrix F,
-so each chunk is read and cast once and every feature is scored by one GEMM F X per chunk:
+so each chunk is read and cast once and every feature is scored by one GEMM F X per chunk
+(the compiled kernel, `probe.kernels`, takes binary features as the rows of their 1s):
 
 * Pearson r: features are centered exactly (float64) before the pass, so F X is N * cov;
   per-unit sum(x) and sum(x^2) give the variances. Units are shifted by their first-chunk mean

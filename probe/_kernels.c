@@ -131,7 +131,9 @@ FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t 
                 if (until[s] == cursor[s]) continue;
                 a0 = _mm256_setzero_ps(), b0 = a0;
                 for (int64_t i = cursor[s]; i < until[s]; i++) {
-                    const float *values = strip + 16 * (positives[s][i] - t0);
+                    int64_t t = positives[s][i] - t0;
+                    if (t < 0) continue; /* unsorted rows: wrong sums, never a stray read */
+                    const float *values = strip + 16 * t;
                     a0 = _mm256_add_ps(a0, _mm256_load_ps(values));
                     b0 = _mm256_add_ps(b0, _mm256_load_ps(values + 8));
                 }

@@ -1,4 +1,5 @@
-/* Fused kernels for search's two passes over float16 recordings (see probe/kernels.py).
+/* Fused kernels for search's two passes over float16 recordings, and two small ones for the
+ * recorder (see probe/kernels.py).
  *
  * torch runs each pass as separate ops over float32 copies of the data: cast, shift, GEMM
  * with the features, square, sum; then, for the AUROC candidates, a gather, a transpose and
@@ -167,6 +168,53 @@ FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t 
     }
     free(panel), free(shifts), free(cursor);
     return 0;
+}
+
+/* The LSTM cell state from the gates the recorder reads out of oneDNN's workspace:
+ *   cell[t, s, u] = c = f * c + i * g, starting from c[s, u], for t < steps,
+ * where i, f, g = gates[t, s, u], gates[t, s, hidden + u], gates[t, s, 2 hidden + u]
+ * (gates strided by step and by stream, in floats); c ends as the last step's state. One
+ * call a chunk, instead of one op a step. */
+FAST void probe_lstm_cells(const float *gates, int64_t step_stride, int64_t stream_stride,
+                           int64_t steps, int64_t streams, int64_t hidden, float *c,
+                           float *cell) {
+    for (int64_t t = 0; t < steps; t++) {
+        for (int64_t s = 0; s < streams; s++) {
+            const float *i = gates + t * step_stride + s * stream_stride;
+            const float *f = i + hidden, *g = i + 2 * hidden;
+            float *state = c + s * hidden, *out = cell + (t * streams + s) * hidden;
+            int64_t u = 0;
+            for (; u + 8 <= hidden; u += 8) {
+                __m256 next = _mm256_fmadd_ps(_mm256_loadu_ps(f + u), _mm256_loadu_ps(state + u),
+                                              _mm256_mul_ps(_mm256_loadu_ps(i + u),
+                                                            _mm256_loadu_ps(g + u)));
+                _mm256_storeu_ps(state + u, next);
+                _mm256_storeu_ps(out + u, next);
+            }
+            for (; u < hidden; u++) out[u] = state[u] = f[u] * state[u] + i[u] * g[u];
+        }
+    }
+}
+
+/* out[s, t, u] = float16(values[t, s, u]) for t < steps, s < streams, u < width: the
+ * recorder's time-major float32 states to the stream-major float16 rows it writes (values
+ * strided by step and by stream, in floats; out contiguous, its steps strided by `steps_out`). */
+FAST void probe_to_half(const float *values, int64_t step_stride, int64_t stream_stride,
+                        int64_t steps, int64_t streams, int64_t width, uint16_t *out,
+                        int64_t steps_out) {
+    for (int64_t s = 0; s < streams; s++) {
+        for (int64_t t = 0; t < steps; t++) {
+            const float *row = values + t * step_stride + s * stream_stride;
+            uint16_t *half = out + (s * steps_out + t) * width;
+            int64_t u = 0;
+            for (; u + 8 <= width; u += 8)
+                _mm_storeu_si128((__m128i *)(half + u),
+                                 _mm256_cvtps_ph(_mm256_loadu_ps(row + u), _MM_FROUND_TO_NEAREST_INT));
+            for (; u < width; u++)
+                half[u] = (uint16_t)_mm_extract_epi16(
+                    _mm_cvtps_ph(_mm_set_ss(row[u]), _MM_FROUND_TO_NEAREST_INT), 0);
+        }
+    }
 }
 
 /* The 16-bit sort key of a float16 bit pattern, as probe.auroc.sort_keys: keys order like

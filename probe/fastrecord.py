@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from probe import kernels
 from probe.model import GATES_PER_CELL, CharRNN, step_layer
 from probe.units import KINDS
 
@@ -233,11 +234,16 @@ class FastTracer:
             x, self.fused_weights[layer], self.h[layer], self.c[layer]
         )
         gates = workspace_gates(workspace, *hidden.shape)
-        i, f, g, _ = gates.split(self.hidden, dim=-1)
-        cell = torch.mul(i, g, out=self.cell_out[: x.shape[0]])
+        cell = self.cell_out[: x.shape[0]]
         previous = self.c[layer]
-        for t in range(x.shape[0]):  # c_t = f_t c_{t-1} + i_t g_t
-            previous = cell[t].addcmul_(f[t], previous)
+        if kernels.library is not None:  # one call, not one op a step
+            previous = previous.clone()  # the state stays as it was if the check fails
+            kernels.lstm_cells(gates, previous, cell)
+        else:
+            i, f, g, _ = gates.split(self.hidden, dim=-1)
+            torch.mul(i, g, out=cell)
+            for t in range(x.shape[0]):  # c_t = f_t c_{t-1} + i_t g_t
+                previous = cell[t].addcmul_(f[t], previous)
         if not torch.allclose(previous, c_last, rtol=1e-3, atol=1e-4):
             self.fused = False
             return None

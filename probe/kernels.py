@@ -1,9 +1,11 @@
-"""Search's compiled kernels (probe/_kernels.c), or None where they cannot run.
+"""Compiled kernels (probe/_kernels.c) for search's passes and the recorder's conversions,
+or None where they cannot run.
 
 `pip install` compiles _kernels.c when a C compiler is at hand (the extension is optional,
 so an install without one still works). The kernels run on x86-64 CPUs with AVX2 and FMA;
-anywhere else `library` is None and probe.scan / probe.auroc use torch, which gives the
-same results (tests run both) a few times slower. PROBE_KERNELS=0 turns them off.
+anywhere else `library` is None and probe.scan, probe.auroc and the recorder use torch,
+which gives the same results (tests run both), slower (search 2-2.5x, recording a 1x128
+LSTM ~1.2x). PROBE_KERNELS=0 turns them off.
 
 Arrays go in by pointer (ctypes releases the GIL for the call, so one call per core runs
 side by side); the wrappers check dtypes, layouts and shapes first, as C cannot.
@@ -15,6 +17,7 @@ import ctypes
 import os
 
 import numpy as np
+import torch
 
 
 def _load() -> ctypes.CDLL | None:
@@ -31,6 +34,8 @@ def _load() -> ctypes.CDLL | None:
     library.probe_moments.argtypes = [pointer, size, size, size, pointer, size, pointer, pointer]
     library.probe_moments.argtypes += [size] + [pointer] * 6
     library.probe_column_keys.argtypes = [pointer, size, size, size, pointer, size, pointer, size]
+    library.probe_lstm_cells.argtypes = [pointer] + [size] * 5 + [pointer, pointer]
+    library.probe_to_half.argtypes = [pointer] + [size] * 5 + [pointer, size]
     library.probe_auroc.argtypes = [pointer, size, pointer, pointer, size, pointer]
     return library
 
@@ -97,6 +102,41 @@ def moments(
 
 def _pointers(addresses: list[int]) -> ctypes.Array:
     return (ctypes.c_void_p * max(1, len(addresses)))(*addresses)
+
+
+def lstm_cells(gates: torch.Tensor, c: torch.Tensor, cell: torch.Tensor) -> None:
+    """cell[t] = c = f_t * c + i_t * g_t for every step t of gates (steps, streams, >= 3 H:
+    i, f, g first, any strides with unit-stride rows, float32), from c (streams, H) on; c
+    ends as the last state. cell: float32 (steps, streams, H), contiguous."""
+    steps, streams, _ = gates.shape
+    hidden = c.shape[1]
+    if gates.dtype != torch.float32 or gates.stride(2) != 1 or gates.shape[2] < 3 * hidden:
+        raise TypeError(
+            "kernel wants float32 gates (steps, streams, >= 3 hidden), rows unit-stride"
+        )
+    for tensor, shape in ((c, (streams, hidden)), (cell, (steps, streams, hidden))):
+        if tensor.dtype != torch.float32 or not tensor.is_contiguous() or tensor.shape != shape:
+            raise TypeError(f"kernel wants a contiguous float32 tensor of shape {shape}")
+    library.probe_lstm_cells(
+        gates.data_ptr(), gates.stride(0), gates.stride(1), steps, streams, hidden,
+        c.data_ptr(), cell.data_ptr(),
+    )  # fmt: skip
+
+
+def to_half(values: torch.Tensor, out: torch.Tensor) -> None:
+    """out[s, t] = values[t, s] as float16: values float32 (steps, streams, width), any step
+    and stream strides, unit-stride rows; out float16 (streams, >= steps, width), contiguous."""
+    steps, streams, width = values.shape
+    if values.dtype != torch.float32 or values.stride(2) != 1:
+        raise TypeError("kernel wants float32 values with unit-stride rows")
+    if out.dtype != torch.float16 or out.stride() != (out.shape[1] * width, width, 1):
+        raise TypeError("kernel wants a contiguous float16 (streams, steps, width) output")
+    if out.shape[0] != streams or out.shape[1] < steps or out.shape[2] != width:
+        raise TypeError(f"kernel wants an output of ({streams}, >= {steps}, {width})")
+    library.probe_to_half(
+        values.data_ptr(), values.stride(0), values.stride(1), steps, streams, width,
+        out.data_ptr(), out.shape[1],
+    )  # fmt: skip
 
 
 def column_keys(

@@ -111,3 +111,50 @@ def test_search_is_the_same_without_kernels(tiny_recording, monkeypatch):
     again = S.unit_scores(tiny_recording, names[:2], kinds=["cell"])
     np.testing.assert_allclose(exhaustive["r"], again["r"], atol=2e-5)
     np.testing.assert_allclose(exhaustive["auroc"], again["auroc"], atol=1e-4)
+
+
+@needs_kernels
+def test_to_half_matches_torch_on_strided_states():
+    rng = np.random.default_rng(1)
+    base = torch.from_numpy(rng.standard_normal((5, 3, 50)).astype(np.float32) * 3)
+    base[0, 0, 3:8] = torch.tensor([1e6, -1e6, 1e-6, -0.0, 65519.0])  # inf, subnormal, -0, rounding
+    values = base[:, :, 3:40]  # strided like a gate block of the workspace; width 37
+    out = torch.zeros((3, 8, 37), dtype=torch.float16)  # a ring buffer longer than the chunk
+    kernels.to_half(values, out)
+    expected = values.transpose(0, 1).to(torch.float16)
+    assert torch.equal(out[:, :5].view(torch.int16), expected.contiguous().view(torch.int16))
+    assert (out[:, 5:] == 0).all()
+    with pytest.raises(TypeError):
+        kernels.to_half(values, torch.zeros((3, 4, 37), dtype=torch.float16))
+
+
+@needs_kernels
+def test_lstm_cells_match_the_step_loop():
+    rng = np.random.default_rng(2)
+    steps, streams, hidden = 6, 4, 13
+    gates = torch.from_numpy(rng.random((steps, streams, 4 * hidden + 3)).astype(np.float32))
+    gates = gates[:, :, : 4 * hidden]  # padded rows, as in oneDNN's workspace
+    start = torch.from_numpy(rng.standard_normal((streams, hidden)).astype(np.float32))
+    c, cell = start.clone(), torch.empty((steps, streams, hidden))
+    kernels.lstm_cells(gates, c, cell)
+    i, f, g, _ = gates.split(hidden, dim=-1)
+    state = start
+    for t in range(steps):
+        state = f[t] * state + i[t] * g[t]
+        torch.testing.assert_close(cell[t], state, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(c, state, rtol=1e-6, atol=1e-6)
+
+
+@needs_kernels
+def test_recordings_are_the_same_without_kernels(train_tiny, tmp_path, monkeypatch):
+    from probe.record import record
+    from tests.conftest import shared_text
+
+    text = shared_text("linux.txt", 6_000)
+    checkpoint = train_tiny("lstm", layers=2, hidden=32, steps=200)
+    fast = record(checkpoint, text, tmp_path / "fast", twin=False, progress=False)
+    monkeypatch.setattr(kernels, "library", None)
+    slow = record(checkpoint, text, tmp_path / "slow", twin=False, progress=False)
+    for layer, kind in fast.layer_kinds:
+        a, b = fast.array(layer, kind), slow.array(layer, kind)
+        np.testing.assert_allclose(a.astype(np.float32), b.astype(np.float32), atol=2e-3)

@@ -217,9 +217,10 @@ layers, and recordings equal to per-segment traces within float16 tolerance):
 
 - LSTM layers run through oneDNN's fused LSTM kernel (the one `nn.LSTM` runs on CPU) in
   training mode, which keeps every step's activated gates in its workspace for the backward
-  pass. The recorder reads the gates there, rebuilds c with one multiply-add per step and
-  checks, every chunk, that this c ends at the kernel's own final c; a mismatch (a PyTorch
-  release that moved the gates) switches to the step loop for the rest of the recording.
+  pass. The recorder reads the gates there, rebuilds c with one multiply-add per step (one
+  compiled call per chunk, `probe/_kernels.c`, where it is built) and checks, every chunk,
+  that this c ends at the kernel's own final c; a mismatch (a PyTorch release that moved
+  the gates) switches to the step loop for the rest of the recording.
 - Vanilla RNN layers run as one-layer fused `nn.RNN`s with the model's weights: h is all a
   vanilla RNN has to record and all the fused layer returns (2x256: 0.76 and 0.96 of the
   h-only forward at 300k and 1M chars, where the step loop below reached 0.65).
@@ -230,7 +231,9 @@ layers, and recordings equal to per-segment traces within float16 tolerance):
   (segments of at least 32 warm-ups: ~3% of the chars are warm-up), but at least 24 where
   segments can keep 8 warm-ups (it slows down on fewer); the step loop pays Python per step
   and uses up to 256 streams.
-- Stored arrays: one float16 conversion per kind per chunk, then each stream's piece (at
+- Stored arrays: one float16 conversion per kind per chunk (compiled where built: the
+  time-major float32 states to stream-major float16 rows, 2-3x torch's strided copy; 1x128
+  at 400k chars, both kernels: 161k -> 201k chars/s), then each stream's piece (at
   least 32 KB) goes to the file with one `os.pwrite` from a background thread, overlapping the
   next chunk's compute; files are preallocated (`posix_fallocate`), so a full disk fails at
   the start with a clear message. Writing through the memmap instead page-faults on every

@@ -141,8 +141,10 @@ def record_arrays(
                         half = buffer[:, : stop - column]
                         value = values[kind].transpose(0, 1)
                         if on_gpu:  # convert there, then one plain copy of half the bytes
-                            value = value.to(torch.float16, memory_format=torch.contiguous_format)
-                        if kernels.library is not None and not on_gpu:
+                            half.copy_(
+                                value.to(torch.float16, memory_format=torch.contiguous_format)
+                            )
+                        elif kernels.library is not None:
                             kernels.to_half(values[kind], buffer)  # 2-3x torch's strided copy
                         else:
                             half.copy_(value)

@@ -116,8 +116,9 @@ def _positive_rows(values: np.ndarray, binary: np.ndarray, offsets) -> dict[int,
 
 
 def _scan(recording, values: np.ndarray, kinds, progress, exhaustive=True, offsets=(0,)):
-    """(units, r, auroc, binary) of every selected unit against every feature column of values
-    circularly shifted by each offset: columns offset-major, feature-minor.
+    """(units, r, auroc, binary, ones) of every selected unit against every feature column of
+    values circularly shifted by each offset: columns offset-major, feature-minor (ones: the
+    rows where each binary column is 1, see `_positive_rows`).
 
     exhaustive: AUROC of every unit by binned midranks (two more passes); otherwise the AUROC
     columns are left NaN for the caller to screen (`_screened_scan`). A shifted feature has its
@@ -140,7 +141,7 @@ def _scan(recording, values: np.ndarray, kinds, progress, exhaustive=True, offse
     positives = np.tile(mean, len(offsets))[binary] * chars
     pairs = positives * (chars - positives)
 
-    positives = _positive_rows(values, binary, offsets)
+    ones = _positive_rows(values, binary, offsets)
     selected = selected_arrays(recording, kinds)
     passes = 3 if ranked else 1
     total = passes * sum(recording.array(l, k).size for l, k in selected)
@@ -149,9 +150,7 @@ def _scan(recording, values: np.ndarray, kinds, progress, exhaustive=True, offse
         for layer, kind in selected:
             array = recording.array(layer, kind)
             units += [Unit(layer, kind, i) for i in range(array.shape[1])]
-            cov, var_x, low, high = moments(
-                array, torch.from_numpy(columns), ranked, bar, positives
-            )
+            cov, var_x, low, high = moments(array, torch.from_numpy(columns), ranked, bar, ones)
             with np.errstate(divide="ignore", invalid="ignore"):
                 r_parts.append(cov / np.sqrt(var_x[:, None] * var_f[None, :]))
             auroc = np.full((array.shape[1], len(binary)), np.nan)
@@ -164,7 +163,7 @@ def _scan(recording, values: np.ndarray, kinds, progress, exhaustive=True, offse
     r[~np.isfinite(r)] = np.nan
     auroc = np.clip(np.concatenate(auroc_parts), 0, 1)
     auroc[:, np.flatnonzero(binary)[pairs == 0]] = np.nan
-    return units, r, auroc, binary
+    return units, r, auroc, binary, ones
 
 
 # ----------------------------------------------------------------------------- screened AUROC
@@ -192,10 +191,10 @@ def _screened_scan(recording, values: np.ndarray, kinds, candidates, progress, o
     `candidates` best (unit, offset) pairs by |r|, since their only use is the best score
     over all of them (the shift null).
     """
-    units, r, auroc, binary = _scan(recording, values, kinds, progress, False, offsets)
+    units, r, auroc, binary, ones = _scan(recording, values, kinds, progress, False, offsets)
     if binary.any():
         features = values.shape[1]
-        positive_rows = list(_positive_rows(values, binary, offsets).values())
+        positive_rows = list(ones.values())
         column = np.arange(len(binary))
         groups = np.where(column < features, column, features + column % features)[binary]
         chosen = _choose(r[:, binary], candidates, groups)
@@ -236,7 +235,7 @@ def unit_scores(
     `search` screens binary features by |r| instead and is many times faster on big recordings.
     """
     names, values = _feature_matrix(recording, features)
-    units, r, auroc, binary = _scan(recording, values, kinds, progress)
+    units, r, auroc, binary, _ = _scan(recording, values, kinds, progress)
     return _table(names, units, r, auroc, _scores(r, auroc, binary))
 
 

@@ -226,7 +226,9 @@ layers, and recordings equal to per-segment traces within float16 tolerance):
   h-only forward at 300k and 1M chars, where the step loop below reached 0.65).
 - GRU layers (and the LSTM fallback) use a step loop: all streams step together, input
   projections hoisted out of the loop (a row lookup for layer 1's one-hot input, one GEMM
-  per chunk above), one recurrent GEMM per step through oneDNN, gates computed in place.
+  per chunk above), one recurrent GEMM per step through oneDNN, gates computed in place
+  (a GRU step's gate math in one compiled call where built: 2x256, 200k chars, alternating
+  rounds, median 33k -> 44k chars/s).
 - The fused kernel runs about as fast on 32 streams as on 512, so LSTMs use few long streams
   (segments of at least 32 warm-ups: ~3% of the chars are warm-up), but at least 24 where
   segments can keep 8 warm-ups (it slows down on fewer); the step loop pays Python per step

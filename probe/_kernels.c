@@ -1,5 +1,5 @@
-/* Fused kernels for search's two passes over float16 recordings, and two small ones for the
- * recorder (see probe/kernels.py).
+/* Fused kernels for search's two passes over float16 recordings, and three small ones for
+ * the recorder (see probe/kernels.py).
  *
  * torch runs each pass as separate ops over float32 copies of the data: cast, shift, GEMM
  * with the features, square, sum; then, for the AUROC candidates, a gather, a transpose and
@@ -213,6 +213,61 @@ FAST void probe_to_half(const float *values, int64_t step_stride, int64_t stream
             for (; u < width; u++)
                 half[u] = (uint16_t)_mm_extract_epi16(
                     _mm_cvtps_ph(_mm_set_ss(row[u]), _MM_FROUND_TO_NEAREST_INT), 0);
+        }
+    }
+}
+
+/* e^x in float32 for eight lanes (Cephes' expf: x = n ln 2 + r, e^r by a degree-5
+ * polynomial, 2^n put into the exponent bits); x is clamped to where e^x is finite. */
+static FAST __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i power = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(power));
+}
+
+static FAST __m256 sigmoid8(__m256 x) {
+    __m256 one = _mm256_set1_ps(1.0f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+static FAST __m256 tanh8(__m256 x) { /* 2 sigmoid(2x) - 1: absolute error ~1e-7 */
+    __m256 two = _mm256_set1_ps(2.0f);
+    return _mm256_fmsub_ps(two, sigmoid8(_mm256_mul_ps(two, x)), _mm256_set1_ps(1.0f));
+}
+
+/* One GRU step's gate math for every stream, as PyTorch's GRU: with row = x W_ih^T + b_ih
+ * and recurrent = h W_hh^T + b_hh (streams x 3 hidden each, blocks r, z, n),
+ *   r = sigmoid(row_r + recurrent_r), z = sigmoid(row_z + recurrent_z),
+ *   n = tanh(row_n + r recurrent_n), h_next = (1 - z) n + z h,
+ * with r, z, n written back into row (what the recorder stores). One call a step, instead of
+ * eight ops. hidden % 8 == 0 (the wrapper sends other sizes to torch). */
+FAST void probe_gru_step(float *row, const float *recurrent, const float *h, float *h_next,
+                         int64_t streams, int64_t hidden) {
+    for (int64_t s = 0; s < streams; s++) {
+        float *r = row + s * 3 * hidden, *z = r + hidden, *n = r + 2 * hidden;
+        const float *rec = recurrent + s * 3 * hidden, *state = h + s * hidden;
+        float *next = h_next + s * hidden;
+        for (int64_t u = 0; u < hidden; u += 8) {
+            __m256 reset = sigmoid8(_mm256_add_ps(_mm256_loadu_ps(r + u), _mm256_loadu_ps(rec + u)));
+            __m256 update = sigmoid8(
+                _mm256_add_ps(_mm256_loadu_ps(z + u), _mm256_loadu_ps(rec + hidden + u)));
+            __m256 candidate = tanh8(_mm256_fmadd_ps(reset, _mm256_loadu_ps(rec + 2 * hidden + u),
+                                                     _mm256_loadu_ps(n + u)));
+            _mm256_storeu_ps(r + u, reset), _mm256_storeu_ps(z + u, update);
+            _mm256_storeu_ps(n + u, candidate);
+            __m256 old = _mm256_loadu_ps(state + u);
+            _mm256_storeu_ps(next + u, _mm256_fmadd_ps(_mm256_sub_ps(old, candidate), update, candidate));
         }
     }
 }

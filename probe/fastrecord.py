@@ -294,11 +294,13 @@ class FastTracer:
         h = self.h[layer]
         for t in range(gates.shape[0]):
             recurrent = linear(h, w_hh, b_hh)
-            row = gates[t]
+            row, h_next = gates[t], hidden_out[t]
+            if kernels.library is not None and kernels.gru_step(row, recurrent, h, h_next):
+                h = h_next  # one call, not eight ops
+                continue
             row[:, :two].add_(recurrent[:, :two]).sigmoid_()
             r, z, n = row.split(self.hidden, dim=1)
             n.addcmul_(r, recurrent[:, two:]).tanh_()
-            h_next = hidden_out[t]
             torch.sub(h, n, out=h_next).mul_(z).add_(n)  # (1 - z) n + z h
             h = h_next
         self.h[layer].copy_(h)

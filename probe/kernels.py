@@ -36,6 +36,7 @@ def _load() -> ctypes.CDLL | None:
     library.probe_column_keys.argtypes = [pointer, size, size, size, pointer, size, pointer, size]
     library.probe_lstm_cells.argtypes = [pointer] + [size] * 5 + [pointer, pointer]
     library.probe_to_half.argtypes = [pointer] + [size] * 5 + [pointer, size]
+    library.probe_gru_step.argtypes = [pointer] * 4 + [size] * 2
     library.probe_auroc.argtypes = [pointer, size, pointer, pointer, size, pointer]
     return library
 
@@ -137,6 +138,25 @@ def to_half(values: torch.Tensor, out: torch.Tensor) -> None:
         values.data_ptr(), values.stride(0), values.stride(1), steps, streams, width,
         out.data_ptr(), out.shape[1],
     )  # fmt: skip
+
+
+def gru_step(
+    row: torch.Tensor, recurrent: torch.Tensor, h: torch.Tensor, h_next: torch.Tensor
+) -> bool:
+    """One GRU step's gate math (see probe_gru_step): row (streams, 3H) = x W_ih^T + b_ih,
+    overwritten with r, z, n; recurrent (streams, 3H) = h W_hh^T + b_hh; h_next written.
+    False (nothing done) where the kernel does not take these tensors: the caller uses torch."""
+    streams, hidden = h.shape
+    tensors = ((row, 3 * hidden), (recurrent, 3 * hidden), (h, hidden), (h_next, hidden))
+    if hidden % 8 or any(
+        t.dtype != torch.float32 or not t.is_contiguous() or t.shape != (streams, width)
+        for t, width in tensors
+    ):
+        return False
+    library.probe_gru_step(
+        row.data_ptr(), recurrent.data_ptr(), h.data_ptr(), h_next.data_ptr(), streams, hidden
+    )
+    return True
 
 
 def column_keys(

@@ -158,3 +158,25 @@ def test_recordings_are_the_same_without_kernels(train_tiny, tmp_path, monkeypat
     for layer, kind in fast.layer_kinds:
         a, b = fast.array(layer, kind), slow.array(layer, kind)
         np.testing.assert_allclose(a.astype(np.float32), b.astype(np.float32), atol=2e-3)
+
+
+@needs_kernels
+def test_gru_step_matches_torch_math():
+    rng = np.random.default_rng(3)
+    streams, hidden = 5, 24
+    row = torch.from_numpy(rng.standard_normal((streams, 3 * hidden)).astype(np.float32) * 4)
+    row[0, :8] = torch.tensor([-100.0, 100.0, -20.0, 20.0, 1e-4, -1e-4, 0.0, 88.0])  # saturated
+    recurrent = torch.from_numpy(rng.standard_normal((streams, 3 * hidden)).astype(np.float32))
+    h = torch.from_numpy(rng.uniform(-1, 1, (streams, hidden)).astype(np.float32))
+    expected_row, h_next = row.clone(), torch.empty_like(h)
+    r = torch.sigmoid(row[:, :hidden] + recurrent[:, :hidden])
+    z = torch.sigmoid(row[:, hidden : 2 * hidden] + recurrent[:, hidden : 2 * hidden])
+    n = torch.tanh(row[:, 2 * hidden :] + r * recurrent[:, 2 * hidden :])
+    expected_row = torch.cat([r, z, n], dim=1)
+    assert kernels.gru_step(row, recurrent, h, h_next)
+    torch.testing.assert_close(row, expected_row, rtol=0, atol=3e-7)
+    torch.testing.assert_close(h_next, (1 - z) * n + z * h, rtol=0, atol=5e-7)
+    odd = torch.zeros((streams, 3 * 13))  # hidden not a multiple of 8: left to torch
+    assert not kernels.gru_step(
+        odd, odd.clone(), torch.zeros(streams, 13), torch.zeros(streams, 13)
+    )

@@ -5,7 +5,8 @@ threads, each running torch single-threaded over cache-sized chunks of its block
 on 2 cores: 2.4x faster than one loop over 8 MB chunks on torch's own two threads, whose
 OpenMP barrier after every small op stalls whenever a thread loses its time slice. torch's
 kernels, numpy's ufuncs and numpy's take release the GIL, so the workers run side by side.
-Block results are sums, counts or extremes: the caller folds them in any order.
+Block results are sums, counts or extremes: the caller folds them in any order. Where the
+compiled kernels are built (`probe.kernels`), a block of the r pass is one kernel call.
 
 Nothing of size (chars x units) is ever held in float32: each chunk is cast by torch, which
 vectorises the float16 cast (a mixed float16 - float32 op is 4x slower than cast, then shift).

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import ctypes
 import os
+import warnings
 
 import numpy as np
 import torch
+
+VERSION = 1  # of the functions' arguments: probe_version() in _kernels.c
 
 
 def _load() -> ctypes.CDLL | None:
@@ -27,17 +30,32 @@ def _load() -> ctypes.CDLL | None:
         from probe import _kernels
     except ImportError:  # not compiled (no C compiler at install time)
         return None
-    library = ctypes.CDLL(_kernels.__file__)
-    if not library.probe_supported():
-        return None
+    return _bind(ctypes.CDLL(_kernels.__file__))
+
+
+def _bind(library) -> ctypes.CDLL | None:
+    """The library with its functions' argument types set, or None (torch's path) where this
+    CPU lacks AVX2 or the library was built from another version of _kernels.c."""
     pointer, size = ctypes.c_void_p, ctypes.c_int64
-    library.probe_moments.argtypes = [pointer, size, size, size, pointer, size, pointer, pointer]
-    library.probe_moments.argtypes += [size] + [pointer] * 6
-    library.probe_column_keys.argtypes = [pointer, size, size, size, pointer, size, pointer, size]
-    library.probe_lstm_cells.argtypes = [pointer] + [size] * 5 + [pointer, pointer]
-    library.probe_to_half.argtypes = [pointer] + [size] * 5 + [pointer, size]
-    library.probe_gru_step.argtypes = [pointer] * 4 + [size] * 2
-    library.probe_auroc.argtypes = [pointer, size, pointer, pointer, size, pointer]
+    try:
+        if library.probe_version() != VERSION:
+            raise AttributeError("another version")
+        if not library.probe_supported():
+            return None
+        library.probe_moments.argtypes = [pointer, size, size, size, pointer, size, pointer]
+        library.probe_moments.argtypes += [pointer, size] + [pointer] * 6
+        library.probe_column_keys.argtypes = [pointer, size, size, size, pointer, size]
+        library.probe_column_keys.argtypes += [pointer, size]
+        library.probe_lstm_cells.argtypes = [pointer] + [size] * 5 + [pointer, pointer]
+        library.probe_to_half.argtypes = [pointer] + [size] * 5 + [pointer, size]
+        library.probe_gru_step.argtypes = [pointer] * 4 + [size] * 2
+        library.probe_auroc.argtypes = [pointer, size, pointer, pointer, size, pointer]
+    except AttributeError:  # built from another _kernels.c than this checkout's
+        warnings.warn(
+            "probe's compiled kernels are out of date (reinstall probe); using torch",
+            stacklevel=2,
+        )
+        return None
     return library
 
 

@@ -180,3 +180,19 @@ def test_gru_step_matches_torch_math():
     assert not kernels.gru_step(
         odd, odd.clone(), torch.zeros(streams, 13), torch.zeros(streams, 13)
     )
+
+
+def test_a_library_from_another_version_is_refused(monkeypatch):
+    """A checkout updated without reinstalling keeps an old build: never call into it."""
+
+    class OldBuild:  # what ctypes gives for a library that predates the versioned functions
+        def __getattr__(self, name):
+            raise AttributeError(name)
+
+    class OtherVersion:
+        def probe_version(self):
+            return kernels.VERSION + 1
+
+    for library in (OldBuild(), OtherVersion()):
+        with pytest.warns(UserWarning, match="out of date"):
+            assert kernels._bind(library) is None

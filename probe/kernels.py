@@ -73,6 +73,16 @@ def _address(array: np.ndarray | None, dtype, shape: tuple | None = None) -> int
     return array.ctypes.data
 
 
+def _on_cpu(tensor: torch.Tensor, dtype, shape: tuple) -> bool:
+    """Whether a tensor is a contiguous CPU tensor of this dtype and shape (C gets pointers)."""
+    return (
+        tensor.device.type == "cpu"
+        and tensor.dtype == dtype
+        and tensor.is_contiguous()
+        and tuple(tensor.shape) == tuple(shape)
+    )
+
+
 def _check(status: int) -> None:
     if status != 0:
         raise MemoryError("search kernel could not allocate its buffers")
@@ -129,13 +139,13 @@ def lstm_cells(gates: torch.Tensor, c: torch.Tensor, cell: torch.Tensor) -> None
     ends as the last state. cell: float32 (steps, streams, H), contiguous."""
     steps, streams, _ = gates.shape
     hidden = c.shape[1]
-    if gates.dtype != torch.float32 or gates.stride(2) != 1 or gates.shape[2] < 3 * hidden:
-        raise TypeError(
-            "kernel wants float32 gates (steps, streams, >= 3 hidden), rows unit-stride"
-        )
+    if gates.device.type != "cpu" or gates.dtype != torch.float32 or gates.stride(2) != 1:
+        raise TypeError("kernel wants float32 gates on the CPU, rows unit-stride")
+    if gates.shape[2] < 3 * hidden:
+        raise TypeError("kernel wants gates (steps, streams, >= 3 hidden)")
     for tensor, shape in ((c, (streams, hidden)), (cell, (steps, streams, hidden))):
-        if tensor.dtype != torch.float32 or not tensor.is_contiguous() or tensor.shape != shape:
-            raise TypeError(f"kernel wants a contiguous float32 tensor of shape {shape}")
+        if not _on_cpu(tensor, torch.float32, shape):
+            raise TypeError(f"kernel wants a contiguous float32 CPU tensor of shape {shape}")
     library.probe_lstm_cells(
         gates.data_ptr(), gates.stride(0), gates.stride(1), steps, streams, hidden,
         c.data_ptr(), cell.data_ptr(),
@@ -146,10 +156,10 @@ def to_half(values: torch.Tensor, out: torch.Tensor) -> None:
     """out[s, t] = values[t, s] as float16: values float32 (steps, streams, width), any step
     and stream strides, unit-stride rows; out float16 (streams, >= steps, width), contiguous."""
     steps, streams, width = values.shape
-    if values.dtype != torch.float32 or values.stride(2) != 1:
-        raise TypeError("kernel wants float32 values with unit-stride rows")
-    if out.dtype != torch.float16 or out.stride() != (out.shape[1] * width, width, 1):
-        raise TypeError("kernel wants a contiguous float16 (streams, steps, width) output")
+    if values.device.type != "cpu" or values.dtype != torch.float32 or values.stride(2) != 1:
+        raise TypeError("kernel wants float32 values on the CPU with unit-stride rows")
+    if not _on_cpu(out, torch.float16, out.shape):
+        raise TypeError("kernel wants a contiguous float16 (streams, steps, width) CPU output")
     if out.shape[0] != streams or out.shape[1] < steps or out.shape[2] != width:
         raise TypeError(f"kernel wants an output of ({streams}, >= {steps}, {width})")
     library.probe_to_half(
@@ -166,10 +176,7 @@ def gru_step(
     False (nothing done) where the kernel does not take these tensors: the caller uses torch."""
     streams, hidden = h.shape
     tensors = ((row, 3 * hidden), (recurrent, 3 * hidden), (h, hidden), (h_next, hidden))
-    if hidden % 8 or any(
-        t.dtype != torch.float32 or not t.is_contiguous() or t.shape != (streams, width)
-        for t, width in tensors
-    ):
+    if hidden % 8 or any(not _on_cpu(t, torch.float32, (streams, width)) for t, width in tensors):
         return False
     library.probe_gru_step(
         row.data_ptr(), recurrent.data_ptr(), h.data_ptr(), h_next.data_ptr(), streams, hidden

@@ -196,3 +196,15 @@ def test_a_library_from_another_version_is_refused(monkeypatch):
     for library in (OldBuild(), OtherVersion()):
         with pytest.warns(UserWarning, match="out of date"):
             assert kernels._bind(library) is None
+
+
+@needs_kernels
+def test_tensors_off_the_cpu_never_reach_c():
+    """The GRU step loop also runs on GPUs: there the kernel must decline, not get pointers."""
+    elsewhere = [torch.empty((4, 24), device="meta") for _ in range(2)]  # any non-CPU device
+    h = [torch.empty((4, 8), device="meta") for _ in range(2)]
+    assert not kernels.gru_step(*elsewhere, *h)
+    with pytest.raises(TypeError):
+        kernels.to_half(torch.empty((2, 4, 8), device="meta"), torch.empty((4, 2, 8)).half())
+    with pytest.raises(TypeError):
+        kernels.lstm_cells(torch.empty((2, 4, 32), device="meta"), *h[:1], h[1])

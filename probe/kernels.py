@@ -83,6 +83,22 @@ def _on_cpu(tensor: torch.Tensor, dtype, shape: tuple) -> bool:
     )
 
 
+def _indices(values, limit: int, what: str) -> np.ndarray:
+    """Indices as C reads them (int64, contiguous), each checked to be in [0, limit)."""
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    if values.size and not (0 <= values.min() and values.max() < limit):
+        raise IndexError(f"{what} out of range [0, {limit})")
+    return values
+
+
+def _rows(rows: tuple[int, int], chars: int) -> tuple[int, int]:
+    """A (start, stop) row range, checked to lie within the array (C reads rows start..stop)."""
+    start, stop = rows
+    if not 0 <= start <= stop <= chars:
+        raise IndexError(f"rows [{start}, {stop}) out of range for {chars} rows")
+    return start, stop
+
+
 def _check(status: int) -> None:
     if status != 0:
         raise MemoryError("search kernel could not allocate its buffers")
@@ -113,7 +129,7 @@ def moments(
         library.probe_moments(
             _address(array, np.float16),
             units,
-            *rows,
+            *_rows(rows, chars),
             _pointers(dense),
             len(dense),
             _pointers([rows.ctypes.data for rows in positives]),
@@ -190,14 +206,12 @@ def column_keys(
     """out[j, start:stop] = sort keys (see probe.auroc.sort_keys) of column picked[j] of a
     float16 (chars, units) array over rows [start, stop); out: uint16 (len(picked), chars)."""
     chars, units = array.shape
-    picked = np.ascontiguousarray(picked, dtype=np.int64)
-    if picked.size and not (0 <= picked.min() and picked.max() < units):
-        raise IndexError(f"columns out of range for {units} units")
+    picked = _indices(picked, units, "columns")
     _check(
         library.probe_column_keys(
             _address(array, np.float16),
             units,
-            *rows,
+            *_rows(rows, chars),
             _address(picked, np.int64),
             len(picked),
             _address(out, np.uint16, (len(picked), chars)),
@@ -209,10 +223,7 @@ def column_keys(
 def auroc(keys: np.ndarray, positives: list[np.ndarray]) -> np.ndarray:
     """Exact AUROC of one unit (uint16 sort keys at every char) against each binary feature,
     given as the chars where it is 1 (int64, any order): see probe.auroc."""
-    positives = [np.ascontiguousarray(rows, dtype=np.int64) for rows in positives]
-    for rows in positives:
-        if rows.size and not (0 <= rows.min() and rows.max() < len(keys)):
-            raise IndexError(f"rows out of range for {len(keys)} keys")
+    positives = [_indices(rows, len(keys), "rows") for rows in positives]
     pointers = _pointers([rows.ctypes.data for rows in positives])
     counts = np.array([len(rows) for rows in positives], np.int64)
     out = np.empty(len(positives))

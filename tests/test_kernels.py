@@ -89,6 +89,10 @@ def test_bad_arguments_are_refused_before_c_sees_them():
     out = np.empty((1, 10), np.uint16)
     with pytest.raises(IndexError):
         kernels.column_keys(array, (0, 10), np.array([4]), out)
+    with pytest.raises(IndexError):
+        kernels.column_keys(array, (5, 11), np.array([0]), out)  # a row past the end
+    with pytest.raises(IndexError):
+        kernels.moments(array, (0, 11), [], [], *[np.zeros(4, np.float32)], *[np.zeros(4)] * 3)
     with pytest.raises(TypeError):
         kernels.column_keys(array.astype(np.float32), (0, 10), np.array([0]), out)
     with pytest.raises(IndexError):

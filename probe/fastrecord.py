@@ -4,17 +4,25 @@
 equality within 1e-5) but is laid out for speed on CPU. All streams step together, buffers
 are time-major (steps, streams, units), and a chunk of steps is computed per call.
 
-* LSTM on CPU: each layer runs through oneDNN's fused LSTM kernel (what `nn.LSTM` runs) in
-  training mode, which keeps every step's activated gates in its workspace for the backward
-  pass; we read them there, rebuild c with one multiply-add per step, and check that this c
-  ends where the kernel's final c does (if a PyTorch release moved the gates, the check fails
-  and the tracer falls back to the step loop below).
+* LSTM on CPU with the compiled kernels (probe/kernels.py): one call per layer and chunk
+  runs the recurrence, the recurrent GEMM and the gate math fused (`kernels.lstm_layer`),
+  with the input projections hoisted out (a lookup for layer 1's one-hot input, one GEMM
+  per chunk above). Where oneDNN is the faster GEMM (AVX-512 CPUs, see `linear`), the step
+  loop below calls it and then one compiled call for each step's gate math.
+* LSTM on CPU without them: each layer runs through oneDNN's fused LSTM kernel (what
+  `nn.LSTM` runs) in training mode, which keeps every step's activated gates in its
+  workspace for the backward pass; we read them there, rebuild c with one multiply-add per
+  step, and check that this c ends where the kernel's final c does (if a PyTorch release
+  moved the gates, the check fails and the tracer falls back to the step loop below).
 * Vanilla RNN: h is all it has to record, and that is what PyTorch's fused layer returns,
   so each layer runs as its own one-layer `nn.RNN` with the model's weights.
-* GRU and the LSTM fallback: a step loop with the input projections hoisted out (a lookup
-  for layer 1's one-hot input, one GEMM per chunk above), one recurrent GEMM per step through
-  oneDNN (see `linear`), gates computed in place (LSTM rows reordered to i, f, o, g so one
-  sigmoid covers three gates) into preallocated buffers.
+* GRU, LSTM on GPU and the fallbacks: a step loop with the input projections hoisted out,
+  one recurrent GEMM per step (see `linear`), gates computed in place (LSTM rows reordered
+  to i, f, o, g so one sigmoid covers three gates) into preallocated buffers, by one
+  compiled call per step where the kernels run.
+
+On CPU, `probe.record` runs groups of streams side by side, one thread each (see
+`plan_shards`), so each tracer here runs on one core.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import math
 import platform
 
 import numpy as np
@@ -60,9 +69,12 @@ def chunk_steps(model: CharRNN, streams: int) -> int:
 
 
 def uses_fused_kernel(model: CharRNN) -> bool:
-    """Whether `FastTracer` runs this model's layers through oneDNN's fused LSTM kernel."""
+    """Whether `FastTracer` runs this model's layers through oneDNN's fused LSTM kernel: on
+    CPU, where the compiled step kernel cannot run (the step loop with it is faster)."""
     on_cpu = next(model.parameters()).device.type == "cpu"
-    return model.config.cell == "lstm" and on_cpu and fused_lstm_works(model.config.hidden)
+    hidden = model.config.hidden
+    stepped = kernels.library is not None and hidden % 8 == 0
+    return model.config.cell == "lstm" and on_cpu and not stepped and fused_lstm_works(hidden)
 
 
 def _reorder_lstm(rows: torch.Tensor, hidden: int) -> torch.Tensor:
@@ -70,15 +82,35 @@ def _reorder_lstm(rows: torch.Tensor, hidden: int) -> torch.Tensor:
     return torch.cat([blocks[i] for i in LSTM_ORDER], dim=0)
 
 
-def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """x @ weight.T + bias, through oneDNN on CPU where PyTorch has it.
+def linear(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, out=None
+) -> torch.Tensor:
+    """x @ weight.T + bias (into `out` where given and MKL runs it), through the faster of
+    MKL and oneDNN for this CPU.
 
-    Plain torch.mm/addmm go through MKL, which on some x86 CPUs (AMD) skips AVX-512 and runs
-    at about half the rate oneDNN reaches (oneDNN is what the fused nn.LSTM uses on CPU).
+    Plain torch.mm/addmm go through MKL, which on AMD CPUs with AVX-512 skips it and runs at
+    about half the rate oneDNN reaches there (oneDNN is what the fused nn.LSTM uses on CPU).
+    On AVX2 CPUs MKL is as fast with two threads and faster with one (~85 vs ~65 GFLOP/s
+    for a step's GEMM here), so oneDNN is used only where torch runs AVX-512 code. Writing
+    into a reused `out` spares a fresh buffer's page faults (GEMMs of a chunk: 105 -> 143
+    GFLOP/s here).
     """
-    if ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32:
+    if PREFER_ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32:
         return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
-    return F.linear(x, weight, bias)
+    if out is None:
+        return F.linear(x, weight, bias)
+    if bias is None:
+        return torch.mm(x, weight.t(), out=out)
+    return torch.addmm(bias, x, weight.t(), out=out)
+
+
+def add_recurrent(row: torch.Tensor, h: torch.Tensor, weight: torch.Tensor):
+    """A step's recurrent term h @ weight.T: added into row in place by one GEMM (returns
+    None), or, where oneDNN is the faster GEMM (see `linear`), returned for the caller to add."""
+    if PREFER_ONEDNN and row.device.type == "cpu":
+        return linear(h, weight, None)
+    row.addmm_(h, weight.t())
+    return None
 
 
 def _has_onednn_linear() -> bool:
@@ -91,6 +123,7 @@ def _has_onednn_linear() -> bool:
 
 
 ONEDNN = _has_onednn_linear()
+PREFER_ONEDNN = ONEDNN and torch.backends.cpu.get_cpu_capability().startswith("AVX512")
 
 
 def fused_lstm_layer(x, weights, h, c):
@@ -179,6 +212,13 @@ class FastTracer:
             for layer in range(self.layers if self.fused else 0)
         ]
         self.one_hot = torch.eye(config.vocab_size, device=device)
+        # W_hh packed for the compiled LSTM layer, where it runs and beats the step loop:
+        # where oneDNN is the faster GEMM (AVX-512), the step loop calls it instead.
+        layer_kernel = self.cell == "lstm" and device.type == "cpu" and not PREFER_ONEDNN
+        layer_kernel = layer_kernel and kernels.library is not None and self.hidden % 8 == 0
+        self.packed = [kernels.lstm_pack(w[3]) for w in self.weights] if layer_kernel else []
+        self.buffer_shape, self.gates = (steps, streams), None  # the step loop's, made on use
+        self.logits = torch.empty(steps * streams, config.vocab_size, device=device)
         self.rnn_layers = [
             single_rnn_layer(model, layer)
             for layer in range(self.layers if self.cell == "rnn" else 0)
@@ -209,19 +249,29 @@ class FastTracer:
             else:
                 kinds = self._fused_lstm(layer, ids, below) if self.fused else None
             if kinds is None:
+                gates = self._gates_buffer()[: steps * streams]
                 if layer == 0:  # one-hot input: the projection is a row lookup
-                    gates = table[ids.t()]
+                    torch.index_select(table, 0, ids.t().reshape(-1), out=gates)
                 else:
-                    gates = linear(below.reshape(steps * streams, -1), w_ih, input_bias)
-                    gates = gates.view(steps, streams, -1)
+                    gates = linear(below.reshape(steps * streams, -1), w_ih, input_bias, gates)
+                gates = gates.view(steps, streams, -1)
                 step = self._lstm if self.cell == "lstm" else self._gru
                 step(layer, gates, w_hh, recurrent_bias)
                 kinds = self._kinds(layer, gates)
             below = kinds["hidden"]
             yield layer + 1, kinds
         weight, bias = self.decoder
-        logits = linear(below.reshape(steps * streams, -1), weight, bias)
+        logits = linear(
+            below.reshape(steps * streams, -1), weight, bias, self.logits[: steps * streams]
+        )
         yield "logits", logits.view(steps, streams, -1)
+
+    def _gates_buffer(self) -> torch.Tensor:
+        """(buffer steps x streams, gates) for the step loop, reused chunk after chunk."""
+        if self.gates is None:
+            rows, width = math.prod(self.buffer_shape), self.weights[0][3].shape[0]
+            self.gates = torch.empty(rows, width, device=self.logits.device)
+        return self.gates
 
     def _fused_lstm(self, layer: int, ids: torch.Tensor, below: torch.Tensor | None):
         """One layer through oneDNN's fused LSTM kernel, gates read from its workspace.
@@ -273,17 +323,26 @@ class FastTracer:
 
     def _lstm(self, layer, gates, w_hh, _):
         """gates (steps, streams, 4H) holds x W_ih^T + b; filled in place with i, f, o, g."""
-        hidden_out, cell_out, three = self.hidden_out[layer % 2], self.cell_out, 3 * self.hidden
+        steps, three = gates.shape[0], 3 * self.hidden
+        hidden_out, cell_out = self.hidden_out[layer % 2][:steps], self.cell_out[:steps]
         h, c = self.h[layer], self.c[layer]
+        if self.packed and kernels.lstm_layer(
+            self.packed[layer], gates, h, c, hidden_out, cell_out
+        ):  # one call a chunk: the GEMM and the gate math fused, no Python between steps
+            h.copy_(hidden_out[-1])
+            c.copy_(cell_out[-1])
+            return
         for t in range(gates.shape[0]):
-            row = gates[t]
-            row.add_(linear(h, w_hh, None))
-            row[:, :three].sigmoid_()
-            i, f, o, g = row.split(self.hidden, dim=1)
-            g.tanh_()
-            c_next, h_next = cell_out[t], hidden_out[t]
-            torch.mul(f, c, out=c_next).addcmul_(i, g)
-            torch.tanh(c_next, out=h_next).mul_(o)
+            row, c_next, h_next = gates[t], cell_out[t], hidden_out[t]
+            recurrent = add_recurrent(row, h, w_hh)
+            if kernels.library is None or not kernels.lstm_step(row, recurrent, c, c_next, h_next):
+                if recurrent is not None:
+                    row.add_(recurrent)
+                row[:, :three].sigmoid_()
+                i, f, o, g = row.split(self.hidden, dim=1)
+                g.tanh_()
+                torch.mul(f, c, out=c_next).addcmul_(i, g)
+                torch.tanh(c_next, out=h_next).mul_(o)
             h, c = h_next, c_next
         self.h[layer].copy_(h)
         self.c[layer].copy_(c)

@@ -1,11 +1,12 @@
-"""Compiled kernels (probe/_kernels.c) for search's passes and the recorder's conversions,
-or None where they cannot run.
+"""Compiled kernels (probe/_kernels.c) for search's passes and the recorder's hot loops
+(the LSTM layer, the GRU and LSTM step math, float16 conversion), or None where they cannot
+run.
 
 `pip install` compiles _kernels.c when a C compiler is at hand (the extension is optional,
 so an install without one still works). The kernels run on x86-64 CPUs with AVX2 and FMA;
 anywhere else `library` is None and probe.scan, probe.auroc and the recorder use torch,
-which gives the same results (tests run both), slower (search 2-2.5x, recording a 1x128
-LSTM ~1.2x). PROBE_KERNELS=0 turns them off.
+which gives the same results (tests run both), slower (search 2-2.5x, recording an LSTM
+2x256 ~1.15x). PROBE_KERNELS=0 turns them off.
 
 Arrays go in by pointer (ctypes releases the GIL for the call, so one call per core runs
 side by side); the wrappers check dtypes, layouts and shapes first, as C cannot.
@@ -20,7 +21,7 @@ import warnings
 import numpy as np
 import torch
 
-VERSION = 1  # of the functions' arguments: probe_version() in _kernels.c
+VERSION = 3  # of the functions' arguments: probe_version() in _kernels.c
 
 
 def _load() -> ctypes.CDLL | None:
@@ -49,6 +50,8 @@ def _bind(library) -> ctypes.CDLL | None:
         library.probe_lstm_cells.argtypes = [pointer] + [size] * 5 + [pointer, pointer]
         library.probe_to_half.argtypes = [pointer] + [size] * 5 + [pointer, size]
         library.probe_gru_step.argtypes = [pointer] * 4 + [size] * 2
+        library.probe_lstm_step.argtypes = [pointer] * 5 + [size] * 2
+        library.probe_lstm_layer.argtypes = [pointer] * 6 + [size] * 3
         library.probe_auroc.argtypes = [pointer, size, pointer, pointer, size, pointer]
     except AttributeError:  # built from another _kernels.c than this checkout's
         warnings.warn(
@@ -184,6 +187,14 @@ def to_half(values: torch.Tensor, out: torch.Tensor) -> None:
     )  # fmt: skip
 
 
+def _steps(hidden: int, streams: int, tensors: list[tuple[torch.Tensor, int]]) -> bool:
+    """Whether a step kernel takes these (tensor, width) pairs: contiguous float32 CPU
+    tensors of shape (streams, width), and hidden % 8 == 0 (the kernels' lanes)."""
+    return hidden % 8 == 0 and all(
+        _on_cpu(tensor, torch.float32, (streams, width)) for tensor, width in tensors
+    )
+
+
 def gru_step(
     row: torch.Tensor, recurrent: torch.Tensor, h: torch.Tensor, h_next: torch.Tensor
 ) -> bool:
@@ -191,12 +202,70 @@ def gru_step(
     overwritten with r, z, n; recurrent (streams, 3H) = h W_hh^T + b_hh; h_next written.
     False (nothing done) where the kernel does not take these tensors: the caller uses torch."""
     streams, hidden = h.shape
-    tensors = ((row, 3 * hidden), (recurrent, 3 * hidden), (h, hidden), (h_next, hidden))
-    if hidden % 8 or any(not _on_cpu(t, torch.float32, (streams, width)) for t, width in tensors):
+    tensors = [(row, 3 * hidden), (recurrent, 3 * hidden), (h, hidden), (h_next, hidden)]
+    if not _steps(hidden, streams, tensors):
         return False
     library.probe_gru_step(
         row.data_ptr(), recurrent.data_ptr(), h.data_ptr(), h_next.data_ptr(), streams, hidden
     )
+    return True
+
+
+def lstm_step(
+    row: torch.Tensor,
+    recurrent: torch.Tensor | None,
+    c: torch.Tensor,
+    c_next: torch.Tensor,
+    h_next: torch.Tensor,
+) -> bool:
+    """One LSTM step's gate math (see probe_lstm_step): row (streams, 4H) = x W_ih^T + b in
+    gate order i, f, o, g, plus recurrent (streams, 4H) = h W_hh^T (None: already in row), is
+    overwritten with the activated gates; c_next and h_next are written from c. False
+    (nothing done) where the kernel does not take these tensors: the caller uses torch."""
+    streams, hidden = c.shape
+    tensors = [(row, 4 * hidden), (c, hidden), (c_next, hidden), (h_next, hidden)]
+    if not _steps(hidden, streams, tensors + [(recurrent, 4 * hidden)] * (recurrent is not None)):
+        return False
+    library.probe_lstm_step(
+        row.data_ptr(), None if recurrent is None else recurrent.data_ptr(),
+        c.data_ptr(), c_next.data_ptr(), h_next.data_ptr(), streams, hidden,
+    )  # fmt: skip
+    return True
+
+
+def lstm_pack(w_hh: torch.Tensor) -> torch.Tensor:
+    """W_hh (4H, H), gate blocks i, f, o, g, laid out for `lstm_layer`: for each block of 8
+    units, two panels (gates i, f; then o, g), each a row of 2 x 8 weights per k:
+    (H/8, 2, H, 2, 8)."""
+    hidden = w_hh.shape[1]
+    return w_hh.reshape(2, 2, hidden // 8, 8, hidden).permute(2, 0, 4, 1, 3).contiguous()
+
+
+def lstm_layer(
+    packed: torch.Tensor,
+    gates: torch.Tensor,
+    h: torch.Tensor,
+    c: torch.Tensor,
+    hidden_out: torch.Tensor,
+    cell_out: torch.Tensor,
+) -> bool:
+    """An LSTM layer over a chunk (see probe_lstm_layer): gates (steps, streams, 4H) = x
+    W_ih^T + b in gate order i, f, o, g, overwritten with the activated gates; hidden_out and
+    cell_out (steps, streams, H) written, from state h, c (streams, H); packed from
+    `lstm_pack`. False (nothing done) where the kernel does not take these tensors."""
+    steps, streams, width = gates.shape
+    hidden = width // 4
+    shapes = [
+        (packed, (hidden // 8, 2, hidden, 2, 8)),
+        (gates, (steps, streams, 4 * hidden)),
+        (h, (streams, hidden)),
+        (c, (streams, hidden)),
+        (hidden_out, (steps, streams, hidden)),
+        (cell_out, (steps, streams, hidden)),
+    ]
+    if hidden % 8 or any(not _on_cpu(tensor, torch.float32, shape) for tensor, shape in shapes):
+        return False
+    library.probe_lstm_layer(*(tensor.data_ptr() for tensor, _ in shapes), steps, streams, hidden)
     return True
 
 

@@ -9,9 +9,12 @@ and sequential recordings agree within float16 tolerance.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +42,7 @@ TWIN_SEED = 1234
 # (H100 machine, 1M chars of LSTM 2x256: 1 thread 231k chars/s, 4 threads 392-424k, 8 or
 # 12 threads 340-350k; 3x512: 163k, 184-224k, 160-205k).
 GPU_WRITERS = 4
+MIN_SHARD_STREAMS = 8  # fewer streams per group: too little work per step for a thread
 
 
 def plan_streams(
@@ -46,19 +50,23 @@ def plan_streams(
 ) -> tuple[int, int, int]:
     """(streams, segment length, warm-up).
 
-    The step loop pays Python per step, so it wants many streams (each segment >= 4
-    warm-ups; up to 256 on a CPU, 1024 on a GPU, where a step of 1024 streams costs no more
-    launches than one of 256); the fused kernel runs about as fast on 32 streams as on
-    512, so it takes few long ones (each segment >= 32 warm-ups: ~3% warm-up), but at
-    least 24 where segments can keep 8 warm-ups: on fewer it slows down (100k chars,
-    2x128: 6 streams 71k chars/s, 25 streams 97k).
+    Warm-up costs as much as recording, so streams are few enough that it stays small, and
+    many enough for big GEMMs. The step loop on CPU takes one stream per 16 warm-ups (~6%
+    extra; 1M chars of LSTM 2x256: 128 streams 56k chars/s, 256 streams 47k, 64 streams
+    50k); on a GPU, where a step of 1024 streams costs no more launches than one of 256, up
+    to 1024 (each segment >= 4 warm-ups). The fused kernel runs about as fast on 32 streams
+    as on 512, so it takes few long ones (each segment >= 32 warm-ups: ~3% warm-up), but at
+    least 24 where segments can keep 8 warm-ups: on fewer it slows down (100k chars, 2x128:
+    6 streams 71k chars/s, 25 streams 97k).
     """
     if streams is None:
         if fused:
             few_long = chars // max(32 * warmup, 4000)
             streams = min(64, max(few_long, min(24, chars // max(8 * warmup, 1000))))
+        elif gpu:
+            streams = min(1024, chars // max(4 * warmup, 1000))
         else:
-            streams = min(1024 if gpu else 256, chars // max(4 * warmup, 1000))
+            streams = min(256, chars // max(16 * warmup, 1000))
     streams = max(1, min(streams, chars))
     segment = math.ceil(chars / streams)
     streams = math.ceil(chars / segment)
@@ -81,6 +89,62 @@ def warm_state(model: CharRNN, ids: np.ndarray, starts: np.ndarray, warmup: int,
     return state
 
 
+def plan_shards(model: CharRNN, streams: int) -> int:
+    """Groups of streams recorded side by side, one thread each, with torch on one thread.
+
+    Streams are independent, so a group needs no synchronisation with the others, and a
+    step's GEMM runs better on one core than split over two (128 x 256 x 1024 here: ~85
+    GFLOP/s on one core, ~65 per core on two); the float16 copies, the gate kernels and
+    Python's per-step work, serial otherwise, run in parallel too. Only for the step loop
+    on CPU: a GPU, or oneDNN's fused layers, parallelise inside each op.
+    """
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    if not on_cpu:
+        return 1
+    return max(1, min(torch.get_num_threads(), streams // MIN_SHARD_STREAMS))
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int):
+    """torch's intra-op threads set to `threads` inside the block (process-wide)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def side_by_side(work, groups: list[tuple[int, int]], stop: threading.Event) -> None:
+    """work(first, last) for each group, one thread each with torch on one thread (in this
+    thread, as it is, if only one group).
+
+    On an error or Ctrl-C in any of them, `stop` is set and the others return at their next
+    chunk, before the error is raised here."""
+    if len(groups) == 1:
+        work(*groups[0])
+        return
+    # OpenMP's thread count is per thread: a new thread starts with the default, so each
+    # one sets its own (MKL ran two threads under each otherwise).
+    with (
+        torch_threads(1),
+        ThreadPoolExecutor(len(groups), initializer=torch.set_num_threads, initargs=(1,)) as pool,
+    ):
+        futures = [pool.submit(work, *group) for group in groups]
+        try:
+            for future in futures:
+                future.result()
+        finally:
+            stop.set()
+
+
+def state_of_streams(state, first: int, last: int):
+    """The (layers, streams, hidden) state, or (h, c) pair of them, of streams first..last-1."""
+    if isinstance(state, tuple):
+        return tuple(part[:, first:last] for part in state)
+    return state[:, first:last]
+
+
 @torch.no_grad()
 def record_arrays(
     model: CharRNN,
@@ -97,6 +161,7 @@ def record_arrays(
 
     The step loop is `probe.fastrecord.FastTracer` (same math as `CharRNN.trace`, laid out
     for speed); `steps` per chunk defaults to `chunk_steps` (big writes, bounded buffers).
+    On CPU the streams are recorded in groups side by side (see `plan_shards`).
     """
     chars = len(ids)
     device = next(model.parameters()).device
@@ -111,16 +176,47 @@ def record_arrays(
     next_ids = torch.from_numpy(padded[1:].reshape(streams, segment)).to(device)
     steps = steps or chunk_steps(model, streams)
     began = time.perf_counter()
-    tracer = FastTracer(model, streams, steps, warm_state(model, ids, starts, warmup, device))
+    state = warm_state(model, ids, starts, warmup, device)
+    shards = plan_shards(model, streams)
+    groups = [(streams * k // shards, streams * (k + 1) // shards) for k in range(shards)]
     workers = max(1, min(GPU_WRITERS, (os.cpu_count() or 2) - 1)) if on_gpu else 1
     out, hidden = StreamWriter(chars, streams, segment, workers=workers), model.config.hidden
-    # float16 buffers, reused round-robin once their last write is done. From a GPU the
-    # float16 conversion runs there and the copies land in pinned memory (2-3x faster).
-    ring = [
-        torch.empty(streams, steps, hidden, dtype=torch.float16, pin_memory=on_gpu)
-        for _ in range(out.pending + 2)
-    ]
-    used = 0
+    stop, counting = threading.Event(), threading.Lock()
+
+    def record_group(first: int, last: int) -> None:
+        tracer = FastTracer(model, last - first, steps, state_of_streams(state, first, last))
+        # float16 buffers, reused round-robin once their last write is done. From a GPU the
+        # float16 conversion runs there and the copies land in pinned memory (2-3x faster).
+        ring = [
+            torch.empty(last - first, steps, hidden, dtype=torch.float16, pin_memory=on_gpu)
+            for _ in range(out.pending + 2)
+        ]
+        used = 0
+        for column in range(0, segment, steps):
+            if stop.is_set():
+                return
+            stop_column = min(column + steps, segment)
+            for layer, values in tracer.run(tokens[first:last, column:stop_column]):
+                if layer == "logits":
+                    picked = next_char_logprob(values, next_ids[first:last, column:stop_column])
+                    written = out.write(writer.logprob, picked, column, first)
+                    with counting:
+                        bar.update(written)
+                    continue
+                for kind in kinds:
+                    buffer = ring[used % len(ring)]
+                    out.wait_until_written(buffer.numpy())
+                    half = buffer[:, : stop_column - column]
+                    value = values[kind].transpose(0, 1)
+                    if on_gpu:  # convert there, then one plain copy of half the bytes
+                        half.copy_(value.to(torch.float16, memory_format=torch.contiguous_format))
+                    elif kernels.library is not None:
+                        kernels.to_half(values[kind], buffer)  # 2-3x torch's strided copy
+                    else:
+                        half.copy_(value)
+                    out.write(writer.arrays[(layer, kind)], half.numpy(), column, first)
+                    used += 1
+
     try:
         with (
             keep_freed_memory(),
@@ -128,28 +224,7 @@ def record_arrays(
                 total=chars, unit="char", unit_scale=True, disable=not progress, desc=description
             ) as bar,
         ):
-            for column in range(0, segment, steps):
-                stop = min(column + steps, segment)
-                for layer, values in tracer.run(tokens[:, column:stop]):
-                    if layer == "logits":
-                        picked = next_char_logprob(values, next_ids[:, column:stop])
-                        bar.update(out.write(writer.logprob, picked, column))
-                        continue
-                    for kind in kinds:
-                        buffer = ring[used % len(ring)]
-                        out.wait_until_written(buffer.numpy())
-                        half = buffer[:, : stop - column]
-                        value = values[kind].transpose(0, 1)
-                        if on_gpu:  # convert there, then one plain copy of half the bytes
-                            half.copy_(
-                                value.to(torch.float16, memory_format=torch.contiguous_format)
-                            )
-                        elif kernels.library is not None:
-                            kernels.to_half(values[kind], buffer)  # 2-3x torch's strided copy
-                        else:
-                            half.copy_(value)
-                        out.write(writer.arrays[(layer, kind)], half.numpy(), column)
-                        used += 1
+            side_by_side(record_group, groups, stop)
     finally:
         out.close()
     writer.logprob[chars - 1] = np.nan

@@ -233,8 +233,9 @@ class StreamWriter:
         for thread in self.threads:
             thread.start()
 
-    def write(self, array: np.memmap, chunk: np.ndarray, column: int) -> int:
-        """chunk (streams, steps, ...) covers columns [column, column + steps) of each stream.
+    def write(self, array: np.memmap, chunk: np.ndarray, column: int, first: int = 0) -> int:
+        """chunk (streams, steps, ...) covers columns [column, column + steps) of streams
+        first, first + 1, ... (all of them by default).
 
         Returns the number of rows written (padding past the text's end is dropped)."""
         if self.error:
@@ -248,12 +249,12 @@ class StreamWriter:
             flags = os.O_WRONLY | getattr(os, "O_BINARY", 0)
             fd = self.files[array.filename] = os.open(array.filename, flags)
         pieces, written = [], 0
-        for stream in range(self.streams):
-            start = stream * self.segment + column
+        for index in range(len(chunk)):
+            start = (first + index) * self.segment + column
             rows = min(steps, self.chars - start)
             if rows <= 0:
                 break
-            pieces.append((array.offset + start * row_bytes, chunk[stream, :rows]))
+            pieces.append((array.offset + start * row_bytes, chunk[index, :rows]))
             written += rows
         self.jobs.put((fd, pieces, done))
         return written

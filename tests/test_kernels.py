@@ -156,21 +156,29 @@ def test_recordings_are_the_same_without_kernels(train_tiny, tmp_path, monkeypat
 
     text = shared_text("linux.txt", 6_000)
     checkpoint = train_tiny("lstm", layers=2, hidden=32, steps=200)
-    fast = record(checkpoint, text, tmp_path / "fast", twin=False, progress=False)
+    options = {"twin": False, "progress": False, "streams": 3}  # without kernels: fused layers
+    fast = record(checkpoint, text, tmp_path / "fast", **options)
     monkeypatch.setattr(kernels, "library", None)
-    slow = record(checkpoint, text, tmp_path / "slow", twin=False, progress=False)
-    for layer, kind in fast.layer_kinds:
+    slow = record(checkpoint, text, tmp_path / "slow", **options)
+    for layer, kind in fast.layer_kinds:  # to a float16 step (c reaches ~30 here)
         a, b = fast.array(layer, kind), slow.array(layer, kind)
-        np.testing.assert_allclose(a.astype(np.float32), b.astype(np.float32), atol=2e-3)
+        np.testing.assert_allclose(a.astype(np.float32), b.astype(np.float32), 2e-3, 2e-3)
+
+
+def step_inputs(seed: int, gates: int, streams: int = 5, hidden: int = 24):
+    """(rng, row, recurrent) for a step kernel: (streams, gates x hidden) each, row with
+    saturating values."""
+    rng = np.random.default_rng(seed)
+    row = torch.from_numpy(rng.standard_normal((streams, gates * hidden)).astype(np.float32) * 4)
+    row[0, :8] = torch.tensor([-100.0, 100.0, -20.0, 20.0, 1e-4, -1e-4, 0.0, 88.0])
+    recurrent = torch.from_numpy(rng.standard_normal((streams, gates * hidden)).astype(np.float32))
+    return rng, row, recurrent
 
 
 @needs_kernels
 def test_gru_step_matches_torch_math():
-    rng = np.random.default_rng(3)
     streams, hidden = 5, 24
-    row = torch.from_numpy(rng.standard_normal((streams, 3 * hidden)).astype(np.float32) * 4)
-    row[0, :8] = torch.tensor([-100.0, 100.0, -20.0, 20.0, 1e-4, -1e-4, 0.0, 88.0])  # saturated
-    recurrent = torch.from_numpy(rng.standard_normal((streams, 3 * hidden)).astype(np.float32))
+    rng, row, recurrent = step_inputs(3, 3, streams, hidden)
     h = torch.from_numpy(rng.uniform(-1, 1, (streams, hidden)).astype(np.float32))
     expected_row, h_next = row.clone(), torch.empty_like(h)
     r = torch.sigmoid(row[:, :hidden] + recurrent[:, :hidden])
@@ -184,6 +192,61 @@ def test_gru_step_matches_torch_math():
     assert not kernels.gru_step(
         odd, odd.clone(), torch.zeros(streams, 13), torch.zeros(streams, 13)
     )
+
+
+@needs_kernels
+@pytest.mark.parametrize("separate", [True, False], ids=["recurrent-apart", "recurrent-added"])
+def test_lstm_step_matches_torch_math(separate):
+    streams, hidden = 5, 24
+    rng, row, recurrent = step_inputs(4, 4, streams, hidden)
+    c = torch.from_numpy(rng.uniform(-30, 30, (streams, hidden)).astype(np.float32))
+    before = row + recurrent
+    i, f, o = torch.sigmoid(before[:, : 3 * hidden]).split(hidden, dim=1)
+    g = torch.tanh(before[:, 3 * hidden :])
+    c_expected = f * c + i * g
+    if not separate:
+        row, recurrent = before.clone(), None
+    c_next, h_next = torch.empty_like(c), torch.empty_like(c)
+    assert kernels.lstm_step(row, recurrent, c, c_next, h_next)
+    torch.testing.assert_close(row, torch.cat([i, f, o, g], dim=1), rtol=0, atol=3e-7)
+    torch.testing.assert_close(c_next, c_expected, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(h_next, o * torch.tanh(c_expected), rtol=0, atol=5e-7)
+    state = c.clone()  # c_next may be c itself (the kernel reads each value before writing)
+    assert kernels.lstm_step(before.clone(), None, state, state, h_next)
+    torch.testing.assert_close(state, c_expected, rtol=1e-6, atol=1e-6)
+    odd = torch.zeros((streams, 4 * 13))  # hidden not a multiple of 8: left to torch
+    assert not kernels.lstm_step(odd, None, *(torch.zeros(streams, 13) for _ in range(3)))
+
+
+@needs_kernels
+@pytest.mark.parametrize("hidden, streams", [(8, 1), (24, 7), (264, 13)])
+def test_lstm_layer_matches_torch_math(hidden, streams):
+    """Fused GEMM and gate math over a chunk, against torch step by step: stream counts that
+    leave a short tile of 6, and 264 units, more than one k block (256)."""
+    rng = np.random.default_rng(5)
+    steps = 4
+    w_hh = torch.from_numpy(rng.standard_normal((4 * hidden, hidden)).astype(np.float32))
+    w_hh /= hidden**0.5
+    gates = torch.from_numpy(rng.standard_normal((steps, streams, 4 * hidden)).astype(np.float32))
+    h0 = torch.from_numpy(rng.uniform(-1, 1, (streams, hidden)).astype(np.float32))
+    c0 = torch.from_numpy(rng.uniform(-5, 5, (streams, hidden)).astype(np.float32))
+    hidden_out, cell_out = torch.empty(steps, streams, hidden), torch.empty(steps, streams, hidden)
+    got = gates.clone()
+    assert kernels.lstm_layer(kernels.lstm_pack(w_hh), got, h0, c0, hidden_out, cell_out)
+    h, c = h0.double(), c0.double()
+    for t in range(steps):
+        before = gates[t].double() + h @ w_hh.double().t()
+        i, f, o = torch.sigmoid(before[:, : 3 * hidden]).split(hidden, dim=1)
+        g = torch.tanh(before[:, 3 * hidden :])
+        c = f * c + i * g
+        h = o * torch.tanh(c)
+        expected = torch.cat([i, f, o, g], dim=1).float()
+        torch.testing.assert_close(got[t], expected, rtol=0, atol=2e-6)
+        torch.testing.assert_close(cell_out[t], c.float(), rtol=1e-5, atol=2e-6)
+        torch.testing.assert_close(hidden_out[t], h.float(), rtol=0, atol=2e-6)
+    odd = torch.zeros(1, 2, 4 * 12)  # hidden not a multiple of 8: left to torch
+    state = torch.zeros(2, 12)
+    assert not kernels.lstm_layer(torch.zeros(48, 12), odd, state, state, state[None], state[None])
 
 
 def test_a_library_from_another_version_is_refused(monkeypatch):

@@ -98,8 +98,8 @@ def test_many_small_chunks_record_the_same_values(checkpoint, text, tmp_path):
 
 
 def test_lstm_uses_the_fused_kernel_and_falls_back_if_its_layout_changes(monkeypatch, text):
-    """On CPU, LSTM layers run through oneDNN's fused kernel with gates read from its
-    workspace. If a PyTorch release moved the gates, the c they imply would not end at the
+    """On CPU without the compiled step kernel, LSTM layers run through oneDNN's fused kernel
+    with gates read from its workspace. If a PyTorch release moved the gates, the c they imply would not end at the
     kernel's final c: the tracer notices on the first chunk and steps the layers itself."""
     import probe.fastrecord as fastrecord
     from probe.model import CharRNN, ModelConfig
@@ -108,6 +108,8 @@ def test_lstm_uses_the_fused_kernel_and_falls_back_if_its_layout_changes(monkeyp
     model = CharRNN(ModelConfig("lstm", 2, 24, 0.0, 50)).eval()
     ids = torch.randint(0, 50, (4, 30))
     logits, _, traces = model.trace(ids)
+    assert not fastrecord.uses_fused_kernel(model) or fastrecord.kernels.library is None
+    monkeypatch.setattr(fastrecord.kernels, "library", None)
     assert fastrecord.uses_fused_kernel(model)
 
     expected_layout = fastrecord.workspace_gates

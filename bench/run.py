@@ -215,45 +215,55 @@ their time slice stall every small parallel op).
 the same numbers (tests: equal to `trace` within 1e-5 in float32 for LSTM/GRU/RNN with 1-3
 layers, and recordings equal to per-segment traces within float16 tolerance):
 
-- LSTM layers run through oneDNN's fused LSTM kernel (the one `nn.LSTM` runs on CPU) in
-  training mode, which keeps every step's activated gates in its workspace for the backward
-  pass. The recorder reads the gates there, rebuilds c with one multiply-add per step (one
-  compiled call per chunk, `probe/_kernels.c`, where it is built) and checks, every chunk,
-  that this c ends at the kernel's own final c; a mismatch (a PyTorch release that moved
-  the gates) switches to the step loop for the rest of the recording.
+- Streams are independent, so on CPU the recorder runs them in groups side by side, one
+  thread per core, each with torch on one thread (`probe.record.plan_shards`): no group
+  waits for another, and the float16 copies, gate math and Python's per-step work, serial
+  before, run in parallel too. LSTM 2x256, 1M chars: 29.7k -> 45k chars/s with the rest of
+  the path unchanged.
+- LSTM layers, where the kernels are built: one compiled call per layer and chunk
+  (`probe_lstm_layer`) runs the recurrence with each step's recurrent GEMM and the gate
+  math fused. W_hh is packed once into panels of 2 gates x 8 units; each step sweeps them
+  in 6-stream x 16-column register tiles (12 sums, as an optimised GEMM's kernel), then
+  does the gate math of each 8-unit block while its gates are still in L1. One core, 64
+  streams: 2x256 74 GFLOP/s with the gate math, against 53-70 for MKL's GEMM plus a
+  compiled gate-math call per step; in the recorder (A/B in one process, 600k chars):
+  54k chars/s, against 47.5k with the per-step calls and 46.7k without the kernels.
+  Input projections are hoisted out (a row lookup for layer 1's one-hot input, one GEMM
+  per chunk above). Where oneDNN is the faster GEMM (AVX-512 CPUs: MKL skips AVX-512 on
+  AMD) the step loop below runs instead, with oneDNN's GEMM.
+- LSTM layers without the kernels run through oneDNN's fused LSTM kernel (the one
+  `nn.LSTM` runs on CPU) in training mode, which keeps every step's activated gates in its
+  workspace for the backward pass; the recorder reads them there, rebuilds c with one
+  multiply-add per step and checks, every chunk, that this c ends at the kernel's own final
+  c (a PyTorch release that moved the gates switches to the step loop).
 - Vanilla RNN layers run as one-layer fused `nn.RNN`s with the model's weights: h is all a
-  vanilla RNN has to record and all the fused layer returns (2x256: 0.76 and 0.96 of the
-  h-only forward at 300k and 1M chars, where the step loop below reached 0.65).
-- GRU layers (and the LSTM fallback) use a step loop: all streams step together, input
-  projections hoisted out of the loop (a row lookup for layer 1's one-hot input, one GEMM
-  per chunk above), one recurrent GEMM per step through oneDNN, gates computed in place
-  (a GRU step's gate math in one compiled call where built: 2x256, 200k chars, alternating
-  rounds, median 33k -> 44k chars/s).
-- The fused kernel runs about as fast on 32 streams as on 512, so LSTMs use few long streams
-  (segments of at least 32 warm-ups: ~3% of the chars are warm-up), but at least 24 where
-  segments can keep 8 warm-ups (it slows down on fewer); the step loop pays Python per step
-  and uses up to 256 streams.
+  vanilla RNN has to record and all the fused layer returns.
+- GRU layers (and the fallbacks) use a step loop: all streams of a group step together,
+  input projections hoisted out, one recurrent GEMM per step (MKL, or oneDNN on AVX-512),
+  the gate math in place, one compiled call per step where built.
+- Warm-up costs as much as recording, so the step loop on CPU takes one stream per 16
+  warm-ups (~6% extra chars; 1M chars of 2x256: 128 streams 56k chars/s, 256 streams 47k,
+  64 streams 50k); oneDNN's fused kernel (no kernels built) takes few long streams.
 - Stored arrays: one float16 conversion per kind per chunk (compiled where built: the
-  time-major float32 states to stream-major float16 rows, 2-3x torch's strided copy; 1x128
-  at 400k chars, both kernels: 161k -> 201k chars/s), then each stream's piece (at
-  least 32 KB) goes to the file with one `os.pwrite` from a background thread, overlapping the
-  next chunk's compute; files are preallocated (`posix_fallocate`), so a full disk fails at
-  the start with a clear message. Writing through the memmap instead page-faults on every
-  new page and cost about as much as the compute.
+  time-major float32 states to stream-major float16 rows, 2-3x torch's strided copy), then
+  each stream's piece (at least 32 KB) goes to the file with one `os.pwrite` from a
+  background thread, overlapping the next chunk's compute; files are preallocated
+  (`posix_fallocate`), so a full disk fails at the start with a clear message. Writing
+  through the memmap instead page-faults on every new page and cost about as much as the
+  compute.
 - While recording, freed blocks stay in the heap (`keep_freed_memory`: glibc's `mallopt`).
   By default glibc returns every block over 32 MB to the OS when it is freed, so each
-  chunk's kernel workspace and float16 copies page-faulted afresh: about a fifth of the
-  time went to the OS zeroing pages (LSTM 2x256: 0.45-0.59 -> 0.68 of the fused h-only
-  forward at 500k chars).
+  chunk's buffers page-faulted afresh: about a fifth of the time went to the OS zeroing
+  pages.
 
-What still costs, LSTM 2x256 (torch profiler, 300k chars): the kernel calls ~80% (as fast
-as one `nn.LSTM` call), copies (the float16 conversion, the one-hot input) ~8%, the decoder
-for log-probabilities ~4%, the c rebuild ~3%. At 1M chars the OS's share grows: the 6 GB of
-float16 cost it ~7 s of CPU (copying into the page cache: 5.9 s, 1.8x the per-char cost at
-300k once dirty pages pile up; writeback: ~1 s) on the same 2 cores, against ~53 s of
-compute (measured with getrusage and /proc/stat: 32k chars/s at 1M, 35-38k at 300k). On this
-AVX2 CPU the fused kernel itself reaches only part of the FLOP bound, and only 8-38x the
-per-char loop (the "ceiling" rows), which caps those two ratios.
+What still costs, LSTM 2x256 at 1M chars (per thread, of ~17 s): the layer kernel 8.5 s
+(~62 GFLOP/s per core with both cores busy; 74 alone), layer 2's input projection and the
+decoder 4.5 s (MKL, ~64 GFLOP/s per core), the float16 copies 1 s, the warm-up 0.9 s
+(`nn.LSTM` on both cores before the groups start). Two independent single-thread GEMMs
+here reach ~65-80 GFLOP/s each, while the bound's peak is one 2-thread 1024^3 GEMM (up
+to ~185): that gap, and the 6% warm-up, hold 2x256 near half the FLOP bound. The per-char
+loop target (20x) is above what even the fused h-only layer reaches for 2x256, 3x512 and
+the RNN (the "ceiling" rows).
 """
 
 GPU_METHOD = """

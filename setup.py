@@ -1,12 +1,19 @@
-"""Builds search's C kernels (probe/_kernels.c); everything else is in pyproject.toml.
+"""Builds the C kernels (probe/_kernels.c: search; probe/_recorder_kernels.c: the recorder)
+into one library; everything else is in pyproject.toml.
 
-Optional: where no C compiler is at hand the install still works, and search uses torch.
+Optional: where no C compiler is at hand the install still works, and torch does the work.
 """
 
 from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension("probe._kernels", ["probe/_kernels.c"], extra_compile_args=["-O3"], optional=True)
+        Extension(
+            "probe._kernels",
+            ["probe/_kernels.c", "probe/_recorder_kernels.c"],
+            depends=["probe/_kernels.h"],
+            extra_compile_args=["-O3"],
+            optional=True,
+        )
     ]
 )

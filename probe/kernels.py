@@ -1,8 +1,8 @@
-"""Compiled kernels (probe/_kernels.c) for search's passes and the recorder's hot loops
-(the LSTM layer, the GRU and LSTM step math, float16 conversion), or None where they cannot
-run.
+"""Compiled kernels for search's passes (probe/_kernels.c) and the recorder's hot loops
+(probe/_recorder_kernels.c: the LSTM layer, the GRU and LSTM step math, float16 copies),
+or None where they cannot run.
 
-`pip install` compiles _kernels.c when a C compiler is at hand (the extension is optional,
+`pip install` compiles them when a C compiler is at hand (the extension is optional,
 so an install without one still works). The kernels run on x86-64 CPUs with AVX2 and FMA;
 anywhere else `library` is None and probe.scan, probe.auroc and the recorder use torch,
 which gives the same results (tests run both), slower (search 2-2.5x, recording an LSTM

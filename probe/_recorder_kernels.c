@@ -1,0 +1,233 @@
+/* The recorder's kernels (see probe/kernels.py and probe/fastrecord.py): the fused LSTM
+ * layer, the LSTM and GRU step math, the LSTM cell state from oneDNN's gates, and the
+ * float16 copies of the recorded states. Built into the same library as _kernels.c. */
+#include "_kernels.h"
+
+#ifdef PROBE_X86
+
+/* The LSTM cell state from the gates the recorder reads out of oneDNN's workspace:
+ *   cell[t, s, u] = c = f * c + i * g, starting from c[s, u], for t < steps,
+ * where i, f, g = gates[t, s, u], gates[t, s, hidden + u], gates[t, s, 2 hidden + u]
+ * (gates strided by step and by stream, in floats); c ends as the last step's state. One
+ * call a chunk, instead of one op a step. */
+FAST void probe_lstm_cells(const float *gates, int64_t step_stride, int64_t stream_stride,
+                           int64_t steps, int64_t streams, int64_t hidden, float *c,
+                           float *cell) {
+    for (int64_t t = 0; t < steps; t++) {
+        for (int64_t s = 0; s < streams; s++) {
+            const float *i = gates + t * step_stride + s * stream_stride;
+            const float *f = i + hidden, *g = i + 2 * hidden;
+            float *state = c + s * hidden, *out = cell + (t * streams + s) * hidden;
+            int64_t u = 0;
+            for (; u + 8 <= hidden; u += 8) {
+                __m256 next = _mm256_fmadd_ps(_mm256_loadu_ps(f + u), _mm256_loadu_ps(state + u),
+                                              _mm256_mul_ps(_mm256_loadu_ps(i + u),
+                                                            _mm256_loadu_ps(g + u)));
+                _mm256_storeu_ps(state + u, next);
+                _mm256_storeu_ps(out + u, next);
+            }
+            for (; u < hidden; u++) out[u] = state[u] = f[u] * state[u] + i[u] * g[u];
+        }
+    }
+}
+
+/* out[s, t, u] = float16(values[t, s, u]) for t < steps, s < streams, u < width: the
+ * recorder's time-major float32 states to the stream-major float16 rows it writes (values
+ * strided by step and by stream, in floats; out contiguous, its steps strided by `steps_out`). */
+FAST void probe_to_half(const float *values, int64_t step_stride, int64_t stream_stride,
+                        int64_t steps, int64_t streams, int64_t width, uint16_t *out,
+                        int64_t steps_out) {
+    for (int64_t s = 0; s < streams; s++) {
+        for (int64_t t = 0; t < steps; t++) {
+            const float *row = values + t * step_stride + s * stream_stride;
+            uint16_t *half = out + (s * steps_out + t) * width;
+            int64_t u = 0;
+            for (; u + 8 <= width; u += 8)
+                _mm_storeu_si128((__m128i *)(half + u),
+                                 _mm256_cvtps_ph(_mm256_loadu_ps(row + u), _MM_FROUND_TO_NEAREST_INT));
+            for (; u < width; u++)
+                half[u] = (uint16_t)_mm_extract_epi16(
+                    _mm_cvtps_ph(_mm_set_ss(row[u]), _MM_FROUND_TO_NEAREST_INT), 0);
+        }
+    }
+}
+
+/* e^x in float32 for eight lanes (Cephes' expf: x = n ln 2 + r, e^r by a degree-5
+ * polynomial, 2^n put into the exponent bits); x is clamped to where e^x is finite. */
+static FAST __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i power = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(power));
+}
+
+static FAST __m256 sigmoid8(__m256 x) {
+    __m256 one = _mm256_set1_ps(1.0f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+}
+
+static FAST __m256 tanh8(__m256 x) { /* 2 sigmoid(2x) - 1: absolute error ~1e-7 */
+    __m256 two = _mm256_set1_ps(2.0f);
+    return _mm256_fmsub_ps(two, sigmoid8(_mm256_mul_ps(two, x)), _mm256_set1_ps(1.0f));
+}
+
+/* One GRU step's gate math for every stream, as PyTorch's GRU: with row = x W_ih^T + b_ih
+ * and recurrent = h W_hh^T + b_hh (streams x 3 hidden each, blocks r, z, n),
+ *   r = sigmoid(row_r + recurrent_r), z = sigmoid(row_z + recurrent_z),
+ *   n = tanh(row_n + r recurrent_n), h_next = (1 - z) n + z h,
+ * with r, z, n written back into row (what the recorder stores). One call a step, instead of
+ * eight ops. hidden % 8 == 0 (the wrapper sends other sizes to torch). */
+FAST void probe_gru_step(float *row, const float *recurrent, const float *h, float *h_next,
+                         int64_t streams, int64_t hidden) {
+    for (int64_t s = 0; s < streams; s++) {
+        float *r = row + s * 3 * hidden, *z = r + hidden, *n = r + 2 * hidden;
+        const float *rec = recurrent + s * 3 * hidden, *state = h + s * hidden;
+        float *next = h_next + s * hidden;
+        for (int64_t u = 0; u < hidden; u += 8) {
+            __m256 reset = sigmoid8(_mm256_add_ps(_mm256_loadu_ps(r + u), _mm256_loadu_ps(rec + u)));
+            __m256 update = sigmoid8(
+                _mm256_add_ps(_mm256_loadu_ps(z + u), _mm256_loadu_ps(rec + hidden + u)));
+            __m256 candidate = tanh8(_mm256_fmadd_ps(reset, _mm256_loadu_ps(rec + 2 * hidden + u),
+                                                     _mm256_loadu_ps(n + u)));
+            _mm256_storeu_ps(r + u, reset), _mm256_storeu_ps(z + u, update);
+            _mm256_storeu_ps(n + u, candidate);
+            __m256 old = _mm256_loadu_ps(state + u);
+            _mm256_storeu_ps(next + u, _mm256_fmadd_ps(_mm256_sub_ps(old, candidate), update, candidate));
+        }
+    }
+}
+
+/* One LSTM step's gate math for every stream, in the recorder's gate order i, f, o, g: with
+ * row = x W_ih^T + b (streams x 4 hidden) plus recurrent = h W_hh^T (same shape; NULL when
+ * the caller's GEMM already added it into row),
+ *   i, f, o = sigmoid(.), g = tanh(.), c_next = f c + i g, h_next = o tanh(c_next),
+ * with i, f, o, g written back into row (what the recorder stores). One call a step, instead
+ * of six ops that each stream the step's gates through memory. hidden % 8 == 0. */
+FAST void probe_lstm_step(float *row, const float *recurrent, const float *c, float *c_next,
+                          float *h_next, int64_t streams, int64_t hidden) {
+    for (int64_t s = 0; s < streams; s++) {
+        float *gates = row + s * 4 * hidden;
+        const float *added = recurrent ? recurrent + s * 4 * hidden : NULL;
+        const float *state = c + s * hidden;
+        float *cell = c_next + s * hidden, *out = h_next + s * hidden;
+        for (int64_t u = 0; u < hidden; u += 8) {
+            __m256 pre[4];
+            for (int k = 0; k < 4; k++) {
+                pre[k] = _mm256_loadu_ps(gates + k * hidden + u);
+                if (added) pre[k] = _mm256_add_ps(pre[k], _mm256_loadu_ps(added + k * hidden + u));
+            }
+            __m256 input = sigmoid8(pre[0]), forget = sigmoid8(pre[1]);
+            __m256 output = sigmoid8(pre[2]), candidate = tanh8(pre[3]);
+            _mm256_storeu_ps(gates + u, input), _mm256_storeu_ps(gates + hidden + u, forget);
+            _mm256_storeu_ps(gates + 2 * hidden + u, output);
+            _mm256_storeu_ps(gates + 3 * hidden + u, candidate);
+            __m256 next = _mm256_fmadd_ps(forget, _mm256_loadu_ps(state + u),
+                                          _mm256_mul_ps(input, candidate));
+            _mm256_storeu_ps(cell + u, next);
+            _mm256_storeu_ps(out + u, _mm256_mul_ps(output, tanh8(next)));
+        }
+    }
+}
+
+/* An LSTM layer's recurrence over a chunk of steps, every stream, the recurrent GEMM and
+ * the gate math fused: a step's gates never leave L1 between the two, and no Python runs
+ * between steps. For each step t and stream s (gate order i, f, o, g),
+ *   gates[t, s] = act(gates[t, s] + W_hh h_{t-1, s}),
+ *   cell[t, s] = f c_{t-1, s} + i g, hidden[t, s] = o tanh(cell[t, s]),
+ * with gates holding x W_ih^T + b on entry; h_{-1}, c_{-1} are h0, c0. W_hh comes packed by
+ * `lstm_pack`: for each block of 8 units, two panels (gates i and f, then o and g), each k's
+ * row of 16 weights in a row. Per step and block: the GEMM into the block's gates, in tiles
+ * of 6 streams (see gemm_tile), while the panel stays in L1; then the gate math for each
+ * stream while the block's gates are still there. hidden % 8 == 0. */
+
+/* The gate math of one stream's 8 units from its 4 summed gate vectors (see above). */
+static FAST inline __attribute__((always_inline)) void lstm_finish(
+    __m256 i, __m256 f, __m256 o, __m256 g, float *gates, int64_t hidden, const float *c,
+    float *cell, float *out) {
+    i = sigmoid8(i), f = sigmoid8(f), o = sigmoid8(o), g = tanh8(g);
+    _mm256_storeu_ps(gates, i), _mm256_storeu_ps(gates + hidden, f);
+    _mm256_storeu_ps(gates + 2 * hidden, o), _mm256_storeu_ps(gates + 3 * hidden, g);
+    __m256 next = _mm256_fmadd_ps(f, _mm256_loadu_ps(c), _mm256_mul_ps(i, g));
+    _mm256_storeu_ps(cell, next);
+    _mm256_storeu_ps(out, _mm256_mul_ps(o, tanh8(next)));
+}
+
+#define KBLOCK 256 /* a panel's k block: 256 x 16 floats = 16 KB, half of L1 */
+#define ROW(r, op) if (rows > r) { op(r); }
+
+/* gates[r] (2 gates x 8 units of stream r, the second gate `hidden` floats after the first)
+ * += h[r] . panel over k in [k0, k1), for r < rows (<= 6): 12 sums, 2 weight vectors and 1
+ * broadcast h value in the 16 registers, as an optimised GEMM's 6 x 16 kernel. Named
+ * registers: an array of them went to the stack on every k. */
+static FAST inline __attribute__((always_inline)) void gemm_tile(
+    const float *panel, const float *h, int64_t hidden, float *gates, int64_t gate_row,
+    int64_t k0, int64_t k1, const int rows) {
+    __m256 a0, a1, a2, a3, a4, a5, b0, b1, b2, b3, b4, b5;
+#define LOAD(r) a##r = _mm256_loadu_ps(gates + r * gate_row), \
+                b##r = _mm256_loadu_ps(gates + r * gate_row + hidden)
+#define FMA(r) { __m256 x = _mm256_broadcast_ss(h + r * hidden + k); \
+                 a##r = _mm256_fmadd_ps(x, w0, a##r), b##r = _mm256_fmadd_ps(x, w1, b##r); }
+#define STORE(r) _mm256_storeu_ps(gates + r * gate_row, a##r), \
+                 _mm256_storeu_ps(gates + r * gate_row + hidden, b##r)
+    a0 = a1 = a2 = a3 = a4 = a5 = b0 = b1 = b2 = b3 = b4 = b5 = _mm256_setzero_ps();
+    ROW(0, LOAD) ROW(1, LOAD) ROW(2, LOAD) ROW(3, LOAD) ROW(4, LOAD) ROW(5, LOAD)
+    for (int64_t k = k0; k < k1; k++) {
+        __m256 w0 = _mm256_loadu_ps(panel + k * 16), w1 = _mm256_loadu_ps(panel + k * 16 + 8);
+        ROW(0, FMA) ROW(1, FMA) ROW(2, FMA) ROW(3, FMA) ROW(4, FMA) ROW(5, FMA)
+    }
+    ROW(0, STORE) ROW(1, STORE) ROW(2, STORE) ROW(3, STORE) ROW(4, STORE) ROW(5, STORE)
+#undef LOAD
+#undef FMA
+#undef STORE
+}
+
+FAST void probe_lstm_layer(const float *packed, float *gates, const float *h0, const float *c0,
+                           float *hidden_out, float *cell_out, int64_t steps, int64_t streams,
+                           int64_t hidden) {
+    int64_t gate_row = 4 * hidden, state_step = streams * hidden;
+    for (int64_t t = 0; t < steps; t++) {
+        const float *h = t ? hidden_out + (t - 1) * state_step : h0;
+        const float *c = t ? cell_out + (t - 1) * state_step : c0;
+        float *step_gates = gates + t * streams * gate_row;
+        float *cell = cell_out + t * state_step, *out = hidden_out + t * state_step;
+        for (int64_t u = 0; u < hidden; u += 8) {
+            for (int64_t half = 0; half < 2; half++) { /* gates i, f, then o, g */
+                const float *panel = packed + (u / 8 * 2 + half) * hidden * 16;
+                float *first = step_gates + 2 * half * hidden + u;
+                for (int64_t k0 = 0; k0 < hidden; k0 += KBLOCK) {
+                    int64_t k1 = k0 + KBLOCK < hidden ? k0 + KBLOCK : hidden;
+                    for (int64_t s = 0; s < streams; s += 6) {
+                        const float *hs = h + s * hidden;
+                        float *gs = first + s * gate_row;
+                        switch (streams - s < 6 ? streams - s : 6) {
+                        case 6: gemm_tile(panel, hs, hidden, gs, gate_row, k0, k1, 6); break;
+                        case 5: gemm_tile(panel, hs, hidden, gs, gate_row, k0, k1, 5); break;
+                        case 4: gemm_tile(panel, hs, hidden, gs, gate_row, k0, k1, 4); break;
+                        case 3: gemm_tile(panel, hs, hidden, gs, gate_row, k0, k1, 3); break;
+                        case 2: gemm_tile(panel, hs, hidden, gs, gate_row, k0, k1, 2); break;
+                        default: gemm_tile(panel, hs, hidden, gs, gate_row, k0, k1, 1);
+                        }
+                    }
+                }
+            }
+            for (int64_t s = 0; s < streams; s++) { /* the block's gates are still in L1 */
+                float *g = step_gates + s * gate_row + u;
+                lstm_finish(_mm256_loadu_ps(g), _mm256_loadu_ps(g + hidden),
+                            _mm256_loadu_ps(g + 2 * hidden), _mm256_loadu_ps(g + 3 * hidden), g,
+                            hidden, c + s * hidden + u, cell + s * hidden + u, out + s * hidden + u);
+            }
+        }
+    }
+}
+
+#endif

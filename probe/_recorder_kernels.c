@@ -165,20 +165,21 @@ static FAST inline __attribute__((always_inline)) void lstm_finish(
 #define KBLOCK 256 /* a panel's k block: 256 x 16 floats = 16 KB, half of L1 */
 #define ROW(r, op) if (rows > r) { op(r); }
 
-/* gates[r] (2 gates x 8 units of stream r, the second gate `hidden` floats after the first)
- * += h[r] . panel over k in [k0, k1), for r < rows (<= 6): 12 sums, 2 weight vectors and 1
- * broadcast h value in the 16 registers, as an optimised GEMM's 6 x 16 kernel. Named
- * registers: an array of them went to the stack on every k. */
+/* out[r] (two groups of 8 sums for stream r, the second `second` floats after the first)
+ * += h[r] . panel over k in [k0, k1), for r < rows (<= 6), h's rows `hidden` floats apart
+ * and out's `out_row`: 12 sums, 2 weight vectors and 1 broadcast h value in the 16
+ * registers, as an optimised GEMM's 6 x 16 kernel. Named registers: an array of them went
+ * to the stack on every k. */
 static FAST inline __attribute__((always_inline)) void gemm_tile(
-    const float *panel, const float *h, int64_t hidden, float *gates, int64_t gate_row,
-    int64_t k0, int64_t k1, const int rows) {
+    const float *panel, const float *h, int64_t hidden, float *out, int64_t out_row,
+    int64_t second, int64_t k0, int64_t k1, const int rows) {
     __m256 a0, a1, a2, a3, a4, a5, b0, b1, b2, b3, b4, b5;
-#define LOAD(r) a##r = _mm256_loadu_ps(gates + r * gate_row), \
-                b##r = _mm256_loadu_ps(gates + r * gate_row + hidden)
+#define LOAD(r) a##r = _mm256_loadu_ps(out + r * out_row), \
+                b##r = _mm256_loadu_ps(out + r * out_row + second)
 #define FMA(r) { __m256 x = _mm256_broadcast_ss(h + r * hidden + k); \
                  a##r = _mm256_fmadd_ps(x, w0, a##r), b##r = _mm256_fmadd_ps(x, w1, b##r); }
-#define STORE(r) _mm256_storeu_ps(gates + r * gate_row, a##r), \
-                 _mm256_storeu_ps(gates + r * gate_row + hidden, b##r)
+#define STORE(r) _mm256_storeu_ps(out + r * out_row, a##r), \
+                 _mm256_storeu_ps(out + r * out_row + second, b##r)
     a0 = a1 = a2 = a3 = a4 = a5 = b0 = b1 = b2 = b3 = b4 = b5 = _mm256_setzero_ps();
     ROW(0, LOAD) ROW(1, LOAD) ROW(2, LOAD) ROW(3, LOAD) ROW(4, LOAD) ROW(5, LOAD)
     for (int64_t k = k0; k < k1; k++) {
@@ -191,6 +192,27 @@ static FAST inline __attribute__((always_inline)) void gemm_tile(
 #undef STORE
 }
 
+/* out[s] += h[s] . panel (hidden x 16) for every stream s, in 6-stream tiles and k blocks
+ * (the block's 16 KB of weights stay in L1 while every tile uses them). */
+static FAST void panel_sweep(const float *panel, const float *h, int64_t hidden, float *out,
+                             int64_t out_row, int64_t second, int64_t streams) {
+    for (int64_t k0 = 0; k0 < hidden; k0 += KBLOCK) {
+        int64_t k1 = k0 + KBLOCK < hidden ? k0 + KBLOCK : hidden;
+        for (int64_t s = 0; s < streams; s += 6) {
+            const float *hs = h + s * hidden;
+            float *os = out + s * out_row;
+            switch (streams - s < 6 ? streams - s : 6) {
+            case 6: gemm_tile(panel, hs, hidden, os, out_row, second, k0, k1, 6); break;
+            case 5: gemm_tile(panel, hs, hidden, os, out_row, second, k0, k1, 5); break;
+            case 4: gemm_tile(panel, hs, hidden, os, out_row, second, k0, k1, 4); break;
+            case 3: gemm_tile(panel, hs, hidden, os, out_row, second, k0, k1, 3); break;
+            case 2: gemm_tile(panel, hs, hidden, os, out_row, second, k0, k1, 2); break;
+            default: gemm_tile(panel, hs, hidden, os, out_row, second, k0, k1, 1);
+            }
+        }
+    }
+}
+
 FAST void probe_lstm_layer(const float *packed, float *gates, const float *h0, const float *c0,
                            float *hidden_out, float *cell_out, int64_t steps, int64_t streams,
                            int64_t hidden) {
@@ -201,25 +223,10 @@ FAST void probe_lstm_layer(const float *packed, float *gates, const float *h0, c
         float *step_gates = gates + t * streams * gate_row;
         float *cell = cell_out + t * state_step, *out = hidden_out + t * state_step;
         for (int64_t u = 0; u < hidden; u += 8) {
-            for (int64_t half = 0; half < 2; half++) { /* gates i, f, then o, g */
-                const float *panel = packed + (u / 8 * 2 + half) * hidden * 16;
-                float *first = step_gates + 2 * half * hidden + u;
-                for (int64_t k0 = 0; k0 < hidden; k0 += KBLOCK) {
-                    int64_t k1 = k0 + KBLOCK < hidden ? k0 + KBLOCK : hidden;
-                    for (int64_t s = 0; s < streams; s += 6) {
-                        const float *hs = h + s * hidden;
-                        float *gs = first + s * gate_row;
-                        switch (streams - s < 6 ? streams - s : 6) {
-                        case 6: gemm_tile(panel, hs, hidden, gs, gate_row, k0, k1, 6); break;
-                        case 5: gemm_tile(panel, hs, hidden, gs, gate_row, k0, k1, 5); break;
-                        case 4: gemm_tile(panel, hs, hidden, gs, gate_row, k0, k1, 4); break;
-                        case 3: gemm_tile(panel, hs, hidden, gs, gate_row, k0, k1, 3); break;
-                        case 2: gemm_tile(panel, hs, hidden, gs, gate_row, k0, k1, 2); break;
-                        default: gemm_tile(panel, hs, hidden, gs, gate_row, k0, k1, 1);
-                        }
-                    }
-                }
-            }
+            const float *panels = packed + u / 8 * 2 * hidden * 16; /* i, f; then o, g */
+            panel_sweep(panels, h, hidden, step_gates + u, gate_row, hidden, streams);
+            panel_sweep(panels + hidden * 16, h, hidden, step_gates + 2 * hidden + u, gate_row,
+                        hidden, streams);
             for (int64_t s = 0; s < streams; s++) { /* the block's gates are still in L1 */
                 float *g = step_gates + s * gate_row + u;
                 lstm_finish(_mm256_loadu_ps(g), _mm256_loadu_ps(g + hidden),
@@ -230,4 +237,49 @@ FAST void probe_lstm_layer(const float *packed, float *gates, const float *h0, c
     }
 }
 
+/* A GRU layer over a chunk, as probe_lstm_layer: gates (steps, streams, 3 hidden: r, z, n)
+ * hold x W_ih^T + b_ih on entry and the activated r, z, n on return, hidden_out gets h:
+ *   r = sigmoid(x_r + W_hr h + b_hr), z = sigmoid(x_z + W_hz h + b_hz),
+ *   n = tanh(x_n + r (W_hn h + b_hn)), h' = (1 - z) n + z h (PyTorch's GRU).
+ * W_hh packed by `gru_pack`: for each block of 16 units, three panels of 16 columns (r and
+ * z of units 0-7, r and z of units 8-15, n of all 16); W_hn h + b_hn is summed apart, in
+ * `scratch` (streams x 16). b_hh is r, z, n's recurrent bias (r and z's are added here too).
+ * hidden % 16 == 0. */
+FAST void probe_gru_layer(const float *packed, const float *b_hh, float *gates, const float *h0,
+                          float *hidden_out, float *scratch, int64_t steps, int64_t streams,
+                          int64_t hidden) {
+    int64_t gate_row = 3 * hidden, state_step = streams * hidden;
+    for (int64_t t = 0; t < steps; t++) {
+        const float *h = t ? hidden_out + (t - 1) * state_step : h0;
+        float *step_gates = gates + t * streams * gate_row, *out = hidden_out + t * state_step;
+        for (int64_t u = 0; u < hidden; u += 16) {
+            const float *panels = packed + u / 16 * 3 * hidden * 16;
+            for (int64_t s = 0; s < streams; s++) /* recurrent biases: r, z in; n apart */
+                for (int64_t v = 0; v < 16; v += 8) {
+                    float *g = step_gates + s * gate_row + u + v;
+                    _mm256_storeu_ps(g, _mm256_add_ps(_mm256_loadu_ps(g), _mm256_loadu_ps(b_hh + u + v)));
+                    _mm256_storeu_ps(g + hidden, _mm256_add_ps(_mm256_loadu_ps(g + hidden),
+                                                               _mm256_loadu_ps(b_hh + hidden + u + v)));
+                    _mm256_storeu_ps(scratch + s * 16 + v, _mm256_loadu_ps(b_hh + 2 * hidden + u + v));
+                }
+            panel_sweep(panels, h, hidden, step_gates + u, gate_row, hidden, streams);
+            panel_sweep(panels + hidden * 16, h, hidden, step_gates + u + 8, gate_row, hidden,
+                        streams);
+            panel_sweep(panels + 2 * hidden * 16, h, hidden, scratch, 16, 8, streams);
+            for (int64_t s = 0; s < streams; s++)
+                for (int64_t v = 0; v < 16; v += 8) {
+                    float *g = step_gates + s * gate_row + u + v;
+                    __m256 reset = sigmoid8(_mm256_loadu_ps(g));
+                    __m256 update = sigmoid8(_mm256_loadu_ps(g + hidden));
+                    __m256 candidate = tanh8(_mm256_fmadd_ps(
+                        reset, _mm256_loadu_ps(scratch + s * 16 + v), _mm256_loadu_ps(g + 2 * hidden)));
+                    _mm256_storeu_ps(g, reset), _mm256_storeu_ps(g + hidden, update);
+                    _mm256_storeu_ps(g + 2 * hidden, candidate);
+                    __m256 old = _mm256_loadu_ps(h + s * hidden + u + v);
+                    _mm256_storeu_ps(out + s * hidden + u + v,
+                                     _mm256_fmadd_ps(_mm256_sub_ps(old, candidate), update, candidate));
+                }
+        }
+    }
+}
 #endif

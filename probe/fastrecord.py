@@ -4,11 +4,12 @@
 equality within 1e-5) but is laid out for speed on CPU. All streams step together, buffers
 are time-major (steps, streams, units), and a chunk of steps is computed per call.
 
-* LSTM on CPU with the compiled kernels (probe/kernels.py): one call per layer and chunk
-  runs the recurrence, the recurrent GEMM and the gate math fused (`kernels.lstm_layer`),
-  with the input projections hoisted out (a lookup for layer 1's one-hot input, one GEMM
-  per chunk above). Where oneDNN is the faster GEMM (AVX-512 CPUs, see `linear`), the step
-  loop below calls it and then one compiled call for each step's gate math.
+* LSTM and GRU on CPU with the compiled kernels (probe/kernels.py): one call per layer and
+  chunk runs the recurrence, each step's recurrent GEMM and the gate math fused
+  (`kernels.lstm_layer`, `kernels.gru_layer`), with the input projections hoisted out (a
+  lookup for layer 1's one-hot input, one GEMM per chunk above). Where oneDNN is the faster
+  GEMM (AVX-512 CPUs, see `linear`), the step loop below calls it and then one compiled
+  call for each step's gate math.
 * LSTM on CPU without them: each layer runs through oneDNN's fused LSTM kernel (what
   `nn.LSTM` runs) in training mode, which keeps every step's activated gates in its
   workspace for the backward pass; we read them there, rebuild c with one multiply-add per
@@ -16,7 +17,7 @@ are time-major (steps, streams, units), and a chunk of steps is computed per cal
   moved the gates, the check fails and the tracer falls back to the step loop below).
 * Vanilla RNN: h is all it has to record, and that is what PyTorch's fused layer returns,
   so each layer runs as its own one-layer `nn.RNN` with the model's weights.
-* GRU, LSTM on GPU and the fallbacks: a step loop with the input projections hoisted out,
+* GPUs and the fallbacks: a step loop with the input projections hoisted out,
   one recurrent GEMM per step (see `linear`), gates computed in place (LSTM rows reordered
   to i, f, o, g so one sigmoid covers three gates) into preallocated buffers, by one
   compiled call per step where the kernels run.
@@ -212,11 +213,12 @@ class FastTracer:
             for layer in range(self.layers if self.fused else 0)
         ]
         self.one_hot = torch.eye(config.vocab_size, device=device)
-        # W_hh packed for the compiled LSTM layer, where it runs and beats the step loop:
-        # where oneDNN is the faster GEMM (AVX-512), the step loop calls it instead.
-        layer_kernel = self.cell == "lstm" and device.type == "cpu" and not PREFER_ONEDNN
-        layer_kernel = layer_kernel and kernels.library is not None and self.hidden % 8 == 0
-        self.packed = [kernels.lstm_pack(w[3]) for w in self.weights] if layer_kernel else []
+        # W_hh packed for the compiled LSTM or GRU layer, where it runs and beats the step
+        # loop: where oneDNN is the faster GEMM (AVX-512), the step loop calls it instead.
+        pack = {"lstm": (kernels.lstm_pack, 8), "gru": (kernels.gru_pack, 16)}.get(self.cell)
+        layer_kernel = pack and device.type == "cpu" and not PREFER_ONEDNN
+        layer_kernel = layer_kernel and kernels.library is not None and self.hidden % pack[1] == 0
+        self.packed = [pack[0](w[3]) for w in self.weights] if layer_kernel else []
         self.buffer_shape, self.gates = (steps, streams), None  # the step loop's, made on use
         self.logits = torch.empty(steps * streams, config.vocab_size, device=device)
         self.rnn_layers = [
@@ -351,6 +353,12 @@ class FastTracer:
         """gates (steps, streams, 3H) holds x W_ih^T + b_ih; filled in place with r, z, n."""
         hidden_out, two = self.hidden_out[layer % 2], 2 * self.hidden
         h = self.h[layer]
+        steps = gates.shape[0]
+        if self.packed and kernels.gru_layer(
+            self.packed[layer], b_hh, gates, h, hidden_out[:steps]
+        ):  # one call a chunk, as for the LSTM
+            h.copy_(hidden_out[steps - 1])
+            return
         for t in range(gates.shape[0]):
             recurrent = linear(h, w_hh, b_hh)
             row, h_next = gates[t], hidden_out[t]

@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 import torch
 
-VERSION = 3  # of the functions' arguments: probe_version() in _kernels.c
+VERSION = 4  # of the functions' arguments: probe_version() in _kernels.c
 
 
 def _load() -> ctypes.CDLL | None:
@@ -52,6 +52,7 @@ def _bind(library) -> ctypes.CDLL | None:
         library.probe_gru_step.argtypes = [pointer] * 4 + [size] * 2
         library.probe_lstm_step.argtypes = [pointer] * 5 + [size] * 2
         library.probe_lstm_layer.argtypes = [pointer] * 6 + [size] * 3
+        library.probe_gru_layer.argtypes = [pointer] * 6 + [size] * 3
         library.probe_auroc.argtypes = [pointer, size, pointer, pointer, size, pointer]
     except AttributeError:  # built from another _kernels.c than this checkout's
         warnings.warn(
@@ -266,6 +267,45 @@ def lstm_layer(
     if hidden % 8 or any(not _on_cpu(tensor, torch.float32, shape) for tensor, shape in shapes):
         return False
     library.probe_lstm_layer(*(tensor.data_ptr() for tensor, _ in shapes), steps, streams, hidden)
+    return True
+
+
+def gru_pack(w_hh: torch.Tensor) -> torch.Tensor:
+    """W_hh (3H, H), gate blocks r, z, n, laid out for `gru_layer`: for each block of 16
+    units, three panels of a row of 16 weights per k (r, z of units 0-7; r, z of units 8-15;
+    n of all 16): (H/16, 3, H, 2, 8)."""
+    hidden = w_hh.shape[1]
+    blocks = w_hh.reshape(3, hidden // 16, 2, 8, hidden)  # gate, block, half, unit, k
+    reset_update = blocks[:2].permute(1, 2, 4, 0, 3)  # block, half, k, gate, unit
+    candidate = blocks[2].permute(0, 3, 1, 2)[:, None]  # block, 1, k, half, unit
+    return torch.cat([reset_update, candidate], dim=1).contiguous()
+
+
+def gru_layer(
+    packed: torch.Tensor,
+    b_hh: torch.Tensor,
+    gates: torch.Tensor,
+    h: torch.Tensor,
+    hidden_out: torch.Tensor,
+) -> bool:
+    """A GRU layer over a chunk (see probe_gru_layer): gates (steps, streams, 3H) = x W_ih^T
+    + b_ih, overwritten with r, z, n; hidden_out (steps, streams, H) written from state h
+    (streams, H); packed from `gru_pack`, b_hh (3H). False (nothing done) where the kernel
+    does not take these tensors."""
+    steps, streams, width = gates.shape
+    hidden = width // 3
+    scratch = torch.empty(streams, 16)
+    shapes = [
+        (packed, (hidden // 16, 3, hidden, 2, 8)),
+        (b_hh, (3 * hidden,)),
+        (gates, (steps, streams, 3 * hidden)),
+        (h, (streams, hidden)),
+        (hidden_out, (steps, streams, hidden)),
+        (scratch, (streams, 16)),
+    ]
+    if hidden % 16 or any(not _on_cpu(tensor, torch.float32, shape) for tensor, shape in shapes):
+        return False
+    library.probe_gru_layer(*(tensor.data_ptr() for tensor, _ in shapes), steps, streams, hidden)
     return True
 
 

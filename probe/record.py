@@ -14,7 +14,7 @@ import math
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +42,7 @@ TWIN_SEED = 1234
 # (H100 machine, 1M chars of LSTM 2x256: 1 thread 231k chars/s, 4 threads 392-424k, 8 or
 # 12 threads 340-350k; 3x512: 163k, 184-224k, 160-205k).
 GPU_WRITERS = 4
-MIN_SHARD_STREAMS = 8  # fewer streams per group: too little work per step for a thread
+MIN_SHARD_STREAMS = 16  # fewer streams per group: too few rows per GEMM tile to reuse weights
 
 
 def plan_streams(
@@ -53,7 +53,7 @@ def plan_streams(
     Warm-up costs as much as recording, so streams are few enough that it stays small, and
     many enough for big GEMMs. The step loop on CPU takes one stream per 16 warm-ups (~6%
     extra; 1M chars of LSTM 2x256: 128 streams 56k chars/s, 256 streams 47k, 64 streams
-    50k); on a GPU, where a step of 1024 streams costs no more launches than one of 256, up
+    50k), but at least 16 per thread (see `plan_shards`); on a GPU, where a step of 1024 streams costs no more launches than one of 256, up
     to 1024 (each segment >= 4 warm-ups). The fused kernel runs about as fast on 32 streams
     as on 512, so it takes few long ones (each segment >= 32 warm-ups: ~3% warm-up), but at
     least 24 where segments can keep 8 warm-ups: on fewer it slows down (100k chars, 2x128:
@@ -65,8 +65,9 @@ def plan_streams(
             streams = min(64, max(few_long, min(24, chars // max(8 * warmup, 1000))))
         elif gpu:
             streams = min(1024, chars // max(4 * warmup, 1000))
-        else:
-            streams = min(256, chars // max(16 * warmup, 1000))
+        else:  # and at least 16 per thread where segments can keep 4 warm-ups
+            per_thread = min(16 * torch.get_num_threads(), chars // max(4 * warmup, 1000))
+            streams = min(256, max(chars // max(16 * warmup, 1000), per_thread))
     streams = max(1, min(streams, chars))
     segment = math.ceil(chars / streams)
     streams = math.ceil(chars / segment)
@@ -132,10 +133,11 @@ def side_by_side(work, groups: list[tuple[int, int]], stop: threading.Event) -> 
     ):
         futures = [pool.submit(work, *group) for group in groups]
         try:
-            for future in futures:
-                future.result()
+            wait(futures, return_when=FIRST_EXCEPTION)
         finally:
             stop.set()
+        for future in futures:
+            future.result()
 
 
 def state_of_streams(state, first: int, last: int):

@@ -218,18 +218,29 @@ def test_lstm_step_matches_torch_math(separate):
     assert not kernels.lstm_step(odd, None, *(torch.zeros(streams, 13) for _ in range(3)))
 
 
+def layer_inputs(seed: int, gates: int, hidden: int, streams: int, steps: int = 4):
+    """(W_hh, b_hh, x W_ih^T + b_ih, h0, c0) for a layer kernel, float32, seeded."""
+    rng = np.random.default_rng(seed)
+
+    def tensor(values: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(values.astype(np.float32))
+
+    return (
+        tensor(rng.standard_normal((gates * hidden, hidden)) / hidden**0.5),
+        tensor(rng.standard_normal(gates * hidden)),
+        tensor(rng.standard_normal((steps, streams, gates * hidden))),
+        tensor(rng.uniform(-1, 1, (streams, hidden))),
+        tensor(rng.uniform(-5, 5, (streams, hidden))),
+    )
+
+
 @needs_kernels
 @pytest.mark.parametrize("hidden, streams", [(8, 1), (24, 7), (264, 13)])
 def test_lstm_layer_matches_torch_math(hidden, streams):
     """Fused GEMM and gate math over a chunk, against torch step by step: stream counts that
     leave a short tile of 6, and 264 units, more than one k block (256)."""
-    rng = np.random.default_rng(5)
-    steps = 4
-    w_hh = torch.from_numpy(rng.standard_normal((4 * hidden, hidden)).astype(np.float32))
-    w_hh /= hidden**0.5
-    gates = torch.from_numpy(rng.standard_normal((steps, streams, 4 * hidden)).astype(np.float32))
-    h0 = torch.from_numpy(rng.uniform(-1, 1, (streams, hidden)).astype(np.float32))
-    c0 = torch.from_numpy(rng.uniform(-5, 5, (streams, hidden)).astype(np.float32))
+    w_hh, _, gates, h0, c0 = layer_inputs(5, 4, hidden, streams)
+    steps = len(gates)
     hidden_out, cell_out = torch.empty(steps, streams, hidden), torch.empty(steps, streams, hidden)
     got = gates.clone()
     assert kernels.lstm_layer(kernels.lstm_pack(w_hh), got, h0, c0, hidden_out, cell_out)
@@ -241,12 +252,34 @@ def test_lstm_layer_matches_torch_math(hidden, streams):
         c = f * c + i * g
         h = o * torch.tanh(c)
         expected = torch.cat([i, f, o, g], dim=1).float()
-        torch.testing.assert_close(got[t], expected, rtol=0, atol=2e-6)
+        torch.testing.assert_close(got[t], expected, rtol=1e-5, atol=2e-6)
         torch.testing.assert_close(cell_out[t], c.float(), rtol=1e-5, atol=2e-6)
-        torch.testing.assert_close(hidden_out[t], h.float(), rtol=0, atol=2e-6)
+        torch.testing.assert_close(hidden_out[t], h.float(), rtol=1e-5, atol=2e-6)
     odd = torch.zeros(1, 2, 4 * 12)  # hidden not a multiple of 8: left to torch
     state = torch.zeros(2, 12)
     assert not kernels.lstm_layer(torch.zeros(48, 12), odd, state, state, state[None], state[None])
+
+
+@needs_kernels
+@pytest.mark.parametrize("hidden, streams", [(16, 1), (32, 7), (272, 13)])
+def test_gru_layer_matches_torch_math(hidden, streams):
+    """As for the LSTM layer, with PyTorch's GRU math (b_hn inside r's product)."""
+    w_hh, b_hh, gates, h0, _ = layer_inputs(6, 3, hidden, streams)
+    hidden_out, got = torch.empty(len(gates), streams, hidden), gates.clone()
+    assert kernels.gru_layer(kernels.gru_pack(w_hh), b_hh, got, h0, hidden_out)
+    h = h0.double()
+    for t in range(len(gates)):
+        recurrent, x = h @ w_hh.double().t() + b_hh.double(), gates[t].double()
+        r, z = torch.sigmoid(x[:, : 2 * hidden] + recurrent[:, : 2 * hidden]).split(hidden, 1)
+        n = torch.tanh(x[:, 2 * hidden :] + r * recurrent[:, 2 * hidden :])
+        h = (1 - z) * n + z * h
+        torch.testing.assert_close(
+            got[t], torch.cat([r, z, n], dim=1).float(), rtol=1e-5, atol=2e-6
+        )
+        torch.testing.assert_close(hidden_out[t], h.float(), rtol=1e-5, atol=2e-6)
+    odd = torch.zeros(1, 2, 3 * 24)  # hidden not a multiple of 16: left to torch
+    state = torch.zeros(2, 24)
+    assert not kernels.gru_layer(torch.zeros(72, 24), torch.zeros(72), odd, state, state[None])
 
 
 def test_a_library_from_another_version_is_refused(monkeypatch):

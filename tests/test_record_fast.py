@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+import probe.record as record_module
 from probe.checkpoint import load_checkpoint
-from probe.fastrecord import FastTracer
+from probe.fastrecord import FastTracer, next_char_logprob
 from probe.record import record, record_arrays
 from probe.recording import RecordingWriter
 from tests.conftest import shared_text
@@ -48,9 +49,14 @@ def test_tracer_equals_trace_across_chunks(checkpoint, text):
     torch.testing.assert_close(final_h, final[0] if model.config.cell == "lstm" else final)
 
 
-def test_streamed_recording_layout_matches_trace_per_segment(checkpoint, text, tmp_path):
+@pytest.mark.parametrize("groups", [1, 3])
+def test_streamed_recording_layout_matches_trace_per_segment(
+    checkpoint, text, tmp_path, monkeypatch, groups
+):
     """Without warm-up each stream starts from zeros, so each segment is one trace; 7 streams
-    over 1000 chars leave a short last stream and chunks that do not divide the segment."""
+    over 1000 chars leave a short last stream and chunks that do not divide the segment. In
+    3 groups side by side (streams 0-1, 2-3, 4-6), each group's rows land where they belong."""
+    monkeypatch.setattr(record_module, "plan_shards", lambda model, streams: groups)
     model, chars = checkpoint.model, 1000
     kinds = list(model.kinds)[-2:]  # a subset, in the model's order
     recording = record(
@@ -126,6 +132,29 @@ def test_lstm_uses_the_fused_kernel_and_falls_back_if_its_layout_changes(monkeyp
             expected = traces[2][kind]
             torch.testing.assert_close(got[2][kind].transpose(0, 1), expected, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(got["logits"].transpose(0, 1), logits, atol=1e-5, rtol=1e-5)
+
+
+def test_an_error_in_one_group_stops_the_others(checkpoint, text, tmp_path, monkeypatch):
+    """A group that fails (here: at its second chunk's log-probs) stops the other group at
+    its next chunk, and the error reaches the caller."""
+    monkeypatch.setattr(record_module, "plan_shards", lambda model, streams: 2)
+    calls = []
+
+    def failing(logits, next_ids):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("disk on fire")
+        return next_char_logprob(logits, next_ids)
+
+    monkeypatch.setattr(record_module, "next_char_logprob", failing)
+    model, ids = checkpoint.model, checkpoint.vocab.encode(text[:3000])
+    layers = range(1, model.config.layers + 1)
+    shapes = {(layer, kind): model.config.hidden for layer in layers for kind in model.kinds}
+    writer = RecordingWriter(tmp_path, text[:3000], shapes)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        record_arrays(model, ids, writer, list(model.kinds), streams=4, warmup=0, steps=16,
+                      progress=False)  # fmt: skip
+    assert len(calls) <= 6  # of 2 x 47 chunks: both groups stopped within a chunk or two
 
 
 def test_stream_writer_reports_a_failed_write(tmp_path):

@@ -260,14 +260,18 @@ layers, and recordings equal to per-segment traces within float16 tolerance):
   chunk's buffers page-faulted afresh: about a fifth of the time went to the OS zeroing
   pages.
 
-What still costs, LSTM 2x256 at 1M chars (per thread, of ~17 s): the layer kernel 8.5 s
+- Chunks are long (>= 32k chars, buffers up to 512 MB): each costs Python per array and
+  stream (the writes' pieces) and per call. 1M chars of 2x256 on 128 streams, A/B in one
+  process: 48 steps a chunk 53.7k chars/s, 256 steps 61.9k.
+
+What still costs, LSTM 2x256 at 1M chars (per thread, of ~16 s): the layer kernel ~8 s
 (~62 GFLOP/s per core with both cores busy; 74 alone), layer 2's input projection and the
-decoder 4.5 s (MKL, ~64 GFLOP/s per core), the float16 copies 1 s, the warm-up 0.9 s
+decoder ~4.3 s (MKL, ~64 GFLOP/s per core), the float16 copies ~1.3 s, the warm-up ~1 s
 (`nn.LSTM` on both cores before the groups start). Two independent single-thread GEMMs
 here reach ~65-80 GFLOP/s each, while the bound's peak is one 2-thread 1024^3 GEMM (up
 to ~185): that gap, and the 6% warm-up, hold 2x256 near half the FLOP bound. The per-char
 loop target (20x) is above what even the fused h-only layer reaches for 2x256, 3x512 and
-the RNN (the "ceiling" rows).
+the RNN (the "ceiling" rows); for 2x256 it would take ~0.85 of the FLOP bound.
 """
 
 GPU_METHOD = """

@@ -269,7 +269,7 @@ What still costs, LSTM 2x256 at 1M chars (per thread, of ~16 s): the layer kerne
 decoder ~4.3 s (MKL, ~64 GFLOP/s per core), the float16 copies ~1.3 s, the warm-up ~1 s
 (`nn.LSTM` on both cores before the groups start). Two independent single-thread GEMMs
 here reach ~65-80 GFLOP/s each, while the bound's peak is one 2-thread 1024^3 GEMM (up
-to ~185): that gap, and the 6% warm-up, hold 2x256 near half the FLOP bound. The per-char
+to ~185): that gap, and the 6% warm-up, hold 2x256 at 0.5-0.6 of the FLOP bound. The per-char
 loop target (20x) is above what even the fused h-only layer reaches for 2x256, 3x512 and
 the RNN (the "ceiling" rows); for 2x256 it would take ~0.85 of the FLOP bound.
 """

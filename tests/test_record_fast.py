@@ -29,8 +29,20 @@ def checkpoint(request, train_tiny):
     return load_checkpoint(train_tiny(cell, layers=layers, hidden=24, steps=40))
 
 
-def test_tracer_equals_trace_across_chunks(checkpoint, text):
-    """Several streams, chunks of 7 steps (the last one short), state carried between chunks."""
+@pytest.mark.parametrize("path", ["layer-kernel", "step-loop", "onednn-step-loop"])
+def test_tracer_equals_trace_across_chunks(checkpoint, text, monkeypatch, path):
+    """Several streams, chunks of 7 steps (the last one short), state carried between chunks;
+    through the compiled layers, the step loop (where they decline), and the step loop with
+    oneDNN's GEMM (what AVX-512 CPUs run)."""
+    import probe.fastrecord as fastrecord
+
+    if path != "layer-kernel":
+        monkeypatch.setattr(fastrecord.kernels, "lstm_layer", lambda *args: False)
+        monkeypatch.setattr(fastrecord.kernels, "gru_layer", lambda *args: False)
+    if path == "onednn-step-loop":
+        if not fastrecord.ONEDNN:
+            pytest.skip("this PyTorch has no oneDNN linear")
+        monkeypatch.setattr(fastrecord, "PREFER_ONEDNN", True)
     model = checkpoint.model
     ids = torch.from_numpy(checkpoint.vocab.encode(text[: 5 * 60]).reshape(5, 60))
     logits, final, traces = model.trace(ids)

@@ -73,7 +73,8 @@ def chunk_steps(model: CharRNN, streams: int) -> int:
 
 def uses_fused_kernel(model: CharRNN) -> bool:
     """Whether `FastTracer` runs this model's layers through oneDNN's fused LSTM kernel: on
-    CPU, where the compiled step kernel cannot run (the step loop with it is faster)."""
+    CPU where the compiled kernels cannot run (with them, `kernels.lstm_layer` runs, or on
+    AVX-512 CPUs the step loop with oneDNN's GEMM; see the module docstring)."""
     on_cpu = next(model.parameters()).device.type == "cpu"
     hidden = model.config.hidden
     stepped = kernels.library is not None and hidden % 8 == 0

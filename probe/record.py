@@ -53,11 +53,12 @@ def plan_streams(
     Warm-up costs as much as recording, so streams are few enough that it stays small, and
     many enough for big GEMMs. The step loop on CPU takes one stream per 16 warm-ups (~6%
     extra; 1M chars of LSTM 2x256: 128 streams 56k chars/s, 256 streams 47k, 64 streams
-    50k), but at least 16 per thread (see `plan_shards`); on a GPU, where a step of 1024 streams costs no more launches than one of 256, up
-    to 1024 (each segment >= 4 warm-ups). The fused kernel runs about as fast on 32 streams
-    as on 512, so it takes few long ones (each segment >= 32 warm-ups: ~3% warm-up), but at
-    least 24 where segments can keep 8 warm-ups: on fewer it slows down (100k chars, 2x128:
-    6 streams 71k chars/s, 25 streams 97k).
+    50k), but at least 16 per thread (see `plan_shards`). On a GPU, where a step of 1024
+    streams costs no more launches than one of 256, up to 1024 (each segment >= 4
+    warm-ups). The fused kernel runs about as fast on 32 streams as on 512, so it takes few
+    long ones (each segment >= 32 warm-ups: ~3% warm-up), but at least 24 where segments
+    can keep 8 warm-ups: on fewer it slows down (100k chars, 2x128: 6 streams 71k chars/s,
+    25 streams 97k).
     """
     if streams is None:
         if fused:
@@ -96,8 +97,8 @@ def plan_shards(model: CharRNN, streams: int) -> int:
     Streams are independent, so a group needs no synchronisation with the others, and a
     step's GEMM runs better on one core than split over two (128 x 256 x 1024 here: ~85
     GFLOP/s on one core, ~65 per core on two); the float16 copies, the gate kernels and
-    Python's per-step work, serial otherwise, run in parallel too. Only for the step loop
-    on CPU: a GPU, or oneDNN's fused layers, parallelise inside each op.
+    Python's per-step work, serial otherwise, run in parallel too. CPU only: on a GPU each
+    op is parallel.
     """
     on_cpu = next(model.parameters()).device.type == "cpu"
     if not on_cpu:
@@ -182,7 +183,7 @@ def record_arrays(
     shards = plan_shards(model, streams)
     groups = [(streams * k // shards, streams * (k + 1) // shards) for k in range(shards)]
     workers = max(1, min(GPU_WRITERS, (os.cpu_count() or 2) - 1)) if on_gpu else 1
-    out, hidden = StreamWriter(chars, streams, segment, workers=workers), model.config.hidden
+    out, hidden = StreamWriter(chars, segment, workers=workers), model.config.hidden
     stop, counting = threading.Event(), threading.Lock()
 
     def record_group(first: int, last: int) -> None:

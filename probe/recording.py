@@ -222,8 +222,8 @@ class StreamWriter:
     caller calls `wait_until_written(buffer)`. `close` waits for every write.
     """
 
-    def __init__(self, chars: int, streams: int, segment: int, pending: int = 8, workers: int = 1):
-        self.chars, self.streams, self.segment, self.pending = chars, streams, segment, pending
+    def __init__(self, chars: int, segment: int, pending: int = 8, workers: int = 1):
+        self.chars, self.segment, self.pending = chars, segment, pending
         self.files: dict[str, int] = {}
         self.jobs: queue.Queue = queue.Queue(maxsize=pending)
         self.reading: dict[int, threading.Event] = {}  # buffer address -> its last write done

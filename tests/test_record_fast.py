@@ -178,7 +178,7 @@ def test_stream_writer_reports_a_failed_write(tmp_path):
     from probe.recording import StreamWriter
 
     full = SimpleNamespace(filename="/dev/full", offset=0)
-    writer = StreamWriter(chars=100, streams=2, segment=50)
+    writer = StreamWriter(chars=100, segment=50)
     writer.write(full, np.zeros((2, 50, 4), dtype=np.float16), 0)
     with pytest.raises(ProbeError, match="could not write the recording"):
         writer.close()
@@ -199,7 +199,7 @@ def test_stream_writer_with_several_workers_puts_every_chunk_in_place(tmp_path):
         np.lib.format.open_memmap(tmp_path / f"{i}.npy", "w+", np.float16, (chars, width))
         for i in range(2)
     ]
-    writer = StreamWriter(chars, streams, segment, pending=2, workers=3)
+    writer = StreamWriter(chars, segment, pending=2, workers=3)
     ring = [np.empty((streams, steps, width), np.float16) for _ in range(3)]
     used = 0
     for column in range(0, segment, steps):

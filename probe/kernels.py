@@ -6,7 +6,7 @@ or None where they cannot run.
 so an install without one still works). The kernels run on x86-64 CPUs with AVX2 and FMA;
 anywhere else `library` is None and probe.scan, probe.auroc and the recorder use torch,
 which gives the same results (tests run both), slower (search 2-2.5x, recording an LSTM
-2x256 ~1.15x). PROBE_KERNELS=0 turns them off.
+or GRU 2x256 1.15-1.5x). PROBE_KERNELS=0 turns them off.
 
 Arrays go in by pointer (ctypes releases the GIL for the call, so one call per core runs
 side by side); the wrappers check dtypes, layouts and shapes first, as C cannot.

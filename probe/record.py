@@ -42,7 +42,7 @@ TWIN_SEED = 1234
 # (H100 machine, 1M chars of LSTM 2x256: 1 thread 231k chars/s, 4 threads 392-424k, 8 or
 # 12 threads 340-350k; 3x512: 163k, 184-224k, 160-205k).
 GPU_WRITERS = 4
-MIN_SHARD_STREAMS = 16  # fewer streams per group: too few rows per GEMM tile to reuse weights
+MIN_SHARD_STREAMS = 8  # fewer streams per group: too few rows per GEMM tile to reuse weights
 
 
 def plan_streams(

@@ -81,6 +81,20 @@ static FAST __m256 tanh8(__m256 x) { /* 2 sigmoid(2x) - 1: absolute error ~1e-7 
     return _mm256_fmsub_ps(two, sigmoid8(_mm256_mul_ps(two, x)), _mm256_set1_ps(1.0f));
 }
 
+/* The GRU gate math of one stream's 8 units: r, z from their summed pre-activations, n =
+ * tanh(x_n + r rec_n), written to gates (r; z and n `hidden` and 2 `hidden` floats on), and
+ * h' = (1 - z) n + z h to out. */
+static FAST inline __attribute__((always_inline)) void gru_finish(
+    __m256 reset, __m256 update, __m256 rec_n, float *gates, int64_t hidden, const float *h,
+    float *out) {
+    reset = sigmoid8(reset), update = sigmoid8(update);
+    __m256 candidate = tanh8(_mm256_fmadd_ps(reset, rec_n, _mm256_loadu_ps(gates + 2 * hidden)));
+    _mm256_storeu_ps(gates, reset), _mm256_storeu_ps(gates + hidden, update);
+    _mm256_storeu_ps(gates + 2 * hidden, candidate);
+    __m256 old = _mm256_loadu_ps(h);
+    _mm256_storeu_ps(out, _mm256_fmadd_ps(_mm256_sub_ps(old, candidate), update, candidate));
+}
+
 /* One GRU step's gate math for every stream, as PyTorch's GRU: with row = x W_ih^T + b_ih
  * and recurrent = h W_hh^T + b_hh (streams x 3 hidden each, blocks r, z, n),
  *   r = sigmoid(row_r + recurrent_r), z = sigmoid(row_z + recurrent_z),
@@ -90,21 +104,28 @@ static FAST __m256 tanh8(__m256 x) { /* 2 sigmoid(2x) - 1: absolute error ~1e-7 
 FAST void probe_gru_step(float *row, const float *recurrent, const float *h, float *h_next,
                          int64_t streams, int64_t hidden) {
     for (int64_t s = 0; s < streams; s++) {
-        float *r = row + s * 3 * hidden, *z = r + hidden, *n = r + 2 * hidden;
-        const float *rec = recurrent + s * 3 * hidden, *state = h + s * hidden;
-        float *next = h_next + s * hidden;
-        for (int64_t u = 0; u < hidden; u += 8) {
-            __m256 reset = sigmoid8(_mm256_add_ps(_mm256_loadu_ps(r + u), _mm256_loadu_ps(rec + u)));
-            __m256 update = sigmoid8(
-                _mm256_add_ps(_mm256_loadu_ps(z + u), _mm256_loadu_ps(rec + hidden + u)));
-            __m256 candidate = tanh8(_mm256_fmadd_ps(reset, _mm256_loadu_ps(rec + 2 * hidden + u),
-                                                     _mm256_loadu_ps(n + u)));
-            _mm256_storeu_ps(r + u, reset), _mm256_storeu_ps(z + u, update);
-            _mm256_storeu_ps(n + u, candidate);
-            __m256 old = _mm256_loadu_ps(state + u);
-            _mm256_storeu_ps(next + u, _mm256_fmadd_ps(_mm256_sub_ps(old, candidate), update, candidate));
-        }
+        float *gates = row + s * 3 * hidden;
+        const float *rec = recurrent + s * 3 * hidden;
+        for (int64_t u = 0; u < hidden; u += 8)
+            gru_finish(_mm256_add_ps(_mm256_loadu_ps(gates + u), _mm256_loadu_ps(rec + u)),
+                       _mm256_add_ps(_mm256_loadu_ps(gates + hidden + u),
+                                     _mm256_loadu_ps(rec + hidden + u)),
+                       _mm256_loadu_ps(rec + 2 * hidden + u), gates + u, hidden,
+                       h + s * hidden + u, h_next + s * hidden + u);
     }
+}
+
+/* The LSTM gate math of one stream's 8 units from its 4 summed gate vectors i, f, o, g
+ * (`hidden` floats apart in gates, where the activated gates go), c to cell, h to out. */
+static FAST inline __attribute__((always_inline)) void lstm_finish(
+    __m256 i, __m256 f, __m256 o, __m256 g, float *gates, int64_t hidden, const float *c,
+    float *cell, float *out) {
+    i = sigmoid8(i), f = sigmoid8(f), o = sigmoid8(o), g = tanh8(g);
+    _mm256_storeu_ps(gates, i), _mm256_storeu_ps(gates + hidden, f);
+    _mm256_storeu_ps(gates + 2 * hidden, o), _mm256_storeu_ps(gates + 3 * hidden, g);
+    __m256 next = _mm256_fmadd_ps(f, _mm256_loadu_ps(c), _mm256_mul_ps(i, g));
+    _mm256_storeu_ps(cell, next);
+    _mm256_storeu_ps(out, _mm256_mul_ps(o, tanh8(next)));
 }
 
 /* One LSTM step's gate math for every stream, in the recorder's gate order i, f, o, g: with
@@ -126,15 +147,8 @@ FAST void probe_lstm_step(float *row, const float *recurrent, const float *c, fl
                 pre[k] = _mm256_loadu_ps(gates + k * hidden + u);
                 if (added) pre[k] = _mm256_add_ps(pre[k], _mm256_loadu_ps(added + k * hidden + u));
             }
-            __m256 input = sigmoid8(pre[0]), forget = sigmoid8(pre[1]);
-            __m256 output = sigmoid8(pre[2]), candidate = tanh8(pre[3]);
-            _mm256_storeu_ps(gates + u, input), _mm256_storeu_ps(gates + hidden + u, forget);
-            _mm256_storeu_ps(gates + 2 * hidden + u, output);
-            _mm256_storeu_ps(gates + 3 * hidden + u, candidate);
-            __m256 next = _mm256_fmadd_ps(forget, _mm256_loadu_ps(state + u),
-                                          _mm256_mul_ps(input, candidate));
-            _mm256_storeu_ps(cell + u, next);
-            _mm256_storeu_ps(out + u, _mm256_mul_ps(output, tanh8(next)));
+            lstm_finish(pre[0], pre[1], pre[2], pre[3], gates + u, hidden, state + u, cell + u,
+                        out + u);
         }
     }
 }
@@ -149,18 +163,6 @@ FAST void probe_lstm_step(float *row, const float *recurrent, const float *c, fl
  * row of 16 weights in a row. Per step and block: the GEMM into the block's gates, in tiles
  * of 6 streams (see gemm_tile), while the panel stays in L1; then the gate math for each
  * stream while the block's gates are still there. hidden % 8 == 0. */
-
-/* The gate math of one stream's 8 units from its 4 summed gate vectors (see above). */
-static FAST inline __attribute__((always_inline)) void lstm_finish(
-    __m256 i, __m256 f, __m256 o, __m256 g, float *gates, int64_t hidden, const float *c,
-    float *cell, float *out) {
-    i = sigmoid8(i), f = sigmoid8(f), o = sigmoid8(o), g = tanh8(g);
-    _mm256_storeu_ps(gates, i), _mm256_storeu_ps(gates + hidden, f);
-    _mm256_storeu_ps(gates + 2 * hidden, o), _mm256_storeu_ps(gates + 3 * hidden, g);
-    __m256 next = _mm256_fmadd_ps(f, _mm256_loadu_ps(c), _mm256_mul_ps(i, g));
-    _mm256_storeu_ps(cell, next);
-    _mm256_storeu_ps(out, _mm256_mul_ps(o, tanh8(next)));
-}
 
 #define KBLOCK 256 /* a panel's k block: 256 x 16 floats = 16 KB, half of L1 */
 #define ROW(r, op) if (rows > r) { op(r); }
@@ -269,15 +271,9 @@ FAST void probe_gru_layer(const float *packed, const float *b_hh, float *gates, 
             for (int64_t s = 0; s < streams; s++)
                 for (int64_t v = 0; v < 16; v += 8) {
                     float *g = step_gates + s * gate_row + u + v;
-                    __m256 reset = sigmoid8(_mm256_loadu_ps(g));
-                    __m256 update = sigmoid8(_mm256_loadu_ps(g + hidden));
-                    __m256 candidate = tanh8(_mm256_fmadd_ps(
-                        reset, _mm256_loadu_ps(scratch + s * 16 + v), _mm256_loadu_ps(g + 2 * hidden)));
-                    _mm256_storeu_ps(g, reset), _mm256_storeu_ps(g + hidden, update);
-                    _mm256_storeu_ps(g + 2 * hidden, candidate);
-                    __m256 old = _mm256_loadu_ps(h + s * hidden + u + v);
-                    _mm256_storeu_ps(out + s * hidden + u + v,
-                                     _mm256_fmadd_ps(_mm256_sub_ps(old, candidate), update, candidate));
+                    gru_finish(_mm256_loadu_ps(g), _mm256_loadu_ps(g + hidden),
+                               _mm256_loadu_ps(scratch + s * 16 + v), g, hidden,
+                               h + s * hidden + u + v, out + s * hidden + u + v);
                 }
         }
     }

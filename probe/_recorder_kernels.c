@@ -162,7 +162,18 @@ FAST void probe_lstm_step(float *row, const float *recurrent, const float *c, fl
  * `lstm_pack`: for each block of 8 units, two panels (gates i and f, then o and g), each k's
  * row of 16 weights in a row. Per step and block: the GEMM into the block's gates, in tiles
  * of 6 streams (see gemm_tile), while the panel stays in L1; then the gate math for each
- * stream while the block's gates are still there. hidden % 8 == 0. */
+ * stream while the block's gates are still there. hidden % 8 == 0.
+ * `halves` (or NULL) holds, for i, f, o, g, c and h in that order, NULL or a float16
+ * (streams, steps_out, hidden) array, stream-major as the recording stores it: each value
+ * is copied there too, while it is in L1 (a separate pass reads the chunk back from memory). */
+
+/* halves[k][offset .. offset + 8) = float16(value[0 .. 8)) where halves[k] is not NULL. */
+static FAST inline __attribute__((always_inline)) void store_half(
+    uint16_t *const *halves, int k, int64_t offset, const float *value) {
+    if (halves[k])
+        _mm_storeu_si128((__m128i *)(halves[k] + offset),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(value), _MM_FROUND_TO_NEAREST_INT));
+}
 
 #define KBLOCK 256 /* a panel's k block: 256 x 16 floats = 16 KB, half of L1 */
 #define ROW(r, op) if (rows > r) { op(r); }
@@ -216,8 +227,8 @@ static FAST void panel_sweep(const float *panel, const float *h, int64_t hidden,
 }
 
 FAST void probe_lstm_layer(const float *packed, float *gates, const float *h0, const float *c0,
-                           float *hidden_out, float *cell_out, int64_t steps, int64_t streams,
-                           int64_t hidden) {
+                           float *hidden_out, float *cell_out, uint16_t *const *halves,
+                           int64_t steps_out, int64_t steps, int64_t streams, int64_t hidden) {
     int64_t gate_row = 4 * hidden, state_step = streams * hidden;
     for (int64_t t = 0; t < steps; t++) {
         const float *h = t ? hidden_out + (t - 1) * state_step : h0;
@@ -234,6 +245,12 @@ FAST void probe_lstm_layer(const float *packed, float *gates, const float *h0, c
                 lstm_finish(_mm256_loadu_ps(g), _mm256_loadu_ps(g + hidden),
                             _mm256_loadu_ps(g + 2 * hidden), _mm256_loadu_ps(g + 3 * hidden), g,
                             hidden, c + s * hidden + u, cell + s * hidden + u, out + s * hidden + u);
+                if (halves) {
+                    int64_t at = (s * steps_out + t) * hidden + u;
+                    for (int k = 0; k < 4; k++) store_half(halves, k, at, g + k * hidden);
+                    store_half(halves, 4, at, cell + s * hidden + u);
+                    store_half(halves, 5, at, out + s * hidden + u);
+                }
             }
         }
     }
@@ -246,10 +263,10 @@ FAST void probe_lstm_layer(const float *packed, float *gates, const float *h0, c
  * W_hh packed by `gru_pack`: for each block of 16 units, three panels of 16 columns (r and
  * z of units 0-7, r and z of units 8-15, n of all 16); W_hn h + b_hn is summed apart, in
  * `scratch` (streams x 16). b_hh is r, z, n's recurrent bias (r and z's are added here too).
- * hidden % 16 == 0. */
+ * hidden % 16 == 0. `halves`: as for probe_lstm_layer, for r, z, n and h. */
 FAST void probe_gru_layer(const float *packed, const float *b_hh, float *gates, const float *h0,
-                          float *hidden_out, float *scratch, int64_t steps, int64_t streams,
-                          int64_t hidden) {
+                          float *hidden_out, float *scratch, uint16_t *const *halves,
+                          int64_t steps_out, int64_t steps, int64_t streams, int64_t hidden) {
     int64_t gate_row = 3 * hidden, state_step = streams * hidden;
     for (int64_t t = 0; t < steps; t++) {
         const float *h = t ? hidden_out + (t - 1) * state_step : h0;
@@ -274,6 +291,11 @@ FAST void probe_gru_layer(const float *packed, const float *b_hh, float *gates, 
                     gru_finish(_mm256_loadu_ps(g), _mm256_loadu_ps(g + hidden),
                                _mm256_loadu_ps(scratch + s * 16 + v), g, hidden,
                                h + s * hidden + u + v, out + s * hidden + u + v);
+                    if (halves) {
+                        int64_t at = (s * steps_out + t) * hidden + u + v;
+                        for (int k = 0; k < 3; k++) store_half(halves, k, at, g + k * hidden);
+                        store_half(halves, 3, at, out + s * hidden + u + v);
+                    }
                 }
         }
     }

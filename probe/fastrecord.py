@@ -49,6 +49,11 @@ LSTM_SLICES = {"input_gate": 0, "forget_gate": 1, "output_gate": 2, "candidate":
 FUSED_SLICES = {"input_gate": 0, "forget_gate": 1, "candidate": 2, "output_gate": 3}
 LSTM_MODE = 2  # PyTorch's mode number for LSTM in its fused-RNN calls
 GRU_SLICES = {"reset_gate": 0, "update_gate": 1, "candidate": 2}
+# The kinds the layer kernels copy to float16, in their argument order.
+HALF_KINDS = {
+    "lstm": ("input_gate", "forget_gate", "output_gate", "candidate", "cell", "hidden"),
+    "gru": ("reset_gate", "update_gate", "candidate", "hidden"),
+}
 BUFFER_BYTES = 512 << 20  # a chunk's buffers (~1/4 of it the gates): bounded memory
 GPU_BUFFER_BYTES = 1 << 30  # on a GPU: fewer, longer chunks (each costs copies and syncs)
 WRITE_BYTES = 32 << 10  # per stream per array per chunk
@@ -190,8 +195,13 @@ def fused_lstm_works(hidden: int) -> bool:
 class FastTracer:
     """Steps a model over (streams, steps) chunks of ids, carrying state between chunks.
 
-    `run(ids)` yields (layer, {kind: (steps, streams, hidden) view}) for each layer, then
-    ("logits", (steps, streams, vocab)); the views are only valid until the next yield.
+    `run(ids, take_halves)` yields (layer, {kind: (steps, streams, hidden) view}, halves)
+    for each layer, then ("logits", (steps, streams, vocab), {}); the views are only valid
+    until the next yield. Where a layer runs through a compiled layer kernel, it first calls
+    take_halves(layer) for {kind: float16 (streams, >= steps, hidden) buffer} and has the
+    kernel copy those kinds there, stream-major, as it computes them (the recorder's
+    separate float16 pass read each chunk back from memory); `halves` is that dict where
+    the kernel filled it, else {}.
     """
 
     def __init__(self, model: CharRNN, streams: int, steps: int, state):
@@ -244,7 +254,7 @@ class FastTracer:
         return table, w_ih.contiguous(), input_bias, w_hh.contiguous(), recurrent_bias
 
     @torch.no_grad()
-    def run(self, ids: torch.Tensor):
+    def run(self, ids: torch.Tensor, take_halves=None):
         """ids (streams, steps <= buffer steps); see the class docstring."""
         steps, streams = ids.shape[1], ids.shape[0]
         below = None
@@ -253,6 +263,7 @@ class FastTracer:
                 kinds = self._fused_rnn(layer, ids, below)
             else:
                 kinds = self._fused_lstm(layer, ids, below) if self.fused else None
+            halves = {}
             if kinds is None:
                 gates = self._gates_buffer()[: steps * streams]
                 if layer == 0:  # one-hot input: the projection is a row lookup
@@ -260,16 +271,19 @@ class FastTracer:
                 else:
                     gates = linear(below.reshape(steps * streams, -1), w_ih, input_bias, gates)
                 gates = gates.view(steps, streams, -1)
+                if self.packed and take_halves:
+                    halves = take_halves(layer + 1)
                 step = self._lstm if self.cell == "lstm" else self._gru
-                step(layer, gates, w_hh, recurrent_bias)
+                if not step(layer, gates, w_hh, recurrent_bias, halves):
+                    halves = {}
                 kinds = self._kinds(layer, gates)
             below = kinds["hidden"]
-            yield layer + 1, kinds
+            yield layer + 1, kinds, halves
         weight, bias = self.decoder
         logits = linear(
             below.reshape(steps * streams, -1), weight, bias, self.logits[: steps * streams]
         )
-        yield "logits", logits.view(steps, streams, -1)
+        yield "logits", logits.view(steps, streams, -1), {}
 
     def _gates_buffer(self) -> torch.Tensor:
         """(buffer steps x streams, gates) for the step loop, reused chunk after chunk."""
@@ -326,17 +340,19 @@ class FastTracer:
             kinds.update({kind: blocks[i] for kind, i in GRU_SLICES.items()})
         return kinds
 
-    def _lstm(self, layer, gates, w_hh, _):
-        """gates (steps, streams, 4H) holds x W_ih^T + b; filled in place with i, f, o, g."""
+    def _lstm(self, layer, gates, w_hh, _, halves) -> bool:
+        """gates (steps, streams, 4H) holds x W_ih^T + b; filled in place with i, f, o, g.
+        True where the layer kernel ran (and filled `halves`)."""
         steps, three = gates.shape[0], 3 * self.hidden
         hidden_out, cell_out = self.hidden_out[layer % 2][:steps], self.cell_out[:steps]
         h, c = self.h[layer], self.c[layer]
+        copies = [halves.get(kind) for kind in HALF_KINDS["lstm"]]
         if self.packed and kernels.lstm_layer(
-            self.packed[layer], gates, h, c, hidden_out, cell_out
+            self.packed[layer], gates, h, c, hidden_out, cell_out, copies
         ):  # one call a chunk: the GEMM and the gate math fused, no Python between steps
             h.copy_(hidden_out[-1])
             c.copy_(cell_out[-1])
-            return
+            return True
         for t in range(gates.shape[0]):
             row, c_next, h_next = gates[t], cell_out[t], hidden_out[t]
             recurrent = add_recurrent(row, h, w_hh)
@@ -351,17 +367,20 @@ class FastTracer:
             h, c = h_next, c_next
         self.h[layer].copy_(h)
         self.c[layer].copy_(c)
+        return False
 
-    def _gru(self, layer, gates, w_hh, b_hh):
-        """gates (steps, streams, 3H) holds x W_ih^T + b_ih; filled in place with r, z, n."""
+    def _gru(self, layer, gates, w_hh, b_hh, halves) -> bool:
+        """gates (steps, streams, 3H) holds x W_ih^T + b_ih; filled in place with r, z, n.
+        True where the layer kernel ran (and filled `halves`)."""
         hidden_out, two = self.hidden_out[layer % 2], 2 * self.hidden
         h = self.h[layer]
         steps = gates.shape[0]
+        copies = [halves.get(kind) for kind in HALF_KINDS["gru"]]
         if self.packed and kernels.gru_layer(
-            self.packed[layer], b_hh, gates, h, hidden_out[:steps]
+            self.packed[layer], b_hh, gates, h, hidden_out[:steps], copies
         ):  # one call a chunk, as for the LSTM
             h.copy_(hidden_out[steps - 1])
-            return
+            return True
         for t in range(gates.shape[0]):
             recurrent = linear(h, w_hh, b_hh)
             row, h_next = gates[t], hidden_out[t]
@@ -374,6 +393,7 @@ class FastTracer:
             torch.sub(h, n, out=h_next).mul_(z).add_(n)  # (1 - z) n + z h
             h = h_next
         self.h[layer].copy_(h)
+        return False
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 import torch
 
-VERSION = 4  # of the functions' arguments: probe_version() in _kernels.c
+VERSION = 5  # of the functions' arguments: probe_version() in _kernels.c
 
 
 def _load() -> ctypes.CDLL | None:
@@ -51,8 +51,8 @@ def _bind(library) -> ctypes.CDLL | None:
         library.probe_to_half.argtypes = [pointer] + [size] * 5 + [pointer, size]
         library.probe_gru_step.argtypes = [pointer] * 4 + [size] * 2
         library.probe_lstm_step.argtypes = [pointer] * 5 + [size] * 2
-        library.probe_lstm_layer.argtypes = [pointer] * 6 + [size] * 3
-        library.probe_gru_layer.argtypes = [pointer] * 6 + [size] * 3
+        library.probe_lstm_layer.argtypes = [pointer] * 7 + [size] * 4
+        library.probe_gru_layer.argtypes = [pointer] * 7 + [size] * 4
         library.probe_auroc.argtypes = [pointer, size, pointer, pointer, size, pointer]
     except AttributeError:  # built from another _kernels.c than this checkout's
         warnings.warn(
@@ -242,6 +242,25 @@ def lstm_pack(w_hh: torch.Tensor) -> torch.Tensor:
     return w_hh.reshape(2, 2, hidden // 8, 8, hidden).permute(2, 0, 4, 1, 3).contiguous()
 
 
+def _halves(halves: list[torch.Tensor | None] | None, kinds: int, shape: tuple[int, int, int]):
+    """(pointer array or None, steps_out) for a layer kernel's float16 copies, or None where
+    the kernel cannot take them: `kinds` entries, each None or a contiguous float16 CPU
+    tensor (streams, steps_out, hidden), one steps_out >= steps for all. shape: (steps,
+    streams, hidden)."""
+    if halves is None or not any(half is not None for half in halves):
+        return None, 0
+    steps, streams, hidden = shape
+    steps_out = next(half for half in halves if half is not None).shape[1]
+    taken = len(halves) == kinds and steps_out >= steps
+    if not taken or not all(
+        _on_cpu(half, torch.float16, (streams, steps_out, hidden))
+        for half in halves
+        if half is not None
+    ):
+        return None
+    return _pointers([None if half is None else half.data_ptr() for half in halves]), steps_out
+
+
 def lstm_layer(
     packed: torch.Tensor,
     gates: torch.Tensor,
@@ -249,11 +268,14 @@ def lstm_layer(
     c: torch.Tensor,
     hidden_out: torch.Tensor,
     cell_out: torch.Tensor,
+    halves: list[torch.Tensor | None] | None = None,
 ) -> bool:
     """An LSTM layer over a chunk (see probe_lstm_layer): gates (steps, streams, 4H) = x
     W_ih^T + b in gate order i, f, o, g, overwritten with the activated gates; hidden_out and
     cell_out (steps, streams, H) written, from state h, c (streams, H); packed from
-    `lstm_pack`. False (nothing done) where the kernel does not take these tensors."""
+    `lstm_pack`. `halves`: for i, f, o, g, c, h, None or a float16 (streams, >= steps, H)
+    tensor that gets a copy (stream-major, as `to_half` writes). False (nothing done) where
+    the kernel does not take these tensors."""
     steps, streams, width = gates.shape
     hidden = width // 4
     shapes = [
@@ -264,9 +286,14 @@ def lstm_layer(
         (hidden_out, (steps, streams, hidden)),
         (cell_out, (steps, streams, hidden)),
     ]
-    if hidden % 8 or any(not _on_cpu(tensor, torch.float32, shape) for tensor, shape in shapes):
+    copies = _halves(halves, 6, (steps, streams, hidden))
+    if hidden % 8 or copies is None:
         return False
-    library.probe_lstm_layer(*(tensor.data_ptr() for tensor, _ in shapes), steps, streams, hidden)
+    if any(not _on_cpu(tensor, torch.float32, shape) for tensor, shape in shapes):
+        return False
+    library.probe_lstm_layer(
+        *(tensor.data_ptr() for tensor, _ in shapes), *copies, steps, streams, hidden
+    )
     return True
 
 
@@ -287,11 +314,12 @@ def gru_layer(
     gates: torch.Tensor,
     h: torch.Tensor,
     hidden_out: torch.Tensor,
+    halves: list[torch.Tensor | None] | None = None,
 ) -> bool:
     """A GRU layer over a chunk (see probe_gru_layer): gates (steps, streams, 3H) = x W_ih^T
     + b_ih, overwritten with r, z, n; hidden_out (steps, streams, H) written from state h
-    (streams, H); packed from `gru_pack`, b_hh (3H). False (nothing done) where the kernel
-    does not take these tensors."""
+    (streams, H); packed from `gru_pack`, b_hh (3H); `halves` for r, z, n, h as in
+    `lstm_layer`. False (nothing done) where the kernel does not take these tensors."""
     steps, streams, width = gates.shape
     hidden = width // 3
     scratch = torch.empty(streams, 16)
@@ -303,9 +331,14 @@ def gru_layer(
         (hidden_out, (steps, streams, hidden)),
         (scratch, (streams, 16)),
     ]
-    if hidden % 16 or any(not _on_cpu(tensor, torch.float32, shape) for tensor, shape in shapes):
+    copies = _halves(halves, 4, (steps, streams, hidden))
+    if hidden % 16 or copies is None:
         return False
-    library.probe_gru_layer(*(tensor.data_ptr() for tensor, _ in shapes), steps, streams, hidden)
+    if any(not _on_cpu(tensor, torch.float32, shape) for tensor, shape in shapes):
+        return False
+    library.probe_gru_layer(
+        *(tensor.data_ptr() for tensor, _ in shapes), *copies, steps, streams, hidden
+    )
     return True
 
 

@@ -195,11 +195,23 @@ def record_arrays(
             for _ in range(out.pending + 2)
         ]
         used = 0
+
+        def next_half() -> torch.Tensor:
+            nonlocal used
+            buffer = ring[used % len(ring)]
+            used += 1
+            out.wait_until_written(buffer.numpy())
+            return buffer
+
+        def take_halves(layer: int) -> dict[str, torch.Tensor]:
+            return {kind: next_half() for kind in kinds}
+
         for column in range(0, segment, steps):
             if stop.is_set():
                 return
             stop_column = min(column + steps, segment)
-            for layer, values in tracer.run(tokens[first:last, column:stop_column]):
+            chunk = tokens[first:last, column:stop_column]
+            for layer, values, halves in tracer.run(chunk, take_halves):
                 if layer == "logits":
                     picked = next_char_logprob(values, next_ids[first:last, column:stop_column])
                     written = out.write(writer.logprob, picked, column, first)
@@ -207,18 +219,12 @@ def record_arrays(
                         bar.update(written)
                     continue
                 for kind in kinds:
-                    buffer = ring[used % len(ring)]
-                    out.wait_until_written(buffer.numpy())
+                    buffer = halves.get(kind)
+                    if buffer is None:  # the tracer did not copy this one: convert it here
+                        buffer = next_half()
+                        to_half(values[kind], buffer, on_gpu)
                     half = buffer[:, : stop_column - column]
-                    value = values[kind].transpose(0, 1)
-                    if on_gpu:  # convert there, then one plain copy of half the bytes
-                        half.copy_(value.to(torch.float16, memory_format=torch.contiguous_format))
-                    elif kernels.library is not None:
-                        kernels.to_half(values[kind], buffer)  # 2-3x torch's strided copy
-                    else:
-                        half.copy_(value)
                     out.write(writer.arrays[(layer, kind)], half.numpy(), column, first)
-                    used += 1
 
     try:
         with (
@@ -232,6 +238,18 @@ def record_arrays(
         out.close()
     writer.logprob[chars - 1] = np.nan
     return chars / max(time.perf_counter() - began, 1e-9)
+
+
+def to_half(values: torch.Tensor, buffer: torch.Tensor, on_gpu: bool) -> None:
+    """buffer[s, t] = values[t, s] in float16: values (steps, streams, hidden) time-major,
+    buffer a (streams, >= steps, hidden) CPU float16 buffer, as the recording is written."""
+    half = buffer[:, : values.shape[0]]
+    if on_gpu:  # convert there, then one plain copy of half the bytes
+        half.copy_(values.transpose(0, 1).to(torch.float16, memory_format=torch.contiguous_format))
+    elif kernels.library is not None:
+        kernels.to_half(values, buffer)  # 2-3x torch's strided copy
+    else:
+        half.copy_(values.transpose(0, 1))
 
 
 def random_twin(model: CharRNN, seed: int = TWIN_SEED) -> CharRNN:

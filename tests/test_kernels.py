@@ -282,6 +282,48 @@ def test_gru_layer_matches_torch_math(hidden, streams):
     assert not kernels.gru_layer(torch.zeros(72, 24), torch.zeros(72), odd, state, state[None])
 
 
+def run_layer(cell: str, inputs, halves=None):
+    """A layer kernel over layer_inputs: (accepted, [its float32 outputs in the kernel's
+    float16 order: the gates, then c for an LSTM, then h])."""
+    w_hh, b_hh, gates, h0, c0 = inputs
+    gates, (steps, streams) = gates.clone(), gates.shape[:2]
+    hidden = h0.shape[1]
+    hidden_out, cell_out = (torch.empty(steps, streams, hidden) for _ in range(2))
+    if cell == "lstm":
+        accepted = kernels.lstm_layer(
+            kernels.lstm_pack(w_hh), gates, h0, c0, hidden_out, cell_out, halves
+        )
+        return accepted, [*gates.split(hidden, dim=-1), cell_out, hidden_out]
+    accepted = kernels.gru_layer(kernels.gru_pack(w_hh), b_hh, gates, h0, hidden_out, halves)
+    return accepted, [*gates.split(hidden, dim=-1), hidden_out]
+
+
+@needs_kernels
+@pytest.mark.parametrize("cell, gate_count", [("lstm", 4), ("gru", 3)])
+def test_layer_kernels_copy_float16_rows_as_they_compute(cell, gate_count):
+    """The float16 copies a layer kernel writes (stream-major, into longer buffers) equal
+    its float32 outputs rounded; kinds given None are skipped, and nothing past the chunk's
+    steps is touched. Buffers of another dtype have the kernel decline."""
+    hidden, streams, buffer_steps = 16, 7, 6
+    inputs = layer_inputs(7, gate_count, hidden, streams)
+    steps = len(inputs[2])
+    accepted, expected = run_layer(cell, inputs)
+    assert accepted
+    halves = [torch.full((streams, buffer_steps, hidden), 7.0, dtype=torch.float16)
+              for _ in expected]  # fmt: skip
+    halves[1] = None
+    accepted, values = run_layer(cell, inputs, halves)
+    assert accepted
+    for value, wanted, half in zip(values, expected, halves):
+        assert torch.equal(value, wanted)
+        if half is not None:
+            assert torch.equal(half[:, :steps], wanted.transpose(0, 1).half())
+            assert bool((half[:, steps:] == 7.0).all())
+    wrong = [torch.zeros(streams, buffer_steps, hidden)] * len(halves)
+    assert not run_layer(cell, inputs, wrong)[0]
+    assert not run_layer(cell, inputs, halves[:-1])[0]
+
+
 def test_a_library_from_another_version_is_refused(monkeypatch):
     """A checkout updated without reinstalling keeps an old build: never call into it."""
 

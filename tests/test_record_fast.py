@@ -49,7 +49,7 @@ def test_tracer_equals_trace_across_chunks(checkpoint, text, monkeypatch, path):
     tracer = FastTracer(model, streams=5, steps=7, state=model.initial_state(5))
     got = {}
     for column in range(0, 60, 7):
-        for layer, values in tracer.run(ids[:, column : column + 7]):
+        for layer, values, _ in tracer.run(ids[:, column : column + 7]):
             values = {"logits": values} if layer == "logits" else values
             for kind, value in values.items():
                 got.setdefault((layer, kind), []).append(value.transpose(0, 1).clone())
@@ -138,7 +138,7 @@ def test_lstm_uses_the_fused_kernel_and_falls_back_if_its_layout_changes(monkeyp
     for layout in (expected_layout, shifted):
         monkeypatch.setattr(fastrecord, "workspace_gates", layout)
         tracer = FastTracer(model, streams=4, steps=30, state=model.initial_state(4))
-        got = dict(tracer.run(ids))
+        got = {layer: values for layer, values, _ in tracer.run(ids)}
         assert tracer.fused is (layout is not shifted)
         for kind in model.kinds:
             expected = traces[2][kind]

@@ -22,8 +22,8 @@ import torch
 
 from probe import kernels
 from probe.corpus import find_named
-from probe.fastrecord import ONEDNN, linear
 from probe.fileio import read_text_file
+from probe.onednn import ONEDNN, linear
 
 THREADS = 2
 GEMM_SIZE = 1024

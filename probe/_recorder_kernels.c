@@ -226,6 +226,44 @@ static FAST void panel_sweep(const float *panel, const float *h, int64_t hidden,
     }
 }
 
+/* log p(next char) under the decoder, for every step and stream: with logits = W h + b
+ * for h = hidden[t, s] (steps x streams x width, time-major as the layers leave it),
+ *   out[s, t] = logits[next[s, t]] - log(sum(exp(logits)))   (out, next: streams x steps).
+ * W comes packed by `decoder_pack`: `padded / 16` panels, each a row of 16 weights per k
+ * (the rows past the vocabulary zero, and ignored). Rows go in blocks of DECODE_ROWS: the
+ * GEMM into `scratch` (DECODE_ROWS x padded floats) by panel sweeps, then each row's
+ * softmax while its logits are in L1; the logits never reach memory. */
+#define DECODE_ROWS 48
+FAST void probe_logprob(const float *packed, const float *bias, const float *hidden,
+                        const int64_t *next, float *out, float *scratch, int64_t steps,
+                        int64_t streams, int64_t width, int64_t vocab, int64_t padded) {
+    int64_t rows = steps * streams;
+    for (int64_t first = 0; first < rows; first += DECODE_ROWS) {
+        int64_t count = rows - first < DECODE_ROWS ? rows - first : DECODE_ROWS;
+        for (int64_t r = 0; r < count; r++) memcpy(scratch + r * padded, bias, padded * sizeof(float));
+        for (int64_t panel = 0; panel < padded / 16; panel++)
+            panel_sweep(packed + panel * width * 16, hidden + first * width, width,
+                        scratch + panel * 16, padded, 8, count);
+        for (int64_t r = 0; r < count; r++) {
+            float *logits = scratch + r * padded;
+            for (int64_t v = vocab; v < padded; v++) logits[v] = -INFINITY;
+            __m256 top = _mm256_set1_ps(-INFINITY), sum = _mm256_setzero_ps();
+            for (int64_t v = 0; v < padded; v += 8) top = _mm256_max_ps(top, _mm256_loadu_ps(logits + v));
+            float most = -INFINITY, lanes[8];
+            _mm256_storeu_ps(lanes, top);
+            for (int k = 0; k < 8; k++) most = lanes[k] > most ? lanes[k] : most;
+            for (int64_t v = 0; v < padded; v += 8) /* exp8 takes -inf to ~1e-38: nothing */
+                sum = _mm256_add_ps(sum, exp8(_mm256_sub_ps(_mm256_loadu_ps(logits + v),
+                                                            _mm256_set1_ps(most))));
+            _mm256_storeu_ps(lanes, sum);
+            double total = 0;
+            for (int k = 0; k < 8; k++) total += lanes[k];
+            int64_t row = first + r, t = row / streams, s = row % streams;
+            out[s * steps + t] = (float)(logits[next[s * steps + t]] - most - log(total));
+        }
+    }
+}
+
 FAST void probe_lstm_layer(const float *packed, float *gates, const float *h0, const float *c0,
                            float *hidden_out, float *cell_out, uint16_t *const *halves,
                            int64_t steps_out, int64_t steps, int64_t streams, int64_t hidden) {

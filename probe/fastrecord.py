@@ -4,12 +4,14 @@
 equality within 1e-5) but is laid out for speed on CPU. All streams step together, buffers
 are time-major (steps, streams, units), and a chunk of steps is computed per call.
 
-* LSTM and GRU on CPU with the compiled kernels (probe/kernels.py): one call per layer and
-  chunk runs the recurrence, each step's recurrent GEMM and the gate math fused
-  (`kernels.lstm_layer`, `kernels.gru_layer`), with the input projections hoisted out (a
-  lookup for layer 1's one-hot input, one GEMM per chunk above). Where oneDNN is the faster
-  GEMM (AVX-512 CPUs, see `linear`), the step loop below calls it and then one compiled
-  call for each step's gate math.
+* LSTM and GRU on CPU with the compiled kernels (probe/recorder_kernels.py): one call per
+  layer and chunk runs the recurrence, each step's recurrent GEMM and the gate math fused
+  (`recorder_kernels.lstm_layer`, `gru_layer`), with the input projections hoisted out (a
+  lookup for layer 1's one-hot input, one GEMM per chunk above); the same call writes the
+  float16 copies the recorder stores. Where oneDNN is the faster GEMM (AVX-512 CPUs, see
+  `onednn.linear`), the step loop below calls it and then one compiled call for each
+  step's gate math. The decoder's log-probs: one compiled call per chunk, GEMM and
+  softmax fused (`recorder_kernels.logprob`).
 * LSTM on CPU without them: each layer runs through oneDNN's fused LSTM kernel (what
   `nn.LSTM` runs) in training mode, which keeps every step's activated gates in its
   workspace for the backward pass; we read them there, rebuild c with one multiply-add per
@@ -17,10 +19,10 @@ are time-major (steps, streams, units), and a chunk of steps is computed per cal
   moved the gates, the check fails and the tracer falls back to the step loop below).
 * Vanilla RNN: h is all it has to record, and that is what PyTorch's fused layer returns,
   so each layer runs as its own one-layer `nn.RNN` with the model's weights.
-* GPUs and the fallbacks: a step loop with the input projections hoisted out,
-  one recurrent GEMM per step (see `linear`), gates computed in place (LSTM rows reordered
-  to i, f, o, g so one sigmoid covers three gates) into preallocated buffers, by one
-  compiled call per step where the kernels run.
+* GPUs and the fallbacks: a step loop with the input projections hoisted out, one
+  recurrent GEMM per step (see `onednn.linear`), gates computed in place (LSTM rows
+  reordered to i, f, o, g so one sigmoid covers three gates) into preallocated buffers, by
+  one compiled call per step where the kernels run.
 
 On CPU, `probe.record` runs groups of streams side by side, one thread each (see
 `plan_shards`), so each tracer here runs on one core.
@@ -30,24 +32,19 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import functools
 import math
 import platform
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from probe import kernels
-from probe.model import GATES_PER_CELL, CharRNN, step_layer
-from probe.units import KINDS
+from probe import kernels, onednn, recorder_kernels
+from probe.model import GATES_PER_CELL, CharRNN
 
 # LSTM gate blocks in PyTorch's row order are i, f, g, o; we store i, f, o, g.
 LSTM_ORDER = (0, 1, 3, 2)
 LSTM_SLICES = {"input_gate": 0, "forget_gate": 1, "output_gate": 2, "candidate": 3}
-FUSED_SLICES = {"input_gate": 0, "forget_gate": 1, "candidate": 2, "output_gate": 3}
-LSTM_MODE = 2  # PyTorch's mode number for LSTM in its fused-RNN calls
 GRU_SLICES = {"reset_gate": 0, "update_gate": 1, "candidate": 2}
 # The kinds the layer kernels copy to float16, in their argument order.
 HALF_KINDS = {
@@ -78,12 +75,14 @@ def chunk_steps(model: CharRNN, streams: int) -> int:
 
 def uses_fused_kernel(model: CharRNN) -> bool:
     """Whether `FastTracer` runs this model's layers through oneDNN's fused LSTM kernel: on
-    CPU where the compiled kernels cannot run (with them, `kernels.lstm_layer` runs, or on
-    AVX-512 CPUs the step loop with oneDNN's GEMM; see the module docstring)."""
+    CPU where the compiled kernels cannot run (with them, `recorder_kernels.lstm_layer`
+    runs, or on AVX-512 CPUs the step loop with oneDNN's GEMM; see the module docstring)."""
     on_cpu = next(model.parameters()).device.type == "cpu"
     hidden = model.config.hidden
     stepped = kernels.library is not None and hidden % 8 == 0
-    return model.config.cell == "lstm" and on_cpu and not stepped and fused_lstm_works(hidden)
+    return (
+        model.config.cell == "lstm" and on_cpu and not stepped and onednn.fused_lstm_works(hidden)
+    )
 
 
 def _reorder_lstm(rows: torch.Tensor, hidden: int) -> torch.Tensor:
@@ -91,113 +90,13 @@ def _reorder_lstm(rows: torch.Tensor, hidden: int) -> torch.Tensor:
     return torch.cat([blocks[i] for i in LSTM_ORDER], dim=0)
 
 
-def linear(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, out=None
-) -> torch.Tensor:
-    """x @ weight.T + bias (into `out` where given and MKL runs it), through the faster of
-    MKL and oneDNN for this CPU.
-
-    Plain torch.mm/addmm go through MKL, which on AMD CPUs with AVX-512 skips it and runs at
-    about half the rate oneDNN reaches there (oneDNN is what the fused nn.LSTM uses on CPU).
-    On AVX2 CPUs MKL is as fast with two threads and faster with one (~85 vs ~65 GFLOP/s
-    for a step's GEMM here), so oneDNN is used only where torch runs AVX-512 code. Writing
-    into a reused `out` spares a fresh buffer's page faults (GEMMs of a chunk: 105 -> 143
-    GFLOP/s here).
-    """
-    if PREFER_ONEDNN and x.device.type == "cpu" and x.dtype == torch.float32:
-        return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
-    if out is None:
-        return F.linear(x, weight, bias)
-    if bias is None:
-        return torch.mm(x, weight.t(), out=out)
-    return torch.addmm(bias, x, weight.t(), out=out)
-
-
-def add_recurrent(row: torch.Tensor, h: torch.Tensor, weight: torch.Tensor):
-    """A step's recurrent term h @ weight.T: added into row in place by one GEMM (returns
-    None), or, where oneDNN is the faster GEMM (see `linear`), returned for the caller to add."""
-    if PREFER_ONEDNN and row.device.type == "cpu":
-        return linear(h, weight, None)
-    row.addmm_(h, weight.t())
-    return None
-
-
-def _has_onednn_linear() -> bool:
-    try:
-        x, w = torch.ones(2, 3), torch.ones(4, 3)
-        out = torch.ops.mkldnn._linear_pointwise(x, w, None, "none", [], "")
-        return bool(torch.equal(out, x @ w.t()))
-    except (AttributeError, RuntimeError):
-        return False
-
-
-ONEDNN = _has_onednn_linear()
-PREFER_ONEDNN = ONEDNN and torch.backends.cpu.get_cpu_capability().startswith("AVX512")
-
-
-def fused_lstm_layer(x, weights, h, c):
-    """oneDNN's LSTM over x (steps, streams, inputs) in training mode, which keeps every
-    step's gates in the workspace it returns (for the backward pass): (h per step, last h,
-    last c, workspace)."""
-    w_ih, w_hh, b_ih, b_hh = weights
-    hidden = w_hh.shape[1]
-    with torch.enable_grad():  # no workspace without grad mode; nothing here requires grad
-        return torch.mkldnn_rnn_layer(
-            x.contiguous(), w_ih, w_hh, b_ih, b_hh, h, c,
-            reverse=False, batch_sizes=[], mode=LSTM_MODE, hidden_size=hidden, num_layers=1,
-            has_biases=True, bidirectional=False, batch_first=False, train=True,
-        )  # fmt: skip
-
-
-def workspace_gates(workspace: torch.Tensor, steps: int, streams: int, hidden: int):
-    """The (steps, streams, 4H) activated gates i, f, g, o at the start of the workspace.
-
-    oneDNN pads each row to a multiple of 64 bytes, plus 64 more when that is a multiple of
-    1 KB (to dodge cache-set aliasing)."""
-    row = -(-4 * hidden // 16) * 16
-    row += 16 if row % 256 == 0 else 0
-    flat = workspace.view(torch.float32)[: steps * streams * row]
-    return flat.view(steps, streams, row)[:, :, : 4 * hidden]
-
-
-def single_rnn_layer(model: CharRNN, layer: int) -> nn.RNN:
-    """Layer `layer` (0-based) of a vanilla-RNN model as a one-layer `nn.RNN`, same weights."""
-    w_ih, w_hh, _, _ = model.layer_weights(layer)
-    single = nn.RNN(w_ih.shape[1], w_hh.shape[1], nonlinearity=model.rnn.nonlinearity)
-    single.load_state_dict(dict(zip(single.state_dict(), model.layer_weights(layer))))
-    return single.to(w_ih.device).eval()
-
-
-@functools.cache
-def fused_lstm_works(hidden: int) -> bool:
-    """Whether this PyTorch has the fused kernel and its workspace holds the gates where
-    `workspace_gates` reads them: checked once per hidden size on a small random layer."""
-    try:
-        generator = torch.Generator().manual_seed(0)
-        x = torch.randn(3, 2, 5, generator=generator)
-        w_ih, w_hh = (torch.randn(4 * hidden, n, generator=generator) * 0.3 for n in (5, hidden))
-        b_ih, b_hh = (torch.randn(4 * hidden, generator=generator) for _ in range(2))
-        h, c = (torch.randn(2, hidden, generator=generator) for _ in range(2))
-        _, _, _, workspace = fused_lstm_layer(x, (w_ih, w_hh, b_ih, b_hh), h, c)
-        gates = workspace_gates(workspace, 3, 2, hidden)
-        expected = step_layer(
-            "lstm", (x @ w_ih.t() + b_ih).transpose(0, 1), w_hh, b_hh, (h, c), set(KINDS["lstm"])
-        )[0]
-    except (AttributeError, RuntimeError):
-        return False
-    blocks = gates.split(hidden, -1)
-    return all(
-        torch.allclose(blocks[i].transpose(0, 1), expected[kind], atol=1e-5)
-        for kind, i in FUSED_SLICES.items()
-    )
-
-
 class FastTracer:
     """Steps a model over (streams, steps) chunks of ids, carrying state between chunks.
 
-    `run(ids, take_halves)` yields (layer, {kind: (steps, streams, hidden) view}, halves)
-    for each layer, then ("logits", (steps, streams, vocab), {}); the views are only valid
-    until the next yield. Where a layer runs through a compiled layer kernel, it first calls
+    `run(ids, take_halves, next_ids)` yields (layer, {kind: (steps, streams, hidden) view},
+    halves) for each layer, then ("logits", (steps, streams, vocab), {}), or, given next_ids
+    (streams, steps), ("logprob", log p(next char) (streams, steps) float32 numpy, {}); the
+    views are only valid until the next yield. Where a layer runs through a compiled layer kernel, it first calls
     take_halves(layer) for {kind: float16 (streams, >= steps, hidden) buffer} and has the
     kernel copy those kinds there, stream-major, as it computes them (the recorder's
     separate float16 pass read each chunk back from memory); `halves` is that dict where
@@ -228,14 +127,19 @@ class FastTracer:
         self.one_hot = torch.eye(config.vocab_size, device=device)
         # W_hh packed for the compiled LSTM or GRU layer, where it runs and beats the step
         # loop: where oneDNN is the faster GEMM (AVX-512), the step loop calls it instead.
-        pack = {"lstm": (kernels.lstm_pack, 8), "gru": (kernels.gru_pack, 16)}.get(self.cell)
-        layer_kernel = pack and device.type == "cpu" and not PREFER_ONEDNN
+        pack = {
+            "lstm": (recorder_kernels.lstm_pack, 8),
+            "gru": (recorder_kernels.gru_pack, 16),
+        }.get(self.cell)
+        layer_kernel = pack and device.type == "cpu" and not onednn.PREFER_ONEDNN
         layer_kernel = layer_kernel and kernels.library is not None and self.hidden % pack[1] == 0
         self.packed = [pack[0](w[3]) for w in self.weights] if layer_kernel else []
         self.buffer_shape, self.gates = (steps, streams), None  # the step loop's, made on use
         self.logits = torch.empty(steps * streams, config.vocab_size, device=device)
+        on_cpu = device.type == "cpu" and kernels.library is not None
+        self.decoder_packed = recorder_kernels.decoder_pack(*self.decoder) if on_cpu else None
         self.rnn_layers = [
-            single_rnn_layer(model, layer)
+            onednn.single_rnn_layer(model, layer)
             for layer in range(self.layers if self.cell == "rnn" else 0)
         ]
 
@@ -254,7 +158,7 @@ class FastTracer:
         return table, w_ih.contiguous(), input_bias, w_hh.contiguous(), recurrent_bias
 
     @torch.no_grad()
-    def run(self, ids: torch.Tensor, take_halves=None):
+    def run(self, ids: torch.Tensor, take_halves=None, next_ids: torch.Tensor | None = None):
         """ids (streams, steps <= buffer steps); see the class docstring."""
         steps, streams = ids.shape[1], ids.shape[0]
         below = None
@@ -269,7 +173,9 @@ class FastTracer:
                 if layer == 0:  # one-hot input: the projection is a row lookup
                     torch.index_select(table, 0, ids.t().reshape(-1), out=gates)
                 else:
-                    gates = linear(below.reshape(steps * streams, -1), w_ih, input_bias, gates)
+                    gates = onednn.linear(
+                        below.reshape(steps * streams, -1), w_ih, input_bias, gates
+                    )
                 gates = gates.view(steps, streams, -1)
                 if self.packed and take_halves:
                     halves = take_halves(layer + 1)
@@ -279,11 +185,29 @@ class FastTracer:
                 kinds = self._kinds(layer, gates)
             below = kinds["hidden"]
             yield layer + 1, kinds, halves
+        if next_ids is None:
+            yield "logits", self._logits(below), {}
+        else:
+            yield "logprob", self._logprob(below, next_ids), {}
+
+    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        steps, streams, _ = hidden.shape
         weight, bias = self.decoder
-        logits = linear(
-            below.reshape(steps * streams, -1), weight, bias, self.logits[: steps * streams]
+        logits = onednn.linear(
+            hidden.reshape(steps * streams, -1), weight, bias, self.logits[: steps * streams]
         )
-        yield "logits", logits.view(steps, streams, -1), {}
+        return logits.view(steps, streams, -1)
+
+    def _logprob(self, hidden: torch.Tensor, next_ids: torch.Tensor) -> np.ndarray:
+        """(streams, steps) log p(next char): by one compiled call where it runs (the GEMM
+        and the softmax fused; the logits never reach memory), else from the logits."""
+        if self.decoder_packed is not None:
+            next_ids = next_ids.contiguous()
+            out = torch.empty(next_ids.shape)
+            vocab = self.decoder[0].shape[0]
+            if recorder_kernels.logprob(self.decoder_packed, vocab, hidden, next_ids, out):
+                return out.numpy()
+        return next_char_logprob(self._logits(hidden), next_ids)
 
     def _gates_buffer(self) -> torch.Tensor:
         """(buffer steps x streams, gates) for the step loop, reused chunk after chunk."""
@@ -299,15 +223,15 @@ class FastTracer:
         kernel's final c: the workspace layout is oneDNN's, so every chunk checks it.
         """
         x = self.one_hot[ids.t().contiguous()] if layer == 0 else below
-        hidden, h_last, c_last, workspace = fused_lstm_layer(
+        hidden, h_last, c_last, workspace = onednn.fused_lstm_layer(
             x, self.fused_weights[layer], self.h[layer], self.c[layer]
         )
-        gates = workspace_gates(workspace, *hidden.shape)
+        gates = onednn.workspace_gates(workspace, *hidden.shape)
         cell = self.cell_out[: x.shape[0]]
         previous = self.c[layer]
         if kernels.library is not None:  # one call, not one op a step
             previous = previous.clone()  # the state stays as it was if the check fails
-            kernels.lstm_cells(gates, previous, cell)
+            recorder_kernels.lstm_cells(gates, previous, cell)
         else:
             i, f, g, _ = gates.split(self.hidden, dim=-1)
             torch.mul(i, g, out=cell)
@@ -320,7 +244,7 @@ class FastTracer:
         self.c[layer].copy_(c_last)
         blocks = gates.split(self.hidden, dim=-1)
         kinds = {"hidden": hidden, "cell": cell}
-        kinds.update({kind: blocks[i] for kind, i in FUSED_SLICES.items()})
+        kinds.update({kind: blocks[i] for kind, i in onednn.FUSED_SLICES.items()})
         return kinds
 
     def _fused_rnn(self, layer: int, ids: torch.Tensor, below: torch.Tensor | None):
@@ -347,7 +271,7 @@ class FastTracer:
         hidden_out, cell_out = self.hidden_out[layer % 2][:steps], self.cell_out[:steps]
         h, c = self.h[layer], self.c[layer]
         copies = [halves.get(kind) for kind in HALF_KINDS["lstm"]]
-        if self.packed and kernels.lstm_layer(
+        if self.packed and recorder_kernels.lstm_layer(
             self.packed[layer], gates, h, c, hidden_out, cell_out, copies
         ):  # one call a chunk: the GEMM and the gate math fused, no Python between steps
             h.copy_(hidden_out[-1])
@@ -355,8 +279,10 @@ class FastTracer:
             return True
         for t in range(gates.shape[0]):
             row, c_next, h_next = gates[t], cell_out[t], hidden_out[t]
-            recurrent = add_recurrent(row, h, w_hh)
-            if kernels.library is None or not kernels.lstm_step(row, recurrent, c, c_next, h_next):
+            recurrent = onednn.add_recurrent(row, h, w_hh)
+            if kernels.library is None or not recorder_kernels.lstm_step(
+                row, recurrent, c, c_next, h_next
+            ):
                 if recurrent is not None:
                     row.add_(recurrent)
                 row[:, :three].sigmoid_()
@@ -376,15 +302,15 @@ class FastTracer:
         h = self.h[layer]
         steps = gates.shape[0]
         copies = [halves.get(kind) for kind in HALF_KINDS["gru"]]
-        if self.packed and kernels.gru_layer(
+        if self.packed and recorder_kernels.gru_layer(
             self.packed[layer], b_hh, gates, h, hidden_out[:steps], copies
         ):  # one call a chunk, as for the LSTM
             h.copy_(hidden_out[steps - 1])
             return True
         for t in range(gates.shape[0]):
-            recurrent = linear(h, w_hh, b_hh)
+            recurrent = onednn.linear(h, w_hh, b_hh)
             row, h_next = gates[t], hidden_out[t]
-            if kernels.library is not None and kernels.gru_step(row, recurrent, h, h_next):
+            if kernels.library is not None and recorder_kernels.gru_step(row, recurrent, h, h_next):
                 h = h_next  # one call, not eight ops
                 continue
             row[:, :two].add_(recurrent[:, :two]).sigmoid_()

@@ -22,14 +22,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from probe import kernels
+from probe import kernels, recorder_kernels
 from probe.checkpoint import Checkpoint, load_checkpoint
 from probe.errors import ProbeError
 from probe.fastrecord import (
     FastTracer,
     chunk_steps,
     keep_freed_memory,
-    next_char_logprob,
     uses_fused_kernel,
 )
 from probe.fileio import atomic_folder, sha256_text
@@ -211,10 +210,10 @@ def record_arrays(
                 return
             stop_column = min(column + steps, segment)
             chunk = tokens[first:last, column:stop_column]
-            for layer, values, halves in tracer.run(chunk, take_halves):
-                if layer == "logits":
-                    picked = next_char_logprob(values, next_ids[first:last, column:stop_column])
-                    written = out.write(writer.logprob, picked, column, first)
+            following = next_ids[first:last, column:stop_column]
+            for layer, values, halves in tracer.run(chunk, take_halves, following):
+                if layer == "logprob":
+                    written = out.write(writer.logprob, values, column, first)
                     with counting:
                         bar.update(written)
                     continue
@@ -247,7 +246,7 @@ def to_half(values: torch.Tensor, buffer: torch.Tensor, on_gpu: bool) -> None:
     if on_gpu:  # convert there, then one plain copy of half the bytes
         half.copy_(values.transpose(0, 1).to(torch.float16, memory_format=torch.contiguous_format))
     elif kernels.library is not None:
-        kernels.to_half(values, buffer)  # 2-3x torch's strided copy
+        recorder_kernels.to_half(values, buffer)  # 2-3x torch's strided copy
     else:
         half.copy_(values.transpose(0, 1))
 

@@ -37,12 +37,12 @@ def test_tracer_equals_trace_across_chunks(checkpoint, text, monkeypatch, path):
     import probe.fastrecord as fastrecord
 
     if path != "layer-kernel":
-        monkeypatch.setattr(fastrecord.kernels, "lstm_layer", lambda *args: False)
-        monkeypatch.setattr(fastrecord.kernels, "gru_layer", lambda *args: False)
+        monkeypatch.setattr(fastrecord.recorder_kernels, "lstm_layer", lambda *args: False)
+        monkeypatch.setattr(fastrecord.recorder_kernels, "gru_layer", lambda *args: False)
     if path == "onednn-step-loop":
-        if not fastrecord.ONEDNN:
+        if not fastrecord.onednn.ONEDNN:
             pytest.skip("this PyTorch has no oneDNN linear")
-        monkeypatch.setattr(fastrecord, "PREFER_ONEDNN", True)
+        monkeypatch.setattr(fastrecord.onednn, "PREFER_ONEDNN", True)
     model = checkpoint.model
     ids = torch.from_numpy(checkpoint.vocab.encode(text[: 5 * 60]).reshape(5, 60))
     logits, final, traces = model.trace(ids)
@@ -59,6 +59,31 @@ def test_tracer_equals_trace_across_chunks(checkpoint, text, monkeypatch, path):
     assert {k for layer, k in got if layer == 1} == set(model.kinds)
     final_h = torch.stack(tracer.h)
     torch.testing.assert_close(final_h, final[0] if model.config.cell == "lstm" else final)
+
+
+@pytest.mark.parametrize("path", ["kernel", "torch"])
+def test_tracer_log_probs_equal_log_softmax_of_trace_logits(checkpoint, text, monkeypatch, path):
+    """log p(next char) per stream and step, by the compiled decoder (GEMM and softmax fused)
+    and by torch from the logits, equals log_softmax of the readable trace's logits."""
+    import probe.fastrecord as fastrecord
+
+    if path == "torch":
+        monkeypatch.setattr(fastrecord.recorder_kernels, "logprob", lambda *args: False)
+    elif fastrecord.kernels.library is None:
+        pytest.skip("compiled kernels not built")
+    model = checkpoint.model
+    ids = torch.from_numpy(checkpoint.vocab.encode(text[: 5 * 61]).reshape(5, 61))
+    logits, _, _ = model.trace(ids[:, :-1])
+    expected = next_char_logprob(logits.transpose(0, 1), ids[:, 1:])
+    tracer = FastTracer(model, streams=5, steps=7, state=model.initial_state(5))
+    got = []
+    for column in range(0, 60, 7):
+        *_, (what, picked, _) = tracer.run(
+            ids[:, column : column + 7], next_ids=ids[:, column + 1 : column + 8]
+        )
+        assert what == "logprob"
+        got.append(picked)
+    np.testing.assert_allclose(np.concatenate(got, axis=1), expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("groups", [1, 3])
@@ -130,13 +155,13 @@ def test_lstm_uses_the_fused_kernel_and_falls_back_if_its_layout_changes(monkeyp
     monkeypatch.setattr(fastrecord.kernels, "library", None)
     assert fastrecord.uses_fused_kernel(model)
 
-    expected_layout = fastrecord.workspace_gates
+    expected_layout = fastrecord.onednn.workspace_gates
 
     def shifted(workspace, steps, streams, hidden):  # a layout we do not expect
         return expected_layout(workspace[64:], steps, streams, hidden)
 
     for layout in (expected_layout, shifted):
-        monkeypatch.setattr(fastrecord, "workspace_gates", layout)
+        monkeypatch.setattr(fastrecord.onednn, "workspace_gates", layout)
         tracer = FastTracer(model, streams=4, steps=30, state=model.initial_state(4))
         got = {layer: values for layer, values, _ in tracer.run(ids)}
         assert tracer.fused is (layout is not shifted)
@@ -150,15 +175,15 @@ def test_an_error_in_one_group_stops_the_others(checkpoint, text, tmp_path, monk
     """A group that fails (here: at its second chunk's log-probs) stops the other group at
     its next chunk, and the error reaches the caller."""
     monkeypatch.setattr(record_module, "plan_shards", lambda model, streams: 2)
-    calls = []
+    calls, logprob = [], FastTracer._logprob
 
-    def failing(logits, next_ids):
+    def failing(tracer, hidden, next_ids):
         calls.append(1)
         if len(calls) == 3:
             raise RuntimeError("disk on fire")
-        return next_char_logprob(logits, next_ids)
+        return logprob(tracer, hidden, next_ids)
 
-    monkeypatch.setattr(record_module, "next_char_logprob", failing)
+    monkeypatch.setattr(FastTracer, "_logprob", failing)
     model, ids = checkpoint.model, checkpoint.vocab.encode(text[:3000])
     layers = range(1, model.config.layers + 1)
     shapes = {(layer, kind): model.config.hidden for layer in layers for kind in model.kinds}

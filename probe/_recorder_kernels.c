@@ -338,4 +338,27 @@ FAST void probe_gru_layer(const float *packed, const float *b_hh, float *gates, 
         }
     }
 }
+
+/* A vanilla (tanh) RNN layer over a chunk, as probe_lstm_layer: gates (steps, streams,
+ * hidden) hold x W_ih^T + b_ih + b_hh on entry and h W_hh^T added on return; hidden_out
+ * gets h' = tanh(gates). W_hh packed by `panel_pack`: a panel of 16 units per block, a row
+ * of their 16 weights per k. `halves`: NULL or {h's float16 copy}. hidden % 16 == 0. */
+FAST void probe_rnn_layer(const float *packed, float *gates, const float *h0, float *hidden_out,
+                          uint16_t *const *halves, int64_t steps_out, int64_t steps,
+                          int64_t streams, int64_t hidden) {
+    int64_t state_step = streams * hidden;
+    for (int64_t t = 0; t < steps; t++) {
+        const float *h = t ? hidden_out + (t - 1) * state_step : h0;
+        float *step_gates = gates + t * state_step, *out = hidden_out + t * state_step;
+        for (int64_t u = 0; u < hidden; u += 16) {
+            panel_sweep(packed + u * hidden, h, hidden, step_gates + u, hidden, 8, streams);
+            for (int64_t s = 0; s < streams; s++)
+                for (int64_t v = u; v < u + 16; v += 8) {
+                    int64_t at = s * hidden + v;
+                    _mm256_storeu_ps(out + at, tanh8(_mm256_loadu_ps(step_gates + at)));
+                    if (halves) store_half(halves, 0, (s * steps_out + t) * hidden + v, out + at);
+                }
+        }
+    }
+}
 #endif

@@ -17,8 +17,10 @@ are time-major (steps, streams, units), and a chunk of steps is computed per cal
   workspace for the backward pass; we read them there, rebuild c with one multiply-add per
   step, and check that this c ends where the kernel's final c does (if a PyTorch release
   moved the gates, the check fails and the tracer falls back to the step loop below).
-* Vanilla RNN: h is all it has to record, and that is what PyTorch's fused layer returns,
-  so each layer runs as its own one-layer `nn.RNN` with the model's weights.
+* Vanilla RNN: with the compiled kernels, a layer kernel as for the LSTM
+  (`recorder_kernels.rnn_layer`). Without them, h is all it has to record, and that is
+  what PyTorch's fused layer returns, so each layer runs as its own one-layer `nn.RNN`
+  with the model's weights.
 * GPUs and the fallbacks: a step loop with the input projections hoisted out, one
   recurrent GEMM per step (see `onednn.linear`), gates computed in place (LSTM rows
   reordered to i, f, o, g so one sigmoid covers three gates) into preallocated buffers, by
@@ -109,10 +111,22 @@ class FastTracer:
         device = next(model.parameters()).device
         self.weights = [self._layer_weights(model, layer) for layer in range(self.layers)]
         self.decoder = (model.decoder.weight.detach(), model.decoder.bias.detach())
+        # W_hh packed for the compiled layer, where it runs and beats the step loop (or, for
+        # the RNN, PyTorch's fused layer): where oneDNN is the faster GEMM (AVX-512), the
+        # step loop or the fused layer calls it instead.
+        pack = {
+            "lstm": (recorder_kernels.lstm_pack, 8),
+            "gru": (recorder_kernels.gru_pack, 16),
+            "rnn": (recorder_kernels.panel_pack, 16),
+        }[self.cell]
+        layer_kernel = device.type == "cpu" and not onednn.PREFER_ONEDNN
+        layer_kernel = layer_kernel and kernels.library is not None and self.hidden % pack[1] == 0
+        self.packed = [pack[0](w[3]) for w in self.weights] if layer_kernel else []
         empty = lambda: torch.empty(steps, streams, self.hidden, device=device)  # noqa: E731
-        # The step loop's outputs; layers alternate, so one is the next one's input. RNN
-        # layers run fused and return their own h.
-        self.hidden_out = [empty(), empty()] if self.cell != "rnn" else []
+        # The step loop's outputs; layers alternate, so one is the next one's input. Fused
+        # RNN layers return their own h.
+        stepped = self.cell != "rnn" or bool(self.packed)
+        self.hidden_out = [empty(), empty()] if stepped else []
         self.cell_out = empty() if self.cell == "lstm" else None
         if self.cell == "lstm":
             self.h = [s.clone() for s in state[0]]
@@ -125,22 +139,13 @@ class FastTracer:
             for layer in range(self.layers if self.fused else 0)
         ]
         self.one_hot = torch.eye(config.vocab_size, device=device)
-        # W_hh packed for the compiled LSTM or GRU layer, where it runs and beats the step
-        # loop: where oneDNN is the faster GEMM (AVX-512), the step loop calls it instead.
-        pack = {
-            "lstm": (recorder_kernels.lstm_pack, 8),
-            "gru": (recorder_kernels.gru_pack, 16),
-        }.get(self.cell)
-        layer_kernel = pack and device.type == "cpu" and not onednn.PREFER_ONEDNN
-        layer_kernel = layer_kernel and kernels.library is not None and self.hidden % pack[1] == 0
-        self.packed = [pack[0](w[3]) for w in self.weights] if layer_kernel else []
         self.buffer_shape, self.gates = (steps, streams), None  # the step loop's, made on use
         self.logits = torch.empty(steps * streams, config.vocab_size, device=device)
         on_cpu = device.type == "cpu" and kernels.library is not None
         self.decoder_packed = recorder_kernels.decoder_pack(*self.decoder) if on_cpu else None
         self.rnn_layers = [
             onednn.single_rnn_layer(model, layer)
-            for layer in range(self.layers if self.cell == "rnn" else 0)
+            for layer in range(self.layers if not stepped else 0)
         ]
 
     def _layer_weights(self, model: CharRNN, layer: int):
@@ -179,7 +184,7 @@ class FastTracer:
                 gates = gates.view(steps, streams, -1)
                 if self.packed and take_halves:
                     halves = take_halves(layer + 1)
-                step = self._lstm if self.cell == "lstm" else self._gru
+                step = {"lstm": self._lstm, "gru": self._gru, "rnn": self._rnn}[self.cell]
                 if not step(layer, gates, w_hh, recurrent_bias, halves):
                     halves = {}
                 kinds = self._kinds(layer, gates)
@@ -189,6 +194,18 @@ class FastTracer:
             yield "logits", self._logits(below), {}
         else:
             yield "logprob", self._logprob(below, next_ids), {}
+
+    @torch.no_grad()
+    def warm_up(self, context: torch.Tensor, cold: torch.Tensor) -> None:
+        """Run context (streams, chars) through the layers for the state it leaves, nothing
+        kept (the recorder's warm-up); streams where `cold` is True start from zeros."""
+        steps = self.buffer_shape[0]
+        for column in range(0, context.shape[1], steps):
+            for layer, _, _ in self.run(context[:, column : column + steps]):
+                if layer == self.layers:
+                    break  # the decoder's output is not needed
+        for state in self.h + (self.c if self.cell == "lstm" else []):
+            state[cold] = 0
 
     def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
         steps, streams, _ = hidden.shape
@@ -293,6 +310,22 @@ class FastTracer:
             h, c = h_next, c_next
         self.h[layer].copy_(h)
         self.c[layer].copy_(c)
+        return False
+
+    def _rnn(self, layer, gates, w_hh, _, halves) -> bool:
+        """gates (steps, streams, H) holds x W_ih^T + b; h W_hh^T is added into it. Runs
+        only where W_hh is packed (else PyTorch's fused layer runs); True where the layer
+        kernel ran (and filled `halves`)."""
+        steps = gates.shape[0]
+        hidden_out, h = self.hidden_out[layer % 2][:steps], self.h[layer]
+        if recorder_kernels.rnn_layer(
+            self.packed[layer], gates, h, hidden_out, [halves.get("hidden")]
+        ):
+            h.copy_(hidden_out[-1])
+            return True
+        for t in range(steps):  # where the kernel declines
+            h = torch.tanh(gates[t].addmm_(h, w_hh.t()), out=hidden_out[t])
+        self.h[layer].copy_(h)
         return False
 
     def _gru(self, layer, gates, w_hh, b_hh, halves) -> bool:

@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 import torch
 
-VERSION = 6  # of the functions' arguments: probe_version() in _kernels.c
+VERSION = 7  # of the functions' arguments: probe_version() in _kernels.c
 
 
 def _load() -> ctypes.CDLL | None:
@@ -54,6 +54,7 @@ def _bind(library) -> ctypes.CDLL | None:
         library.probe_lstm_layer.argtypes = [pointer] * 7 + [size] * 4
         library.probe_gru_layer.argtypes = [pointer] * 7 + [size] * 4
         library.probe_logprob.argtypes = [pointer] * 6 + [size] * 5
+        library.probe_rnn_layer.argtypes = [pointer] * 5 + [size] * 4
         library.probe_auroc.argtypes = [pointer, size, pointer, pointer, size, pointer]
     except AttributeError:  # built from another _kernels.c than this checkout's
         warnings.warn(

@@ -2,7 +2,7 @@
 
 Speed comes from parallel streams: the text is cut into `streams` equal segments processed
 as one batch. Each segment but the first is preceded by `warmup` characters of the text
-before it, run through the fast fused layers and thrown away, so its first recorded state
+before it, run through the same layers (nothing stored), so its first recorded state
 has (nearly) the history a single sequential pass would give it. Tests check that streamed
 and sequential recordings agree within float16 tolerance.
 """
@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from probe import kernels, recorder_kernels
@@ -74,20 +73,14 @@ def plan_streams(
     return streams, segment, min(warmup, segment)
 
 
-@torch.no_grad()
-def warm_state(model: CharRNN, ids: np.ndarray, starts: np.ndarray, warmup: int, device):
-    """Initial state per stream: zeros for stream 0, else the state after `warmup` chars."""
-    state = model.initial_state(len(starts), device)
-    if len(starts) > 1 and warmup > 0:
-        context = torch.from_numpy(np.stack([ids[s - warmup : s] for s in starts[1:]]))
-        one_hot = F.one_hot(context.to(device), model.config.vocab_size).float()
-        _, warmed = model.rnn(one_hot)  # the fused layers alone: no logits needed
-        if isinstance(state, tuple):
-            for full, part in zip(state, warmed):
-                full[:, 1:] = part
-        else:
-            state[:, 1:] = warmed
-    return state
+def warm_up_context(
+    ids: np.ndarray, starts: np.ndarray, warmup: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the `warmup` chars before each stream's start (streams, warmup), whether the stream
+    starts the text and so has none: it starts from zeros)."""
+    cold = starts < warmup
+    context = np.stack([ids[max(start - warmup, 0) : max(start, warmup)] for start in starts])
+    return torch.from_numpy(context), torch.from_numpy(cold)
 
 
 def plan_shards(model: CharRNN, streams: int) -> int:
@@ -140,13 +133,6 @@ def side_by_side(work, groups: list[tuple[int, int]], stop: threading.Event) -> 
             future.result()
 
 
-def state_of_streams(state, first: int, last: int):
-    """The (layers, streams, hidden) state, or (h, c) pair of them, of streams first..last-1."""
-    if isinstance(state, tuple):
-        return tuple(part[:, first:last] for part in state)
-    return state[:, first:last]
-
-
 @torch.no_grad()
 def record_arrays(
     model: CharRNN,
@@ -178,7 +164,6 @@ def record_arrays(
     next_ids = torch.from_numpy(padded[1:].reshape(streams, segment)).to(device)
     steps = steps or chunk_steps(model, streams)
     began = time.perf_counter()
-    state = warm_state(model, ids, starts, warmup, device)
     shards = plan_shards(model, streams)
     groups = [(streams * k // shards, streams * (k + 1) // shards) for k in range(shards)]
     workers = max(1, min(GPU_WRITERS, (os.cpu_count() or 2) - 1)) if on_gpu else 1
@@ -186,7 +171,11 @@ def record_arrays(
     stop, counting = threading.Event(), threading.Lock()
 
     def record_group(first: int, last: int) -> None:
-        tracer = FastTracer(model, last - first, steps, state_of_streams(state, first, last))
+        # Each group warms its own streams up, through its tracer: side by side, like the
+        # recording, and as fast.
+        tracer = FastTracer(model, last - first, steps, model.initial_state(last - first, device))
+        context, cold = warm_up_context(ids, starts[first:last], warmup)
+        tracer.warm_up(context.to(device), cold.to(device))
         # float16 buffers, reused round-robin once their last write is done. From a GPU the
         # float16 conversion runs there and the copies land in pinned memory (2-3x faster).
         ring = [

@@ -205,17 +205,52 @@ def gru_layer(
     return True
 
 
+def rnn_layer(
+    packed: torch.Tensor,
+    gates: torch.Tensor,
+    h: torch.Tensor,
+    hidden_out: torch.Tensor,
+    halves: list[torch.Tensor | None] | None = None,
+) -> bool:
+    """A tanh RNN layer over a chunk (see probe_rnn_layer): gates (steps, streams, H) = x
+    W_ih^T + b_ih + b_hh (h W_hh^T is added into it); hidden_out (steps, streams, H) written
+    from state h (streams, H); packed from `panel_pack`; `halves` for h as in `lstm_layer`.
+    False (nothing done) where the kernel does not take these tensors."""
+    steps, streams, hidden = gates.shape
+    shapes = [
+        (packed, (hidden // 16, hidden, 16)),
+        (gates, (steps, streams, hidden)),
+        (h, (streams, hidden)),
+        (hidden_out, (steps, streams, hidden)),
+    ]
+    copies = _halves(halves, 1, (steps, streams, hidden))
+    if hidden % 16 or copies is None:
+        return False
+    if any(not kernels.on_cpu(tensor, torch.float32, shape) for tensor, shape in shapes):
+        return False
+    kernels.library.probe_rnn_layer(
+        *(tensor.data_ptr() for tensor, _ in shapes), *copies, steps, streams, hidden
+    )
+    return True
+
+
+def panel_pack(weight: torch.Tensor) -> torch.Tensor:
+    """A (rows, K) weight as panels of 16 rows, each a row of their 16 weights per k, the
+    rows padded with zeros to a multiple of 16: (padded / 16, K, 16). The layout of the
+    decoder for `logprob` and of a vanilla RNN's W_hh for `rnn_layer`."""
+    rows, width = weight.shape
+    padded = torch.zeros(-(-rows // 16) * 16, width, dtype=torch.float32)
+    padded[:rows] = weight.detach().float().cpu()
+    return padded.reshape(-1, 16, width).transpose(1, 2).contiguous()
+
+
 def decoder_pack(weight: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The decoder's weight (vocab, H) and bias laid out for `logprob`: panels of 16 output
-    rows, each a row of 16 weights per k, the vocabulary padded with zeros to a multiple of
-    16: ((padded / 16, H, 16), (padded,))."""
-    vocab, hidden = weight.shape
-    padded = -(-vocab // 16) * 16
-    weights = torch.zeros(padded, hidden, dtype=torch.float32)
-    weights[:vocab] = weight.detach().float().cpu()
-    biases = torch.zeros(padded, dtype=torch.float32)
-    biases[:vocab] = bias.detach().float().cpu()
-    return weights.reshape(padded // 16, 16, hidden).transpose(1, 2).contiguous(), biases
+    """The decoder's weight (vocab, H) and bias laid out for `logprob`: `panel_pack`'s
+    panels, the bias padded with zeros to match."""
+    panels = panel_pack(weight)
+    biases = torch.zeros(panels.shape[0] * 16, dtype=torch.float32)
+    biases[: len(bias)] = bias.detach().float().cpu()
+    return panels, biases
 
 
 def logprob(

@@ -195,6 +195,9 @@ def run_layer(cell: str, inputs, halves=None):
             recorder_kernels.lstm_pack(w_hh), gates, h0, c0, hidden_out, cell_out, halves
         )
         return accepted, [*gates.split(hidden, dim=-1), cell_out, hidden_out]
+    if cell == "rnn":
+        packed = recorder_kernels.panel_pack(w_hh)
+        return recorder_kernels.rnn_layer(packed, gates, h0, hidden_out, halves), [hidden_out]
     accepted = recorder_kernels.gru_layer(
         recorder_kernels.gru_pack(w_hh), b_hh, gates, h0, hidden_out, halves
     )
@@ -202,7 +205,23 @@ def run_layer(cell: str, inputs, halves=None):
 
 
 @needs_kernels
-@pytest.mark.parametrize("cell, gate_count", [("lstm", 4), ("gru", 3)])
+@pytest.mark.parametrize("hidden, streams", [(16, 1), (32, 7), (272, 13)])
+def test_rnn_layer_matches_torch_math(hidden, streams):
+    """As for the LSTM layer, with a vanilla RNN's h' = tanh(x W_ih^T + b + W_hh h)."""
+    inputs = layer_inputs(8, 1, hidden, streams)
+    w_hh, _, gates, h0, _ = inputs
+    accepted, (hidden_out,) = run_layer("rnn", inputs)
+    assert accepted
+    h = h0.double()
+    for t in range(len(gates)):
+        h = torch.tanh(gates[t].double() + h @ w_hh.double().t())
+        torch.testing.assert_close(hidden_out[t], h.float(), rtol=1e-5, atol=2e-6)
+    odd = layer_inputs(8, 1, 24, streams)  # hidden not a multiple of 16: left to torch
+    assert not run_layer("rnn", odd)[0]
+
+
+@needs_kernels
+@pytest.mark.parametrize("cell, gate_count", [("lstm", 4), ("gru", 3), ("rnn", 1)])
 def test_layer_kernels_copy_float16_rows_as_they_compute(cell, gate_count):
     """The float16 copies a layer kernel writes (stream-major, into longer buffers) equal
     its float32 outputs rounded; kinds given None are skipped, and nothing past the chunk's
@@ -214,7 +233,8 @@ def test_layer_kernels_copy_float16_rows_as_they_compute(cell, gate_count):
     assert accepted
     halves = [torch.full((streams, buffer_steps, hidden), 7.0, dtype=torch.float16)
               for _ in expected]  # fmt: skip
-    halves[1] = None
+    if len(halves) > 1:
+        halves[1] = None
     accepted, values = run_layer(cell, inputs, halves)
     assert accepted
     for value, wanted, half in zip(values, expected, halves):
@@ -224,7 +244,7 @@ def test_layer_kernels_copy_float16_rows_as_they_compute(cell, gate_count):
             assert bool((half[:, steps:] == 7.0).all())
     wrong = [torch.zeros(streams, buffer_steps, hidden)] * len(halves)
     assert not run_layer(cell, inputs, wrong)[0]
-    assert not run_layer(cell, inputs, halves[:-1])[0]
+    assert not run_layer(cell, inputs, [*halves, halves[0]])[0]  # one too many
 
 
 @needs_kernels

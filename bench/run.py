@@ -209,7 +209,7 @@ their time slice stall every small parallel op).
   blocks of lines that can be in view (the focus is scrolled to the middle) and the rest of
   the window when the browser is next idle (tests wait for that, `data-drawn`).
 
-## The recorder's fast path (`probe/fastrecord.py`, `probe/recording.py`)
+## The recorder's fast path (`probe/fastrecord.py`, `probe/recorder_kernels.py`, `probe/recording.py`)
 
 `CharRNN.trace` stays the readable reference; the recorder runs `FastTracer`, which computes
 the same numbers (tests: equal to `trace` within 1e-5 in float32 for LSTM/GRU/RNN with 1-3
@@ -229,28 +229,38 @@ layers, and recordings equal to per-segment traces within float16 tolerance):
   compiled gate-math call per step; in the recorder (A/B in one process, 600k chars):
   54k chars/s, against 47.5k with the per-step calls and 46.7k without the kernels.
   Input projections are hoisted out (a row lookup for layer 1's one-hot input, one GEMM
-  per chunk above). Where oneDNN is the faster GEMM (AVX-512 CPUs: MKL skips AVX-512 on
+  per chunk above). The same call writes the float16 copies the recording stores, each
+  value while it is in L1 (a separate pass read every chunk back from memory: LSTM 2x256,
+  1M chars, A/B in one process: 53.3k -> 60.1k chars/s). Where oneDNN is the faster GEMM (AVX-512 CPUs: MKL skips AVX-512 on
   AMD) the step loop below runs instead, with oneDNN's GEMM.
 - LSTM layers without the kernels run through oneDNN's fused LSTM kernel (the one
   `nn.LSTM` runs on CPU) in training mode, which keeps every step's activated gates in its
   workspace for the backward pass; the recorder reads them there, rebuilds c with one
   multiply-add per step and checks, every chunk, that this c ends at the kernel's own final
   c (a PyTorch release that moved the gates switches to the step loop).
-- Vanilla RNN layers run as one-layer fused `nn.RNN`s with the model's weights: h is all a
-  vanilla RNN has to record and all the fused layer returns.
+- Vanilla RNN layers, where the kernels are built: the same in `probe_rnn_layer` (panels
+  of 16 units); 1M chars of 2x256, A/B in one process: 189k chars/s, against 141k for
+  one-layer fused `nn.RNN`s with the model's weights (what runs without the kernels, or
+  with oneDNN on AVX-512: h is all a vanilla RNN has to record, and all it returns).
 - GRU layers, where the kernels are built: the same in `probe_gru_layer` (panels of 16
   columns: r and z of 8 units, or n of 16, whose recurrent sum stays apart for r's
   product); 600k chars, A/B in one process: 78.8k chars/s, against 65.2k with one compiled
   gate-math call per step and 52.8k without the kernels.
+- The log-probs of the next char: one compiled call per chunk (`probe_logprob`) runs the
+  decoder's GEMM in the same register tiles, 48 rows at a time, and each row's softmax
+  while its logits are in L1; the logits never reach memory (LSTM 2x256, A/B: 60.8k ->
+  64.7k chars/s; RNN 2x256: 141k -> 145k).
 - The fallbacks use a step loop: all streams of a group step together, input projections
   hoisted out, one recurrent GEMM per step (MKL, or oneDNN on AVX-512), the gate math in
   place, one compiled call per step where built.
 - Warm-up costs as much as recording, so the step loop on CPU takes one stream per 16
-  warm-ups (~6% extra chars; 1M chars of 2x256: 128 streams 56k chars/s, 256 streams 47k,
-  64 streams 50k); oneDNN's fused kernel (no kernels built) takes few long streams.
-- Stored arrays: one float16 conversion per kind per chunk (compiled where built: the
-  time-major float32 states to stream-major float16 rows, 2-3x torch's strided copy), then
-  each stream's piece (at least 32 KB) goes to the file with one `os.pwrite` from a
+  warm-ups (~6% extra chars; with the layer kernels 32-192 streams run within noise of each
+  other at 1M chars of 2x256); oneDNN's fused kernel (no kernels built) takes few long
+  streams. Each group warms its own streams up through its own tracer, side by side (RNN
+  2x256: 0.58 s on both cores before the groups started -> 0.22 s per group).
+- Stored arrays: the layer kernels' float16 copies, or, on the other paths, one float16
+  conversion per kind per chunk (compiled where built: the time-major float32 states to
+  stream-major float16 rows, 2-3x torch's strided copy); then each stream's piece (at least 32 KB) goes to the file with one `os.pwrite` from a
   background thread, overlapping the next chunk's compute; files are preallocated
   (`posix_fallocate`), so a full disk fails at the start with a clear message. Writing
   through the memmap instead page-faults on every new page and cost about as much as the
@@ -264,14 +274,15 @@ layers, and recordings equal to per-segment traces within float16 tolerance):
   stream (the writes' pieces) and per call. 1M chars of 2x256 on 128 streams, A/B in one
   process: 48 steps a chunk 53.7k chars/s, 256 steps 61.9k.
 
-What still costs, LSTM 2x256 at 1M chars (per thread, of ~16 s): the layer kernel ~8 s
-(~62 GFLOP/s per core with both cores busy; 74 alone), layer 2's input projection and the
-decoder ~4.3 s (MKL, ~64 GFLOP/s per core), the float16 copies ~1.3 s, the warm-up ~1 s
-(`nn.LSTM` on both cores before the groups start). Two independent single-thread GEMMs
-here reach ~65-80 GFLOP/s each, while the bound's peak is one 2-thread 1024^3 GEMM (up
-to ~185): that gap, and the 6% warm-up, hold 2x256 at 0.5-0.6 of the FLOP bound. The per-char
-loop target (20x) is above what even the fused h-only layer reaches for 2x256, 3x512 and
-the RNN (the "ceiling" rows); for 2x256 it would take ~0.85 of the FLOP bound.
+What still costs, LSTM 2x256 at 1M chars (per thread, of ~16-17 s): the layer kernel
+with the float16 copies ~9-10 s (~55-62 GFLOP/s per core with both cores busy; 63-73
+alone, where MKL's GEMM of the same size gets ~72 and this core's FMA peak is ~99), layer
+2's input projection ~4 s (MKL), the warm-up ~0.9 s, the log-probs ~0.7 s. Two
+independent single-thread GEMMs here reach ~65-80 GFLOP/s each, while the bound's peak is
+one 2-thread 1024^3 GEMM (150-185 across runs). The per-char loop target (20x) is above
+what even the fused h-only layer reaches for 2x256, 3x512 and the RNN (the "ceiling"
+rows); for 2x256 and the RNN it would take 0.65-0.75 of the FLOP bound (the peak varies
+by run), with every char's states written to disk.
 """
 
 GPU_METHOD = """

@@ -231,7 +231,8 @@ layers, and recordings equal to per-segment traces within float16 tolerance):
   Input projections are hoisted out (a row lookup for layer 1's one-hot input, one GEMM
   per chunk above). The same call writes the float16 copies the recording stores, each
   value while it is in L1 (a separate pass read every chunk back from memory: LSTM 2x256,
-  1M chars, A/B in one process: 53.3k -> 60.1k chars/s). Where oneDNN is the faster GEMM (AVX-512 CPUs: MKL skips AVX-512 on
+  1M chars, A/B in one process: 53.3k -> 60.1k chars/s). Where oneDNN is the faster GEMM
+  (AVX-512 CPUs: MKL skips AVX-512 on
   AMD) the step loop below runs instead, with oneDNN's GEMM.
 - LSTM layers without the kernels run through oneDNN's fused LSTM kernel (the one
   `nn.LSTM` runs on CPU) in training mode, which keeps every step's activated gates in its
@@ -260,7 +261,8 @@ layers, and recordings equal to per-segment traces within float16 tolerance):
   2x256: 0.58 s on both cores before the groups started -> 0.22 s per group).
 - Stored arrays: the layer kernels' float16 copies, or, on the other paths, one float16
   conversion per kind per chunk (compiled where built: the time-major float32 states to
-  stream-major float16 rows, 2-3x torch's strided copy); then each stream's piece (at least 32 KB) goes to the file with one `os.pwrite` from a
+  stream-major float16 rows, 2-3x torch's strided copy); then each stream's piece (at
+  least 32 KB) goes to the file with one `os.pwrite` from a
   background thread, overlapping the next chunk's compute; files are preallocated
   (`posix_fallocate`), so a full disk fails at the start with a clear message. Writing
   through the memmap instead page-faults on every new page and cost about as much as the
@@ -281,8 +283,9 @@ alone, where MKL's GEMM of the same size gets ~72 and this core's FMA peak is ~9
 independent single-thread GEMMs here reach ~65-80 GFLOP/s each, while the bound's peak is
 one 2-thread 1024^3 GEMM (150-185 across runs). The per-char loop target (20x) is above
 what even the fused h-only layer reaches for 2x256, 3x512 and the RNN (the "ceiling"
-rows); for 2x256 and the RNN it would take 0.65-0.75 of the FLOP bound (the peak varies
-by run), with every char's states written to disk.
+rows). It would take 0.86 of the FLOP bound for 2x256 and 0.94 for the RNN in the run
+above (0.7-0.95 across runs: the loop's rate and the peak vary), with every char's states
+written to disk.
 """
 
 GPU_METHOD = """

@@ -124,6 +124,20 @@ def _halves(halves: list[torch.Tensor | None] | None, kinds: int, shape: tuple[i
     ), steps_out
 
 
+def _run_layer(name: str, lanes: int, shapes, halves, kinds: int, size: tuple) -> bool:
+    """The layer kernel `name` on (tensor, shape) pairs, then the float16 copies' pointers
+    and size = (steps, streams, hidden), where it takes them: hidden a multiple of `lanes`,
+    every tensor a contiguous float32 CPU tensor of its shape, `halves` as `_halves` takes
+    `kinds` of them. False (nothing done) where it does not."""
+    copies = _halves(halves, kinds, size)
+    if size[2] % lanes or copies is None:
+        return False
+    if any(not kernels.on_cpu(tensor, torch.float32, shape) for tensor, shape in shapes):
+        return False
+    getattr(kernels.library, name)(*(tensor.data_ptr() for tensor, _ in shapes), *copies, *size)
+    return True
+
+
 def lstm_layer(
     packed: torch.Tensor,
     gates: torch.Tensor,
@@ -149,15 +163,7 @@ def lstm_layer(
         (hidden_out, (steps, streams, hidden)),
         (cell_out, (steps, streams, hidden)),
     ]
-    copies = _halves(halves, 6, (steps, streams, hidden))
-    if hidden % 8 or copies is None:
-        return False
-    if any(not kernels.on_cpu(tensor, torch.float32, shape) for tensor, shape in shapes):
-        return False
-    kernels.library.probe_lstm_layer(
-        *(tensor.data_ptr() for tensor, _ in shapes), *copies, steps, streams, hidden
-    )
-    return True
+    return _run_layer("probe_lstm_layer", 8, shapes, halves, 6, (steps, streams, hidden))
 
 
 def gru_pack(w_hh: torch.Tensor) -> torch.Tensor:
@@ -194,15 +200,7 @@ def gru_layer(
         (hidden_out, (steps, streams, hidden)),
         (scratch, (streams, 16)),
     ]
-    copies = _halves(halves, 4, (steps, streams, hidden))
-    if hidden % 16 or copies is None:
-        return False
-    if any(not kernels.on_cpu(tensor, torch.float32, shape) for tensor, shape in shapes):
-        return False
-    kernels.library.probe_gru_layer(
-        *(tensor.data_ptr() for tensor, _ in shapes), *copies, steps, streams, hidden
-    )
-    return True
+    return _run_layer("probe_gru_layer", 16, shapes, halves, 4, (steps, streams, hidden))
 
 
 def rnn_layer(
@@ -223,15 +221,7 @@ def rnn_layer(
         (h, (streams, hidden)),
         (hidden_out, (steps, streams, hidden)),
     ]
-    copies = _halves(halves, 1, (steps, streams, hidden))
-    if hidden % 16 or copies is None:
-        return False
-    if any(not kernels.on_cpu(tensor, torch.float32, shape) for tensor, shape in shapes):
-        return False
-    kernels.library.probe_rnn_layer(
-        *(tensor.data_ptr() for tensor, _ in shapes), *copies, steps, streams, hidden
-    )
-    return True
+    return _run_layer("probe_rnn_layer", 16, shapes, halves, 1, (steps, streams, hidden))
 
 
 def panel_pack(weight: torch.Tensor) -> torch.Tensor:

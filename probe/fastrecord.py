@@ -52,6 +52,7 @@ GRU_SLICES = {"reset_gate": 0, "update_gate": 1, "candidate": 2}
 HALF_KINDS = {
     "lstm": ("input_gate", "forget_gate", "output_gate", "candidate", "cell", "hidden"),
     "gru": ("reset_gate", "update_gate", "candidate", "hidden"),
+    "rnn": ("hidden",),
 }
 BUFFER_BYTES = 512 << 20  # a chunk's buffers (~1/4 of it the gates): bounded memory
 GPU_BUFFER_BYTES = 1 << 30  # on a GPU: fewer, longer chunks (each costs copies and syncs)
@@ -98,11 +99,11 @@ class FastTracer:
     `run(ids, take_halves, next_ids)` yields (layer, {kind: (steps, streams, hidden) view},
     halves) for each layer, then ("logits", (steps, streams, vocab), {}), or, given next_ids
     (streams, steps), ("logprob", log p(next char) (streams, steps) float32 numpy, {}); the
-    views are only valid until the next yield. Where a layer runs through a compiled layer kernel, it first calls
-    take_halves(layer) for {kind: float16 (streams, >= steps, hidden) buffer} and has the
-    kernel copy those kinds there, stream-major, as it computes them (the recorder's
-    separate float16 pass read each chunk back from memory); `halves` is that dict where
-    the kernel filled it, else {}.
+    views are only valid until the next yield. Where a layer runs through a compiled layer
+    kernel, it first calls take_halves(layer) for {kind: float16 (streams, >= steps,
+    hidden) buffer} and has the kernel copy those kinds there, stream-major, as it computes
+    them (a separate float16 pass would read each chunk back from memory); `halves` is that
+    dict where the kernel filled it, else {}.
     """
 
     def __init__(self, model: CharRNN, streams: int, steps: int, state):
@@ -281,15 +282,18 @@ class FastTracer:
             kinds.update({kind: blocks[i] for kind, i in GRU_SLICES.items()})
         return kinds
 
+    def _copies(self, halves: dict[str, torch.Tensor]) -> list[torch.Tensor | None]:
+        """The float16 buffers in the layer kernel's argument order (None: not wanted)."""
+        return [halves.get(kind) for kind in HALF_KINDS[self.cell]]
+
     def _lstm(self, layer, gates, w_hh, _, halves) -> bool:
         """gates (steps, streams, 4H) holds x W_ih^T + b; filled in place with i, f, o, g.
         True where the layer kernel ran (and filled `halves`)."""
         steps, three = gates.shape[0], 3 * self.hidden
         hidden_out, cell_out = self.hidden_out[layer % 2][:steps], self.cell_out[:steps]
         h, c = self.h[layer], self.c[layer]
-        copies = [halves.get(kind) for kind in HALF_KINDS["lstm"]]
         if self.packed and recorder_kernels.lstm_layer(
-            self.packed[layer], gates, h, c, hidden_out, cell_out, copies
+            self.packed[layer], gates, h, c, hidden_out, cell_out, self._copies(halves)
         ):  # one call a chunk: the GEMM and the gate math fused, no Python between steps
             h.copy_(hidden_out[-1])
             c.copy_(cell_out[-1])
@@ -319,7 +323,7 @@ class FastTracer:
         steps = gates.shape[0]
         hidden_out, h = self.hidden_out[layer % 2][:steps], self.h[layer]
         if recorder_kernels.rnn_layer(
-            self.packed[layer], gates, h, hidden_out, [halves.get("hidden")]
+            self.packed[layer], gates, h, hidden_out, self._copies(halves)
         ):
             h.copy_(hidden_out[-1])
             return True
@@ -334,9 +338,8 @@ class FastTracer:
         hidden_out, two = self.hidden_out[layer % 2], 2 * self.hidden
         h = self.h[layer]
         steps = gates.shape[0]
-        copies = [halves.get(kind) for kind in HALF_KINDS["gru"]]
         if self.packed and recorder_kernels.gru_layer(
-            self.packed[layer], b_hh, gates, h, hidden_out[:steps], copies
+            self.packed[layer], b_hh, gates, h, hidden_out[:steps], self._copies(halves)
         ):  # one call a chunk, as for the LSTM
             h.copy_(hidden_out[steps - 1])
             return True

@@ -11,7 +11,8 @@ are time-major (steps, streams, units), and a chunk of steps is computed per cal
   float16 copies the recorder stores. Where oneDNN is the faster GEMM (AVX-512 CPUs, see
   `onednn.linear`), the step loop below calls it and then one compiled call for each
   step's gate math. The decoder's log-probs: one compiled call per chunk, GEMM and
-  softmax fused (`recorder_kernels.logprob`).
+  softmax fused (`recorder_kernels.logprob`). The layer kernels take units in blocks of 8
+  (LSTM) or 16: other sizes run padded with units that stay 0 (`pad_units`).
 * LSTM on CPU without them: each layer runs through oneDNN's fused LSTM kernel (what
   `nn.LSTM` runs) in training mode, which keeps every step's activated gates in its
   workspace for the backward pass; we read them there, rebuild c with one multiply-add per
@@ -79,10 +80,11 @@ def chunk_steps(model: CharRNN, streams: int) -> int:
 def uses_fused_kernel(model: CharRNN) -> bool:
     """Whether `FastTracer` runs this model's layers through oneDNN's fused LSTM kernel: on
     CPU where the compiled kernels cannot run (with them, `recorder_kernels.lstm_layer`
-    runs, or on AVX-512 CPUs the step loop with oneDNN's GEMM; see the module docstring)."""
+    runs, or on AVX-512 CPUs the step loop with oneDNN's GEMM where its per-step kernel
+    takes the size; see the module docstring)."""
     on_cpu = next(model.parameters()).device.type == "cpu"
     hidden = model.config.hidden
-    stepped = kernels.library is not None and hidden % 8 == 0
+    stepped = kernels.library is not None and (not onednn.PREFER_ONEDNN or hidden % 8 == 0)
     return (
         model.config.cell == "lstm" and on_cpu and not stepped and onednn.fused_lstm_works(hidden)
     )
@@ -91,6 +93,24 @@ def uses_fused_kernel(model: CharRNN) -> bool:
 def _reorder_lstm(rows: torch.Tensor, hidden: int) -> torch.Tensor:
     blocks = rows.split(hidden, dim=0)
     return torch.cat([blocks[i] for i in LSTM_ORDER], dim=0)
+
+
+def pad_units(weight: torch.Tensor, units: int, padded: int, inputs: bool) -> torch.Tensor:
+    """A layer's (gates x units[, inputs]) weight or bias with each gate block's rows padded
+    with zeros to `padded` units, and with `inputs`, its columns too (they are the units of
+    the layer below). A padded unit's pre-activations are 0 and its state starts at 0, so it
+    stays 0 (LSTM: c = 0.5 c + 0.5 tanh(0); GRU: h = 0.5 tanh(0) + 0.5 h; RNN: tanh(0)),
+    and its zero columns keep it out of every real unit's sums."""
+    if padded == units:
+        return weight
+    blocks = weight.reshape(-1, units, *weight.shape[1:])  # gate, unit[, input]
+    shape = (blocks.shape[0], padded, *((padded,) if inputs else weight.shape[1:]))
+    out = weight.new_zeros(shape)
+    if inputs:
+        out[:, :units, :units] = blocks
+    else:
+        out[:, :units] = blocks
+    return out.reshape(-1, *shape[2:])
 
 
 class FastTracer:
@@ -108,32 +128,36 @@ class FastTracer:
 
     def __init__(self, model: CharRNN, streams: int, steps: int, state):
         config = model.config
-        self.cell, self.hidden, self.layers = config.cell, config.hidden, config.layers
+        self.cell, self.units, self.layers = config.cell, config.hidden, config.layers
         device = next(model.parameters()).device
-        self.weights = [self._layer_weights(model, layer) for layer in range(self.layers)]
-        self.decoder = (model.decoder.weight.detach(), model.decoder.bias.detach())
         # W_hh packed for the compiled layer, where it runs and beats the step loop (or, for
         # the RNN, PyTorch's fused layer): where oneDNN is the faster GEMM (AVX-512), the
-        # step loop or the fused layer calls it instead.
-        pack = {
+        # step loop or the fused layer calls it instead. The layer kernels take units in
+        # blocks of `lanes`: other sizes run padded with units that stay 0 (see pad_units).
+        pack, lanes = {
             "lstm": (recorder_kernels.lstm_pack, 8),
             "gru": (recorder_kernels.gru_pack, 16),
             "rnn": (recorder_kernels.panel_pack, 16),
         }[self.cell]
         layer_kernel = device.type == "cpu" and not onednn.PREFER_ONEDNN
-        layer_kernel = layer_kernel and kernels.library is not None and self.hidden % pack[1] == 0
-        self.packed = [pack[0](w[3]) for w in self.weights] if layer_kernel else []
+        layer_kernel = layer_kernel and kernels.library is not None
+        self.hidden = -(-self.units // lanes) * lanes if layer_kernel else self.units
+        self.weights = [self._layer_weights(model, layer) for layer in range(self.layers)]
+        decoder = pad_units(model.decoder.weight.detach().t(), self.units, self.hidden, False)
+        self.decoder = (decoder.t().contiguous(), model.decoder.bias.detach())
+        self.packed = [pack(w[3]) for w in self.weights] if layer_kernel else []
         empty = lambda: torch.empty(steps, streams, self.hidden, device=device)  # noqa: E731
         # The step loop's outputs; layers alternate, so one is the next one's input. Fused
         # RNN layers return their own h.
         stepped = self.cell != "rnn" or bool(self.packed)
         self.hidden_out = [empty(), empty()] if stepped else []
         self.cell_out = empty() if self.cell == "lstm" else None
+        padding = (0, self.hidden - self.units)
         if self.cell == "lstm":
-            self.h = [s.clone() for s in state[0]]
-            self.c = [s.clone() for s in state[1]]
+            self.h = [F.pad(s, padding) for s in state[0]]
+            self.c = [F.pad(s, padding) for s in state[1]]
         else:
-            self.h = [s.clone() for s in state]
+            self.h = [F.pad(s, padding) for s in state]
         self.fused = uses_fused_kernel(model)
         self.fused_weights = [
             tuple(w.detach().contiguous() for w in model.layer_weights(layer))
@@ -154,8 +178,11 @@ class FastTracer:
         w_ih, w_hh, b_ih, b_hh = (w.detach() for w in model.layer_weights(layer))
         if self.cell == "lstm":
             w_ih, w_hh, b_ih, b_hh = (
-                _reorder_lstm(w, self.hidden) for w in (w_ih, w_hh, b_ih, b_hh)
+                _reorder_lstm(w, self.units) for w in (w_ih, w_hh, b_ih, b_hh)
             )
+        w_ih = pad_units(w_ih, self.units, self.hidden, inputs=layer > 0)
+        w_hh = pad_units(w_hh, self.units, self.hidden, inputs=True)
+        b_ih, b_hh = (pad_units(b, self.units, self.hidden, inputs=False) for b in (b_ih, b_hh))
         if self.cell == "gru":  # b_hh stays in the recurrent term: n uses r * (W_hn h + b_hn)
             input_bias, recurrent_bias = b_ih, b_hh
         else:
@@ -183,13 +210,15 @@ class FastTracer:
                         below.reshape(steps * streams, -1), w_ih, input_bias, gates
                     )
                 gates = gates.view(steps, streams, -1)
-                if self.packed and take_halves:
+                if self.packed and take_halves and self.hidden == self.units:
                     halves = take_halves(layer + 1)
                 step = {"lstm": self._lstm, "gru": self._gru, "rnn": self._rnn}[self.cell]
                 if not step(layer, gates, w_hh, recurrent_bias, halves):
                     halves = {}
                 kinds = self._kinds(layer, gates)
             below = kinds["hidden"]
+            if self.hidden != self.units:  # padded: the model's units only
+                kinds = {kind: value[..., : self.units] for kind, value in kinds.items()}
             yield layer + 1, kinds, halves
         if next_ids is None:
             yield "logits", self._logits(below), {}

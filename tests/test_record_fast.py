@@ -64,6 +64,34 @@ def test_tracer_equals_trace_across_chunks(checkpoint, text, monkeypatch, path):
     torch.testing.assert_close(final_h, final[0] if model.config.cell == "lstm" else final)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_layer_kernels_run_sizes_off_their_blocks_padded(cell, train_tiny, text, tmp_path):
+    """20 units (not a multiple of the kernels' 8 or 16): the tracer pads every layer with
+    units that stay 0 and still equals `trace`; a recording of it equals the per-segment
+    traces (the float16 copies then come from the model's units, not the padded ones)."""
+    import probe.fastrecord as fastrecord
+
+    if fastrecord.kernels.library is None:
+        pytest.skip("compiled kernels not built")
+    checkpoint = load_checkpoint(train_tiny(cell, layers=2, hidden=20, steps=40))
+    model = checkpoint.model
+    ids = torch.from_numpy(checkpoint.vocab.encode(text[: 4 * 30]).reshape(4, 30))
+    logits, final, traces = model.trace(ids)
+    tracer = FastTracer(model, streams=4, steps=30, state=model.initial_state(4))
+    assert tracer.packed and tracer.hidden > 20
+    for layer, values, _ in tracer.run(ids):  # views: checked before the next layer runs
+        for kind, value in values.items() if layer != "logits" else [("logits", values)]:
+            expected = logits if layer == "logits" else traces[layer][kind]
+            assert value.shape[-1] == expected.shape[-1]
+            torch.testing.assert_close(value.transpose(0, 1), expected, atol=1e-5, rtol=1e-5)
+    final_h = torch.stack(tracer.h)[..., :20]
+    torch.testing.assert_close(final_h, final[0] if cell == "lstm" else final)
+    assert not torch.stack(tracer.h)[..., 20:].any()  # the padded units stayed 0
+    recording = record(checkpoint, text[:300], tmp_path / "r", streams=3, warmup=0,
+                       twin=False, progress=False)  # fmt: skip
+    assert_segments_are_traces(recording, checkpoint, text[:300], segment=100)
+
+
 @pytest.mark.parametrize("path", ["kernel", "torch"])
 def test_tracer_log_probs_equal_log_softmax_of_trace_logits(checkpoint, text, monkeypatch, path):
     """log p(next char) per stream and step, by the compiled decoder (GEMM and softmax fused)
@@ -104,9 +132,15 @@ def test_streamed_recording_layout_matches_trace_per_segment(
         twin=False, progress=False,
     )  # fmt: skip
     assert [k for layer, k in recording.layer_kinds if layer == 1] == kinds
-    ids = checkpoint.vocab.encode(text[:chars])
-    segment = 143
-    for start in range(0, chars, segment):
+    assert_segments_are_traces(recording, checkpoint, text[:chars], segment=143)
+
+
+def assert_segments_are_traces(recording, checkpoint, text: str, segment: int) -> None:
+    """Each segment of a recording made without warm-up equals `trace` on it alone (to
+    float16), log-probs included."""
+    model, ids = checkpoint.model, checkpoint.vocab.encode(text)
+    kinds = [kind for layer, kind in recording.layer_kinds if layer == 1]
+    for start in range(0, len(text), segment):
         piece = torch.from_numpy(ids[start : start + segment])[None]
         logits, _, traces = model.trace(piece)
         stop = start + piece.shape[1]

@@ -33,10 +33,7 @@ On CPU, `probe.record` runs groups of streams side by side, one thread each (see
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import math
-import platform
 
 import numpy as np
 import torch
@@ -385,31 +382,6 @@ class FastTracer:
             h = h_next
         self.h[layer].copy_(h)
         return False
-
-
-@contextlib.contextmanager
-def keep_freed_memory():
-    """Let freed big blocks stay in the heap while recording.
-
-    glibc hands blocks over 32 MB back to the OS when they are freed, so every chunk's fresh
-    buffers (the kernel's workspace, the float16 copies) page-fault again: about a fifth of
-    the recorder's time went to the kernel zeroing pages. Inside this block malloc keeps
-    them for reuse; afterwards the 32 MB limit returns and the spare memory is released.
-    Other C libraries: no change.
-    """
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        yield
-        return
-    libc = ctypes.CDLL(None)
-    mmap_threshold, trim_threshold = -3, -1  # mallopt's parameter numbers (malloc.h)
-    libc.mallopt(mmap_threshold, 1 << 30)
-    libc.mallopt(trim_threshold, 1 << 30)
-    try:
-        yield
-    finally:
-        libc.mallopt(mmap_threshold, 32 << 20)
-        libc.mallopt(trim_threshold, 64 << 20)
-        libc.malloc_trim(0)
 
 
 @torch.no_grad()

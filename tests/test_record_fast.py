@@ -278,7 +278,7 @@ def test_stream_writer_with_several_workers_puts_every_chunk_in_place(tmp_path):
 
 FAULTS_SCRIPT = """
 import resource, torch
-from probe.fastrecord import keep_freed_memory
+from probe.record import keep_freed_memory
 
 def faults_refilling(megabytes):  # minor page faults filling a block after an equal one is freed
     torch.ones(megabytes << 18)

@@ -264,6 +264,14 @@ layers, and recordings equal to per-segment traces within float16 tolerance):
   other at 1M chars of 2x256); oneDNN's fused kernel (no kernels built) takes few long
   streams. Each group warms its own streams up through its own tracer, side by side (RNN
   2x256: 0.58 s on both cores before the groups started -> 0.22 s per group).
+- A repair pass makes the recording equal one sequential pass: stream k runs again from
+  stream k - 1's final state until its state meets the first pass's (checked after 64
+  steps, then every chunk), overwriting what it recomputed. The warm-up alone left the
+  shipped stdlib LSTM's long-memory cells off by up to 17 (log-probs up to 3 nats) at ~1%
+  of 150k chars; repaired, the largest difference to a sequential pass is one float16
+  step. Its cost: with this benchmark's random weights every stream meets within 64 steps
+  (~3% here); with trained long-memory models, thousands of steps per stream (the stdlib
+  demo's 300k chars: ~120k chars/s against ~160k without the repair).
 - Stored arrays: the layer kernels' float16 copies, or, on the other paths, one float16
   conversion per kind per chunk (compiled where built: the time-major float32 states to
   stream-major float16 rows, 2-3x torch's strided copy); then each stream's piece (at

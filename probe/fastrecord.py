@@ -110,6 +110,11 @@ def pad_units(weight: torch.Tensor, units: int, padded: int, inputs: bool) -> to
     return out.reshape(-1, *shape[2:])
 
 
+def model_state(state: torch.Tensor, cell: str):
+    """A `FastTracer.state()` tensor as the model's own state: (h, c) for an LSTM, else h."""
+    return (state[0], state[1]) if cell == "lstm" else state[0]
+
+
 class FastTracer:
     """Steps a model over (streams, steps) chunks of ids, carrying state between chunks.
 
@@ -233,6 +238,12 @@ class FastTracer:
                     break  # the decoder's output is not needed
         for state in self.h + (self.c if self.cell == "lstm" else []):
             state[cold] = 0
+
+    def state(self) -> torch.Tensor:
+        """The carried state, the model's units only: (parts, layers, streams, units), parts
+        h (and c for an LSTM); see `model_state`."""
+        parts = [self.h] + ([self.c] if self.cell == "lstm" else [])
+        return torch.stack([torch.stack(part) for part in parts])[..., : self.units].clone()
 
     def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
         steps, streams, _ = hidden.shape

@@ -233,9 +233,9 @@ class StreamWriter:
         for thread in self.threads:
             thread.start()
 
-    def write(self, array: np.memmap, chunk: np.ndarray, column: int, first: int = 0) -> int:
-        """chunk (streams, steps, ...) covers columns [column, column + steps) of streams
-        first, first + 1, ... (all of them by default).
+    def write(self, array: np.memmap, chunk: np.ndarray, column: int, streams=None) -> int:
+        """chunk (streams, steps, ...) covers columns [column, column + steps) of the
+        streams numbered in `streams` (default 0, 1, ...), one row each.
 
         Returns the number of rows written (padding past the text's end is dropped)."""
         if self.error:
@@ -249,11 +249,11 @@ class StreamWriter:
             flags = os.O_WRONLY | getattr(os, "O_BINARY", 0)
             fd = self.files[array.filename] = os.open(array.filename, flags)
         pieces, written = [], 0
-        for index in range(len(chunk)):
-            start = (first + index) * self.segment + column
+        for index, stream in enumerate(range(len(chunk)) if streams is None else streams):
+            start = int(stream) * self.segment + column
             rows = min(steps, self.chars - start)
             if rows <= 0:
-                break
+                continue
             pieces.append((array.offset + start * row_bytes, chunk[index, :rows]))
             written += rows
         self.jobs.put((fd, pieces, done))

@@ -89,7 +89,7 @@ def test_layer_kernels_run_sizes_off_their_blocks_padded(cell, train_tiny, text,
     assert not torch.stack(tracer.h)[..., 20:].any()  # the padded units stayed 0
     recording = record(checkpoint, text[:300], tmp_path / "r", streams=3, warmup=0,
                        twin=False, progress=False)  # fmt: skip
-    assert_segments_are_traces(recording, checkpoint, text[:300], segment=100)
+    assert_is_the_sequential_trace(recording, checkpoint, text[:300])
 
 
 @pytest.mark.parametrize("path", ["kernel", "torch"])
@@ -118,12 +118,13 @@ def test_tracer_log_probs_equal_log_softmax_of_trace_logits(checkpoint, text, mo
 
 
 @pytest.mark.parametrize("groups", [1, 3])
-def test_streamed_recording_layout_matches_trace_per_segment(
+def test_streamed_recording_is_the_sequential_trace(
     checkpoint, text, tmp_path, monkeypatch, groups
 ):
-    """Without warm-up each stream starts from zeros, so each segment is one trace; 7 streams
-    over 1000 chars leave a short last stream and chunks that do not divide the segment. In
-    3 groups side by side (streams 0-1, 2-3, 4-6), each group's rows land where they belong."""
+    """Without warm-up each stream starts from zeros, and the repair pass has to carry every
+    state over; 7 streams over 1000 chars leave a short last stream and chunks that do not
+    divide the segment. In 3 groups side by side (streams 0-1, 2-3, 4-6), each group's rows
+    land where they belong."""
     monkeypatch.setattr(record_module, "plan_shards", lambda model, streams: groups)
     model, chars = checkpoint.model, 1000
     kinds = list(model.kinds)[-2:]  # a subset, in the model's order
@@ -132,30 +133,23 @@ def test_streamed_recording_layout_matches_trace_per_segment(
         twin=False, progress=False,
     )  # fmt: skip
     assert [k for layer, k in recording.layer_kinds if layer == 1] == kinds
-    assert_segments_are_traces(recording, checkpoint, text[:chars], segment=143)
+    assert_is_the_sequential_trace(recording, checkpoint, text[:chars])
 
 
-def assert_segments_are_traces(recording, checkpoint, text: str, segment: int) -> None:
-    """Each segment of a recording made without warm-up equals `trace` on it alone (to
-    float16), log-probs included."""
+def assert_is_the_sequential_trace(recording, checkpoint, text: str) -> None:
+    """A recording made in streams equals one `trace` over the whole text (to float16), its
+    log-probs included: each stream's start was repaired from its predecessor's end."""
     model, ids = checkpoint.model, checkpoint.vocab.encode(text)
     kinds = [kind for layer, kind in recording.layer_kinds if layer == 1]
-    for start in range(0, len(text), segment):
-        piece = torch.from_numpy(ids[start : start + segment])[None]
-        logits, _, traces = model.trace(piece)
-        stop = start + piece.shape[1]
-        for layer in range(1, model.config.layers + 1):
-            for kind in kinds:
-                got = recording.array(layer, kind)[start:stop].astype(np.float32)
-                expected = traces[layer][kind][0].numpy()
-                np.testing.assert_allclose(got, expected, atol=2e-3, rtol=2e-3)
-        log_probs = torch.log_softmax(logits[0], -1)
-        following = torch.from_numpy(ids[start + 1 : stop + 1])
-        expected = log_probs[torch.arange(len(following)), following].numpy()
-        np.testing.assert_allclose(
-            recording.logprob[start : start + len(following)], expected, atol=1e-4
-        )
-    assert np.isnan(recording.logprob[-1]) and np.isfinite(recording.logprob[:-1]).all()
+    logits, _, traces = model.trace(torch.from_numpy(ids)[None])
+    for layer in range(1, model.config.layers + 1):
+        for kind in kinds:
+            got = recording.array(layer, kind).astype(np.float32)
+            np.testing.assert_allclose(got, traces[layer][kind][0].numpy(), atol=2e-3, rtol=2e-3)
+    log_probs = torch.log_softmax(logits[0, :-1], -1)
+    expected = log_probs[torch.arange(len(ids) - 1), torch.from_numpy(ids[1:])].numpy()
+    np.testing.assert_allclose(recording.logprob[:-1], expected, atol=1e-4)
+    assert np.isnan(recording.logprob[-1])
 
 
 def test_many_small_chunks_record_the_same_values(checkpoint, text, tmp_path):

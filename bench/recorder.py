@@ -20,8 +20,9 @@ from bench.common import GemmPeak, disk_write_gbs, interleaved, linux_text, rati
 from probe.corpus import Vocab
 from probe.fastrecord import uses_fused_kernel
 from probe.model import GATES_PER_CELL, CharRNN, ModelConfig
-from probe.record import plan_streams, record_arrays
+from probe.record import record_arrays
 from probe.recording import RecordingWriter
+from probe.streams import plan_streams
 
 # (cell, layers, hidden, chars at scale 1): 3x512 records 18 KB per char, so 250k chars.
 SHAPES = [

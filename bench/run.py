@@ -216,7 +216,7 @@ the same numbers (tests: equal to `trace` within 1e-5 in float32 for LSTM/GRU/RN
 layers, and recordings equal to per-segment traces within float16 tolerance):
 
 - Streams are independent, so on CPU the recorder runs them in groups side by side, one
-  thread per core, each with torch on one thread (`probe.record.plan_shards`): no group
+  thread per core, each with torch on one thread (`probe.streams.plan_shards`): no group
   waits for another, and the float16 copies, gate math and Python's per-step work, serial
   before, run in parallel too. LSTM 2x256, 1M chars: 29.7k -> 45k chars/s with the rest of
   the path unchanged.

@@ -298,3 +298,14 @@ def test_freed_big_blocks_are_reused_while_recording():
     assert outside > pages // 2  # glibc unmaps blocks over 32 MB when they are freed
     assert inside < pages // 10
     assert after > pages // 2  # and does again afterwards
+
+
+def test_a_repair_cut_short_says_the_recording_is_not_exact(
+    checkpoint, text, tmp_path, monkeypatch
+):
+    """With no repair rounds allowed, streams keep their warm-up's guess: the recorder warns
+    instead of passing the result off as a sequential pass."""
+    monkeypatch.setattr(record_module, "REPAIR_ROUNDS", 0)
+    with pytest.warns(UserWarning, match="3 stream starts still differ"):
+        record(checkpoint, text[:1000], tmp_path / "r", streams=4, warmup=0, twin=False,
+               progress=False)  # fmt: skip

@@ -45,6 +45,7 @@ from probe.streams import (
     warm_up_context,
 )
 
+RECORDER_VERSION = 2  # 2: stream starts repaired to the sequential pass
 TWIN_CHARS = 100_000
 TWIN_SEED = 1234
 # Write threads while a GPU computes: copying into the page cache is then the bottleneck
@@ -269,6 +270,7 @@ def record(
     manifest = {
         "name": Path(out).name,
         "source": source,
+        "recorder": RECORDER_VERSION,
         "checkpoint": {
             "id": checkpoint.id,
             "path": str(checkpoint.path),
@@ -333,15 +335,16 @@ def check_kinds(model: CharRNN, kinds: list[str] | None) -> list[str]:
 def record_or_reuse(
     checkpoint: Checkpoint | str | Path, text: str, out: str | Path, **options
 ) -> Recording:
-    """The recording at `out` if the same weights made it from the same text, else record anew."""
+    """The recording at `out` if the same weights made it from the same text with this
+    recorder (earlier ones left stream starts inexact), else record anew."""
     if not isinstance(checkpoint, Checkpoint):
         checkpoint = load_checkpoint(checkpoint)
     try:
         cached = Recording.open(out)
         manifest = cached.manifest
-        if manifest["checkpoint"]["id"] == checkpoint.id and manifest["text_sha256"] == sha256_text(
-            text
-        ):
+        same = manifest["checkpoint"]["id"] == checkpoint.id
+        same = same and manifest.get("recorder") == RECORDER_VERSION
+        if same and manifest["text_sha256"] == sha256_text(text):
             return cached
     except (ProbeError, KeyError):
         pass

@@ -1,5 +1,7 @@
 """The recorder: streamed = sequential, what is stored, unknown characters, atomic writes."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -107,3 +109,10 @@ def test_record_or_reuse_keys_on_weights_and_text(tiny_checkpoint, tmp_path):
     assert (out / "manifest.json").stat().st_mtime_ns == stamp and again.text == first.text
     changed = record_or_reuse(tiny_checkpoint, "int b;\n" * 40, out, twin=False, progress=False)
     assert changed.text == "int b;\n" * 40
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["recorder"]  # as an earlier recorder wrote it: its stream starts were inexact
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    stamp = (out / "manifest.json").stat().st_mtime_ns
+    record_or_reuse(tiny_checkpoint, "int b;\n" * 40, out, twin=False, progress=False)
+    assert (out / "manifest.json").stat().st_mtime_ns != stamp
+    assert json.loads((out / "manifest.json").read_text())["recorder"] == 2

@@ -137,7 +137,13 @@ def add_record(subparsers) -> None:
     p.add_argument("--kinds", help="comma-separated kinds to store (default: all)")
     p.add_argument("--max-chars", type=positive_int)
     p.add_argument("--streams", type=positive_int, help="parallel streams (default: automatic)")
-    p.add_argument("--warmup", type=int, default=500, help="warm-up chars before each stream")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=500,
+        help="warm-up chars before each stream: a first guess of its start state, which a "
+        "repair pass then makes exact (a better guess makes the repair shorter)",
+    )
     p.add_argument(
         "--init-only", action="store_true", help="record a random-init model of the same shape"
     )

@@ -24,10 +24,13 @@ def plan_streams(
 ) -> tuple[int, int, int]:
     """(streams, segment length, warm-up).
 
-    Warm-up costs as much as recording, so streams are few enough that it stays small, and
-    many enough for big GEMMs. The step loop on CPU takes one stream per 16 warm-ups (~6%
-    extra; 1M chars of LSTM 2x256: 128 streams 56k chars/s, 256 streams 47k, 64 streams
-    50k), but at least 16 per thread (see `plan_shards`). On a GPU, where a step of 1024
+    Warm-up and the repair of each stream's start (see probe.record) cost as much as
+    recording, so streams are few enough that they stay small, and many enough for big
+    GEMMs. The layer kernels on CPU run about as fast on 16 streams per core as on 64, so
+    the step loop takes one stream per 32 warm-ups (~3% extra, and fewer starts to repair,
+    which matters with trained long-memory models: the stdlib demo's 300k chars, 37
+    streams 135k chars/s, 16 streams 160k), but at least 16 per thread (see
+    `plan_shards`; at 8 per thread a 3x512 layer kernel slows down). On a GPU, where a step of 1024
     streams costs no more launches than one of 256, up to 1024 (each segment >= 4
     warm-ups). The fused kernel runs about as fast on 32 streams as on 512, so it takes few
     long ones (each segment >= 32 warm-ups: ~3% warm-up), but at least 24 where segments
@@ -42,7 +45,7 @@ def plan_streams(
             streams = min(1024, chars // max(4 * warmup, 1000))
         else:  # and at least 16 per thread where segments can keep 4 warm-ups
             per_thread = min(16 * torch.get_num_threads(), chars // max(4 * warmup, 1000))
-            streams = min(256, max(chars // max(16 * warmup, 1000), per_thread))
+            streams = min(256, max(chars // max(32 * warmup, 1000), per_thread))
     streams = max(1, min(streams, chars))
     segment = math.ceil(chars / streams)
     streams = math.ceil(chars / segment)

@@ -259,11 +259,12 @@ layers, and recordings equal to per-segment traces within float16 tolerance):
 - The fallbacks use a step loop: all streams of a group step together, input projections
   hoisted out, one recurrent GEMM per step (MKL, or oneDNN on AVX-512), the gate math in
   place, one compiled call per step where built.
-- Warm-up costs as much as recording, so the step loop on CPU takes one stream per 16
-  warm-ups (~6% extra chars; with the layer kernels 32-192 streams run within noise of each
-  other at 1M chars of 2x256); oneDNN's fused kernel (no kernels built) takes few long
-  streams. Each group warms its own streams up through its own tracer, side by side (RNN
-  2x256: 0.58 s on both cores before the groups started -> 0.22 s per group).
+- Warm-up and the repair of each stream's start (below) cost as much as recording, so the
+  step loop on CPU takes one stream per 32 warm-ups (~3% extra chars; 1M chars of 2x256,
+  A/B: 62 streams 67.2k chars/s, 125 streams 61.9k), at least 16 per core; oneDNN's fused
+  kernel (no kernels built) takes few long streams. Each group warms its own streams up
+  through its own tracer, side by side (RNN 2x256: 0.58 s on both cores before the groups
+  started -> 0.22 s per group).
 - A repair pass makes the recording equal one sequential pass: stream k runs again from
   stream k - 1's final state until its state meets the first pass's (checked after 64
   steps, then every chunk), overwriting what it recomputed. The warm-up alone left the

@@ -22,15 +22,62 @@
 int probe_version(void) { return 7; }
 
 #ifdef PROBE_X86
-#include <sys/mman.h>
-
 #define FEATURE_BLOCK 6 /* features per sweep: 12 accumulators + 2 values + 1 weight */
-#define PANEL_FLOATS (1 << 17) /* float32 values of one tile: 512 KB, stays in L2 */
-#define HUGE_PAGE (2 << 20)
+#define TILE_BYTES (1 << 17) /* float16 rows of one tile: 128 KB, stays in L2 */
+#ifndef PREFETCH_HINT
+#define PREFETCH_HINT _MM_HINT_T1
+#endif
+#define STRIP_ROWS 256 /* at most: a strip of 16 units in float32 is 16 KB, stays in L1 */
 
 int probe_supported(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+/* One 16-unit column strip of a tile: strip[16 t + l] = x'[t, l] = x[t * units + l] - shift[l]
+ * for t < n, l < lanes (other lanes 0), written in order in float32; and the strip's sum,
+ * sum of squares (and min / max, where `ranges`) per lane, added to (taken into) the 16
+ * floats of each stats row: sums, squares, low, high. Even and odd rows keep separate sums,
+ * so the loop waits on no add's latency. */
+static FAST inline __m256 cast_half(const uint16_t *row, int64_t lanes, __m256 shift) {
+    if (lanes >= 8) return _mm256_sub_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)row)), shift);
+    uint16_t part[8] = {0}; /* the last, partial strip: pad lanes hold zeros */
+    if (lanes > 0) memcpy(part, row, sizeof(uint16_t) * lanes);
+    return _mm256_sub_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)part)), shift);
+}
+
+static FAST void cast_strip(const uint16_t *x, int64_t units, int64_t n, int64_t lanes,
+                            const float *shift, float *strip, float (*stats)[16], int ranges) {
+    __m256 shift0 = _mm256_load_ps(shift), shift1 = _mm256_load_ps(shift + 8);
+    __m256 sum0 = _mm256_setzero_ps(), sum1 = sum0, sum2 = sum0, sum3 = sum0;
+    __m256 square0 = sum0, square1 = sum0, square2 = sum0, square3 = sum0;
+    __m256 low0 = _mm256_set1_ps(INFINITY), low1 = low0;
+    __m256 high0 = _mm256_set1_ps(-INFINITY), high1 = high0;
+    for (int64_t t = 0; t < n; t += 2) {
+        const uint16_t *row = x + t * units, *next = t + 1 < n ? row + units : row;
+        __m256 x0 = cast_half(row, lanes, shift0), x1 = cast_half(row + 8, lanes - 8, shift1);
+        __m256 y0 = cast_half(next, lanes, shift0), y1 = cast_half(next + 8, lanes - 8, shift1);
+        if (t + 1 == n) y0 = y1 = _mm256_setzero_ps(); /* odd n: no second row */
+        _mm256_store_ps(strip + 16 * t, x0), _mm256_store_ps(strip + 16 * t + 8, x1);
+        _mm256_store_ps(strip + 16 * t + 16, y0), _mm256_store_ps(strip + 16 * t + 24, y1);
+        sum0 = _mm256_add_ps(sum0, x0), sum1 = _mm256_add_ps(sum1, x1);
+        sum2 = _mm256_add_ps(sum2, y0), sum3 = _mm256_add_ps(sum3, y1);
+        square0 = _mm256_fmadd_ps(x0, x0, square0), square1 = _mm256_fmadd_ps(x1, x1, square1);
+        square2 = _mm256_fmadd_ps(y0, y0, square2), square3 = _mm256_fmadd_ps(y1, y1, square3);
+        if (ranges) {
+            if (t + 1 == n) y0 = x0, y1 = x1;
+            low0 = _mm256_min_ps(low0, _mm256_min_ps(x0, y0));
+            low1 = _mm256_min_ps(low1, _mm256_min_ps(x1, y1));
+            high0 = _mm256_max_ps(high0, _mm256_max_ps(x0, y0));
+            high1 = _mm256_max_ps(high1, _mm256_max_ps(x1, y1));
+        }
+    }
+    _mm256_storeu_ps(stats[0], _mm256_add_ps(sum0, sum2));
+    _mm256_storeu_ps(stats[0] + 8, _mm256_add_ps(sum1, sum3));
+    _mm256_storeu_ps(stats[1], _mm256_add_ps(square0, square2));
+    _mm256_storeu_ps(stats[1] + 8, _mm256_add_ps(square1, square3));
+    _mm256_storeu_ps(stats[2], low0), _mm256_storeu_ps(stats[2] + 8, low1);
+    _mm256_storeu_ps(stats[3], high0), _mm256_storeu_ps(stats[3] + 8, high1);
 }
 
 /* out[l] += the first `lanes` of the 16 floats in (low, high) */
@@ -46,8 +93,8 @@ static FAST void add_lanes(double *out, __m256 low, __m256 high, int64_t lanes) 
  *                          features, where a sum over the 1s is far cheaper than an FMA a row)
  *   sums[u] += sum_t x'[t, u], squares[u] += sum_t x'[t, u]^2
  *   low[u], high[u] = running min / max of x'              (skipped when low is NULL)
- * Tiles of rows are cast into a panel of 16-unit column strips; each strip (16 KB, in L1)
- * is then read for its sums, its binary features' sums and once per block of FEATURE_BLOCK
+ * Each tile of rows (in L2) is cast one 16-unit column strip at a time into a float32 buffer
+ * (16 KB, in L1), written in order; the strip is then read for its sums, its binary features' sums and once per block of FEATURE_BLOCK
  * dense features, with every sum in registers. Sums run in float32 within a tile and are
  * added to the float64 outputs after it. Returns 0, or -1 if memory ran out. */
 FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t stop,
@@ -56,18 +103,15 @@ FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t 
                        const float *shift, double *cross, double *sums, double *squares,
                        float *low, float *high) {
     int64_t padded = (units + 15) / 16 * 16;
-    int64_t tile = PANEL_FLOATS / padded < 16 ? 16 : PANEL_FLOATS / padded;
-    size_t panel_bytes = (sizeof(float) * tile * padded + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-    float *panel = aligned_alloc(HUGE_PAGE, panel_bytes);
+    int64_t tile = TILE_BYTES / (2 * units);
+    tile = tile < 16 ? 16 : tile > STRIP_ROWS ? STRIP_ROWS : tile;
+    float *strip = aligned_alloc(64, sizeof(float) * 16 * (STRIP_ROWS + 1)); /* + odd n */
     float *shifts = aligned_alloc(32, sizeof(float) * padded);
     int64_t *cursor = malloc(sizeof(int64_t) * 2 * (sparse + 1)), *until = cursor + sparse + 1;
-    if (!panel || !shifts || !cursor) {
-        free(panel), free(shifts), free(cursor);
+    if (!strip || !shifts || !cursor) {
+        free(strip), free(shifts), free(cursor);
         return -1;
     }
-#ifdef MADV_HUGEPAGE /* the strips sit 16 KB apart: 2 MB pages spare TLB misses (10% here) */
-    madvise(panel, panel_bytes, MADV_HUGEPAGE);
-#endif
     memset(shifts, 0, sizeof(float) * padded);
     memcpy(shifts, shift, sizeof(float) * units);
     for (int64_t s = 0; s < sparse; s++) { /* first positive row >= start */
@@ -81,21 +125,6 @@ FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t 
 
     for (int64_t t0 = start; t0 < stop; t0 += tile) {
         int64_t n = stop - t0 < tile ? stop - t0 : tile;
-        for (int64_t t = 0; t < n; t++) {
-            const uint16_t *row = x + (t0 + t) * units;
-            for (int64_t u = 0; u < padded; u += 8) {
-                __m256 value;
-                if (u + 8 <= units) {
-                    value = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + u)));
-                } else { /* the last, partial block: pad lanes hold zeros */
-                    uint16_t part[8] = {0};
-                    if (u < units) memcpy(part, row + u, sizeof(uint16_t) * (units - u));
-                    value = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)part));
-                }
-                value = _mm256_sub_ps(value, _mm256_load_ps(shifts + u));
-                _mm256_store_ps(panel + (u & ~15) * n + 16 * t + (u & 15), value);
-            }
-        }
         for (int64_t s = 0; s < sparse; s++) { /* this tile's 1s: [cursor, until) */
             while (cursor[s] < counts[s] && positives[s][cursor[s]] < t0) cursor[s]++;
             until[s] = cursor[s];
@@ -103,30 +132,24 @@ FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t 
         }
 
         for (int64_t u0 = 0; u0 < units; u0 += 16) {
-            const float *strip = panel + u0 * n;
             int64_t lanes = units - u0 < 16 ? units - u0 : 16;
-            __m256 a0 = _mm256_setzero_ps(), b0 = a0, a1 = a0, b1 = a0;
-            __m256 a2 = _mm256_set1_ps(INFINITY), b2 = a2, a3 = _mm256_set1_ps(-INFINITY), b3 = a3;
-            for (int64_t t = 0; t < n; t++) {
-                __m256 x0 = _mm256_load_ps(strip + 16 * t), x1 = _mm256_load_ps(strip + 16 * t + 8);
-                a0 = _mm256_add_ps(a0, x0), b0 = _mm256_add_ps(b0, x1);
-                a1 = _mm256_fmadd_ps(x0, x0, a1), b1 = _mm256_fmadd_ps(x1, x1, b1);
+            { /* this strip's share of the next tile's bytes, prefetched in order */
+                const char *next = (const char *)(x + (t0 + n) * units);
+                int64_t rows = stop - t0 - n < tile ? stop - t0 - n : tile;
+                int64_t bytes = rows * units * 2, share = (bytes / (padded / 16) + 63) & ~63;
+                int64_t b = u0 / 16 * share, end = b + share < bytes ? b + share : bytes;
+                for (; b < end; b += 64) _mm_prefetch(next + b, PREFETCH_HINT);
+            }
+            float stats[4][16];
+            cast_strip(x + t0 * units + u0, units, n, lanes, shifts + u0, strip, stats, low != NULL);
+            for (int64_t l = 0; l < lanes; l++) {
+                sums[u0 + l] += stats[0][l], squares[u0 + l] += stats[1][l];
                 if (low) {
-                    a2 = _mm256_min_ps(a2, x0), b2 = _mm256_min_ps(b2, x1);
-                    a3 = _mm256_max_ps(a3, x0), b3 = _mm256_max_ps(b3, x1);
+                    low[u0 + l] = stats[2][l] < low[u0 + l] ? stats[2][l] : low[u0 + l];
+                    high[u0 + l] = stats[3][l] > high[u0 + l] ? stats[3][l] : high[u0 + l];
                 }
             }
-            add_lanes(sums + u0, a0, b0, lanes);
-            add_lanes(squares + u0, a1, b1, lanes);
-            if (low) {
-                float lowest[16], highest[16];
-                _mm256_storeu_ps(lowest, a2), _mm256_storeu_ps(lowest + 8, b2);
-                _mm256_storeu_ps(highest, a3), _mm256_storeu_ps(highest + 8, b3);
-                for (int64_t l = 0; l < lanes; l++) {
-                    low[u0 + l] = lowest[l] < low[u0 + l] ? lowest[l] : low[u0 + l];
-                    high[u0 + l] = highest[l] > high[u0 + l] ? highest[l] : high[u0 + l];
-                }
-            }
+            __m256 a0, b0;
 
             for (int64_t s = 0; s < sparse; s++) {
                 if (until[s] == cursor[s]) continue;
@@ -166,33 +189,31 @@ FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t 
         }
         for (int64_t s = 0; s < sparse; s++) cursor[s] = until[s];
     }
-    free(panel), free(shifts), free(cursor);
+    free(strip), free(shifts), free(cursor);
     return 0;
 }
 
 /* The 16-bit sort key of a float16 bit pattern, as probe.auroc.sort_keys: keys order like
  * the values (negatives have all bits flipped, the rest their sign bit set). */
 static inline uint16_t sort_key(uint16_t bits) {
-    return bits & 0x8000 ? (uint16_t)~bits : (uint16_t)(bits | 0x8000);
+    return bits ^ (uint16_t)(((int16_t)bits >> 15) | 0x8000); /* no branch to mispredict */
 }
 
 /* out[j, t] = sort_key(x[t, picked[j]]) for rows [start, stop) of a (chars, units) array:
- * the chosen columns, transposed, via a small tile so each output row is written in runs. */
-int probe_column_keys(const uint16_t *x, int64_t units, int64_t start, int64_t stop,
-                      const int64_t *picked, int64_t count, uint16_t *out, int64_t chars) {
-    enum { ROWS = 64 };
-    uint16_t *tile = malloc(sizeof(uint16_t) * ROWS * count);
-    if (!tile) return -1;
+ * the chosen columns, transposed. A few rows at a time (in L1), column by column, so each
+ * output row is written in order. */
+int probe_column_keys(const uint16_t *restrict x, int64_t units, int64_t start, int64_t stop,
+                      const int64_t *picked, int64_t count, uint16_t *restrict out,
+                      int64_t chars) {
+    enum { ROWS = 16 };
     for (int64_t t0 = start; t0 < stop; t0 += ROWS) {
         int64_t n = stop - t0 < ROWS ? stop - t0 : ROWS;
-        for (int64_t t = 0; t < n; t++) {
-            const uint16_t *row = x + (t0 + t) * units;
-            for (int64_t j = 0; j < count; j++) tile[j * ROWS + t] = sort_key(row[picked[j]]);
+        for (int64_t j = 0; j < count; j++) {
+            const uint16_t *column = x + t0 * units + picked[j];
+            uint16_t *keys = out + j * chars + t0;
+            for (int64_t t = 0; t < n; t++) keys[t] = sort_key(column[t * units]);
         }
-        for (int64_t j = 0; j < count; j++)
-            memcpy(out + j * chars + t0, tile + j * ROWS, sizeof(uint16_t) * n);
     }
-    free(tile);
     return 0;
 }
 

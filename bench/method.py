@@ -1,0 +1,176 @@
+"""The method text under the tables of docs/performance.md (and the GPU page): how each
+benchmark measures, and what it found costs. Kept apart from bench/run.py, which writes it."""
+
+METHOD = """
+## How to reproduce
+
+    make bench                          # = .venv/bin/python -m bench.run --rounds 2
+    .venv/bin/python -m bench.run --quick                   # smoke run, small inputs
+    .venv/bin/python -m bench.run --scale 0.1 --rounds 2    # 10% of the characters
+    .venv/bin/python -m bench.run --skip recorder trainer   # some benchmarks only
+
+Quick runs and runs that skip a benchmark print their table but leave this page alone.
+The recorder and trainer on a CUDA GPU: `docs/performance-gpu.md` (`--device cuda`).
+
+Every benchmark runs ours and its reference interleaved, round after round, in one process;
+ratios are medians over rounds of per-round ratios, rates are the best round. Threads: 2
+unless `--threads` says otherwise (1 is steadier on a busy machine: OpenMP threads that lose
+their time slice stall every small parallel op).
+
+- Recorder: records every kind (LSTM: c, h, 4 gates) of every layer to float16 files in a
+  fresh folder in the temp dir each round, with the recorder's warm-up of 500 chars per
+  stream included; the folder is deleted between rounds, untimed (deleting gigabytes of
+  dirty pages belongs to no recording; a round that overwrote the last one's files paid it).
+  References: (a) `CharRNN.trace` with batch 1 on a 3,000-char prefix; (b) the fused
+  `nn.LSTM`/`GRU`/`RNN` forward over the same text in the same streams, h only, nothing stored;
+  (c) the FLOP bound = peak fp32 GEMM rate measured in the same rounds (best of 8 GEMMs
+  1024^3 each through MKL `torch.mm` and oneDNN, per round: a single GEMM was often slowed by
+  a lost time slice, which inflated the fractions) / FLOPs per char, counting 2 x gates x
+  hidden x (hidden + input) per layer with layer 1's one-hot input projection as a lookup
+  (0 FLOPs) and the decoder not counted.
+  The two "ceiling" rows apply (c) and (a) to the fused layer itself: on a CPU where it is
+  far from the FLOP bound, or not far ahead of the per-char loop, no recorder built on it can
+  be either. 3x512 records 18 KB per char, so it runs on 250k chars at scale 1 (rates are per
+  char). Models have random-init weights: speed does not depend on the values. "GB/s
+  written" is chars/s x bytes per char, against the disk's write + fsync rate measured at the
+  start: past the kernel's dirty-page limit (a share of the RAM; 2x256 at 1M chars writes
+  6 GB) a recording can go no faster than the disk takes it.
+- Trainer: `Trainer.train_step` (what `probe train` runs) against a bare nn.LSTM + Linear +
+  Adam loop of the same shape, batch 64 x 100 chars, on the Linux corpus.
+- Search: `probe.search.search` (nulls off; also timed with the shift null, the CLI's and
+  dashboard's default) of all cell and hidden units of a 3x512 recording against 10
+  features; GB/s counts 2 reads of every array (the r pass; gathering the
+  candidates' columns for exact AUROC, which touches every page of an array holding any),
+  against the read rate of all cores together. Both passes run row blocks on a pool of one
+  thread per core, each calling the compiled kernels (`probe/_kernels.c`, AVX2; where they
+  are not built the same passes run in torch, 2-2.5x slower). The r pass takes a tile of
+  rows (128 KB, in L2) one 16-unit strip at a time: it casts the strip to float32 into a
+  16 KB buffer in L1, taking the strip's sums and squares as it goes, then sweeps the buffer
+  with the dense features' sums in registers; a binary feature is the sum over its 1s
+  (2.5-25% of rows here) instead of an FMA on every row. What still costs (2x1 threads, 1M
+  chars): the r pass ~0.75 s (0.12 s per 1 GB array: 8.5 GB/s, where one core alone streams
+  15 GB/s; a strip's rows lie 1 KB apart, and prefetching them by hand did not help); the
+  candidates' pass ~0.85 s, of which gathering their columns is ~75% (0.11 s per 1 GB array)
+  and their histograms the rest.
+- Dashboard: `bench/dashboard.py` in headless Chromium on a 1M-char recording: from the click
+  to the view showing the new coloring or window, painted. The text view draws first the
+  blocks of lines that can be in view (the focus is scrolled to the middle) and the rest of
+  the window when the browser is next idle (tests wait for that, `data-drawn`).
+
+## The recorder's fast path (`probe/fastrecord.py`, `probe/recorder_kernels.py`, `probe/recording.py`)
+
+`CharRNN.trace` stays the readable reference; the recorder runs `FastTracer`, which computes
+the same numbers (tests: equal to `trace` within 1e-5 in float32 for LSTM/GRU/RNN with 1-3
+layers, and recordings equal to per-segment traces within float16 tolerance):
+
+- Streams are independent, so on CPU the recorder runs them in groups side by side, one
+  thread per core, each with torch on one thread (`probe.streams.plan_shards`): no group
+  waits for another, and the float16 copies, gate math and Python's per-step work, serial
+  before, run in parallel too. LSTM 2x256, 1M chars: 29.7k -> 45k chars/s with the rest of
+  the path unchanged.
+- LSTM layers, where the kernels are built: one compiled call per layer and chunk
+  (`probe_lstm_layer`) runs the recurrence with each step's recurrent GEMM and the gate
+  math fused. W_hh is packed once into panels of 2 gates x 8 units; each step sweeps them
+  in 6-stream x 16-column register tiles (12 sums, as an optimised GEMM's kernel), then
+  does the gate math of each 8-unit block while its gates are still in L1. One core, 64
+  streams: 2x256 74 GFLOP/s with the gate math, against 53-70 for MKL's GEMM plus a
+  compiled gate-math call per step; in the recorder (A/B in one process, 600k chars):
+  54k chars/s, against 47.5k with the per-step calls and 46.7k without the kernels.
+  Input projections are hoisted out (a row lookup for layer 1's one-hot input, one GEMM
+  per chunk above). The same call writes the float16 copies the recording stores, each
+  value while it is in L1 (a separate pass read every chunk back from memory: LSTM 2x256,
+  1M chars, A/B in one process: 53.3k -> 60.1k chars/s). Where oneDNN is the faster GEMM
+  (AVX-512 CPUs: MKL skips AVX-512 on
+  AMD) the step loop below runs instead, with oneDNN's GEMM.
+- LSTM layers without the kernels run through oneDNN's fused LSTM kernel (the one
+  `nn.LSTM` runs on CPU) in training mode, which keeps every step's activated gates in its
+  workspace for the backward pass; the recorder reads them there, rebuilds c with one
+  multiply-add per step and checks, every chunk, that this c ends at the kernel's own final
+  c (a PyTorch release that moved the gates switches to the step loop).
+- Vanilla RNN layers, where the kernels are built: the same in `probe_rnn_layer` (panels
+  of 16 units); 1M chars of 2x256, A/B in one process: 189k chars/s, against 141k for
+  one-layer fused `nn.RNN`s with the model's weights (what runs without the kernels, or
+  with oneDNN on AVX-512: h is all a vanilla RNN has to record, and all it returns).
+- GRU layers, where the kernels are built: the same in `probe_gru_layer` (panels of 16
+  columns: r and z of 8 units, or n of 16, whose recurrent sum stays apart for r's
+  product); 600k chars, A/B in one process: 78.8k chars/s, against 65.2k with one compiled
+  gate-math call per step and 52.8k without the kernels.
+- The layer kernels take units in blocks of 8 (LSTM) or 16 (GRU, RNN); other sizes run
+  padded with zero weights, so the padded units stay 0 and never reach a real one (the
+  shipped checkpoints on 309k chars of held-out C, A/B against the previous commit: GRU
+  with 149 units 38.8k -> 117k chars/s, through the layer kernel instead of torch's step
+  loop; RNN with 264 units 98k -> 153k, instead of fused `nn.RNN`s).
+- The log-probs of the next char: one compiled call per chunk (`probe_logprob`) runs the
+  decoder's GEMM in the same register tiles, 48 rows at a time, and each row's softmax
+  while its logits are in L1; the logits never reach memory (LSTM 2x256, A/B: 60.8k ->
+  64.7k chars/s; RNN 2x256: 141k -> 145k).
+- The fallbacks use a step loop: all streams of a group step together, input projections
+  hoisted out, one recurrent GEMM per step (MKL, or oneDNN on AVX-512), the gate math in
+  place, one compiled call per step where built.
+- Warm-up and the repair of each stream's start (below) cost as much as recording, so the
+  step loop on CPU takes one stream per 32 warm-ups (~3% extra chars; 1M chars of 2x256,
+  A/B: 62 streams 67.2k chars/s, 125 streams 61.9k), at least 16 per core; oneDNN's fused
+  kernel (no kernels built) takes few long streams. Each group warms its own streams up
+  through its own tracer, side by side (RNN 2x256: 0.58 s on both cores before the groups
+  started -> 0.22 s per group).
+- A repair pass makes the recording equal one sequential pass: stream k runs again from
+  stream k - 1's final state until its state meets the first pass's (checked after 64
+  steps, then every chunk), overwriting what it recomputed. The warm-up alone left the
+  shipped stdlib LSTM's long-memory cells off by up to 17 (log-probs up to 3 nats) at ~1%
+  of 150k chars; repaired, the largest difference to a sequential pass is one float16
+  step. Its cost: with this benchmark's random weights every stream meets within 64 steps
+  (~3% here); with trained long-memory models, thousands of steps per stream (the stdlib
+  demo's 300k chars: ~120k chars/s against ~160k without the repair).
+- Stored arrays: the layer kernels' float16 copies, or, on the other paths, one float16
+  conversion per kind per chunk (compiled where built: the time-major float32 states to
+  stream-major float16 rows, 2-3x torch's strided copy); then each stream's piece (at
+  least 32 KB) goes to the file with one `os.pwrite` from a
+  background thread, overlapping the next chunk's compute; files are preallocated
+  (`posix_fallocate`), so a full disk fails at the start with a clear message. Writing
+  through the memmap instead page-faults on every new page and cost about as much as the
+  compute.
+- While recording, freed blocks stay in the heap (`keep_freed_memory`: glibc's `mallopt`).
+  By default glibc returns every block over 32 MB to the OS when it is freed, so each
+  chunk's buffers page-faulted afresh: about a fifth of the time went to the OS zeroing
+  pages.
+
+- Chunks are long (>= 32k chars, buffers up to 512 MB): each costs Python per array and
+  stream (the writes' pieces) and per call. 1M chars of 2x256 on 128 streams, A/B in one
+  process: 48 steps a chunk 53.7k chars/s, 256 steps 61.9k.
+
+What still costs, LSTM 2x256 at 1M chars (per thread, of ~16-17 s): the layer kernel
+with the float16 copies ~9-10 s (~55-62 GFLOP/s per core with both cores busy; 63-73
+alone, where MKL's GEMM of the same size gets ~72 and this core's FMA peak is ~99), layer
+2's input projection ~4 s (MKL), the warm-up ~0.9 s, the log-probs ~0.7 s. Two
+independent single-thread GEMMs here reach ~65-80 GFLOP/s each, while the bound's peak is
+one 2-thread 1024^3 GEMM (150-185 across runs). The per-char loop target (20x) is above
+what even the fused h-only layer reaches for 2x256, 3x512 and the RNN (the "ceiling"
+rows). It would take 0.86 of the FLOP bound for 2x256 and 0.94 for the RNN in the run
+above (0.7-0.95 across runs: the loop's rate and the peak vary), with every char's states
+written to disk.
+"""
+
+GPU_METHOD = """
+## How to reproduce (needs a CUDA GPU)
+
+    python -m bench.run --device cuda --rounds 2    # writes this page (~1 min on an H100)
+    python -m bench.run --device cuda --quick       # smoke run, small inputs
+
+The recorder and trainer benchmarks of `docs/performance.md`, run on the GPU: the same
+shapes, characters, references and ratios. Search and the dashboard read recordings on the
+CPU and are not part of this run. Timers wait for the GPU (`torch.cuda.synchronize`) before
+they stop. The FLOP bound's peak rate is cuBLAS fp32 (TF32 off, as the recorder computes)
+on 8192^3 GEMMs, the best of 8 per round.
+
+How to read it: on a GPU the recorder runs LSTM and GRU layers in the step loop (oneDNN's
+fused kernel is a CPU path) and RNN layers through cuDNN, on up to 1,024 streams, converts
+each chunk to float16 on the GPU, copies it to pinned host memory and hands it to 4 write
+threads. Computing is the small part: with the writes skipped, LSTM 2x256 records 1.5M
+chars/s (cuDNN's h-only forward: ~20M). Copying the arrays (1.5-18 KB per char) into the
+page cache is the large one: 1 write thread ~1.4 GB/s, 4 threads ~2.5 GB/s (the kernel
+serialises writes to one file, so threads take chunks of different arrays). So the
+FLOP-bound and h-only targets, set for the CPU, are out of reach of any recorder that stores
+every kind through the page cache; storing fewer kinds helps (`probe record --device cuda`
+with the shipped linux-lstm, 2x128, on the 309k test chars: all six kinds 294k chars/s,
+`--kinds cell,hidden` 376k).
+"""

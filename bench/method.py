@@ -49,9 +49,9 @@ their time slice stall every small parallel op).
   with the dense features' sums in registers; a binary feature is the sum over its 1s
   (2.5-25% of rows here) instead of an FMA on every row. What still costs (2x1 threads, 1M
   chars): the r pass ~0.75 s (0.12 s per 1 GB array: 8.5 GB/s, where one core alone streams
-  15 GB/s; a strip's rows lie 1 KB apart, and prefetching them by hand did not help); the
-  candidates' pass ~0.85 s, of which gathering their columns is ~75% (0.11 s per 1 GB array)
-  and their histograms the rest.
+  15 GB/s; a strip's rows lie 1 KB apart, and prefetching the next tile by hand gains
+  little); the candidates' pass ~0.85 s, of which gathering their columns is ~75% (0.11 s
+  per 1 GB array) and their histograms the rest.
 - Dashboard: `bench/dashboard.py` in headless Chromium on a 1M-char recording: from the click
   to the view showing the new coloring or window, painted. The text view draws first the
   blocks of lines that can be in view (the focus is scrolled to the middle) and the rest of

@@ -82,6 +82,15 @@ static FAST void cast_strip(const uint16_t *x, int64_t units, int64_t n, int64_t
 
 /* out[l] += the first `lanes` of the 16 floats in (low, high) */
 static FAST void add_lanes(double *out, __m256 low, __m256 high, int64_t lanes) {
+    if (lanes == 16) { /* four float64 vectors, converted in registers */
+        __m256d parts[4] = {_mm256_cvtps_pd(_mm256_castps256_ps128(low)),
+                            _mm256_cvtps_pd(_mm256_extractf128_ps(low, 1)),
+                            _mm256_cvtps_pd(_mm256_castps256_ps128(high)),
+                            _mm256_cvtps_pd(_mm256_extractf128_ps(high, 1))};
+        for (int k = 0; k < 4; k++)
+            _mm256_storeu_pd(out + 4 * k, _mm256_add_pd(_mm256_loadu_pd(out + 4 * k), parts[k]));
+        return;
+    }
     float values[16];
     _mm256_storeu_ps(values, low), _mm256_storeu_ps(values + 8, high);
     for (int64_t l = 0; l < lanes; l++) out[l] += values[l];

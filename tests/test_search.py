@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -358,56 +357,6 @@ def test_cli_contexts(tiny_recording, capsys):
         capsys, "contexts", "--recording", str(tiny_recording.path), "--unit", "9:cell:0"
     )
     assert code == 2 and "no layer 9" in err
-
-
-def test_parallel_keeps_order_and_the_callers_thread_count():
-    import torch
-
-    from probe.scan import parallel
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        seen = list(parallel(lambda i: (i, torch.get_num_threads()), range(20)))
-        assert [i for i, _ in seen] == list(range(20))
-        assert {threads for _, threads in seen} == {1}  # workers run torch single-threaded
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(before)
-
-
-def _parallel_in_child() -> None:
-    import torch
-
-    from probe.scan import parallel
-
-    torch.set_num_threads(2)
-    assert list(parallel(abs, range(-4, 0))) == [4, 3, 2, 1]
-
-
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this OS")
-def test_parallel_works_in_a_forked_child_after_the_parent_used_it():
-    """The pool is kept for the process: a forked child, which has none of its threads,
-    gets its own (a stale pool would never run the child's tasks)."""
-    import multiprocessing
-
-    import torch
-
-    from probe.scan import parallel
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        assert list(parallel(abs, range(-3, 0))) == [3, 2, 1]  # the parent's pool exists
-        child = multiprocessing.get_context("fork").Process(target=_parallel_in_child)
-        child.start()
-        child.join(timeout=60)
-        hung = child.is_alive()
-        if hung:
-            child.kill()
-        assert not hung and child.exitcode == 0
-    finally:
-        torch.set_num_threads(before)
 
 
 def test_shift_null_is_the_best_score_over_shifted_copies(tiny_recording):

@@ -24,9 +24,6 @@ int probe_version(void) { return 7; }
 #ifdef PROBE_X86
 #define FEATURE_BLOCK 6 /* features per sweep: 12 accumulators + 2 values + 1 weight */
 #define TILE_BYTES (1 << 17) /* float16 rows of one tile: 128 KB, stays in L2 */
-#ifndef PREFETCH_HINT
-#define PREFETCH_HINT _MM_HINT_T1
-#endif
 #define STRIP_ROWS 256 /* at most: a strip of 16 units in float32 is 16 KB, stays in L1 */
 
 int probe_supported(void) {
@@ -34,18 +31,20 @@ int probe_supported(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
-/* One 16-unit column strip of a tile: strip[16 t + l] = x'[t, l] = x[t * units + l] - shift[l]
- * for t < n, l < lanes (other lanes 0), written in order in float32; and the strip's sum,
- * sum of squares (and min / max, where `ranges`) per lane, added to (taken into) the 16
- * floats of each stats row: sums, squares, low, high. Even and odd rows keep separate sums,
- * so the loop waits on no add's latency. */
+/* 8 float16 values at row (of which `lanes` are there; the rest read as 0) - shift */
 static FAST inline __m256 cast_half(const uint16_t *row, int64_t lanes, __m256 shift) {
-    if (lanes >= 8) return _mm256_sub_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)row)), shift);
+    if (lanes >= 8)
+        return _mm256_sub_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)row)), shift);
     uint16_t part[8] = {0}; /* the last, partial strip: pad lanes hold zeros */
     if (lanes > 0) memcpy(part, row, sizeof(uint16_t) * lanes);
     return _mm256_sub_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)part)), shift);
 }
 
+/* One 16-unit column strip of a tile: strip[16 t + l] = x'[t, l] = x[t * units + l] - shift[l]
+ * for t < n, l < lanes (other lanes 0), written in order in float32; and the strip's sum,
+ * sum of squares (and min / max, where `ranges`) per lane, stored in the 16 floats of each
+ * stats row: sums, squares, low, high. Even and odd rows keep separate sums,
+ * so the loop waits on no add's latency. */
 static FAST void cast_strip(const uint16_t *x, int64_t units, int64_t n, int64_t lanes,
                             const float *shift, float *strip, float (*stats)[16], int ranges) {
     __m256 shift0 = _mm256_load_ps(shift), shift1 = _mm256_load_ps(shift + 8);
@@ -103,9 +102,12 @@ static FAST void add_lanes(double *out, __m256 low, __m256 high, int64_t lanes) 
  *   sums[u] += sum_t x'[t, u], squares[u] += sum_t x'[t, u]^2
  *   low[u], high[u] = running min / max of x'              (skipped when low is NULL)
  * Each tile of rows (in L2) is cast one 16-unit column strip at a time into a float32 buffer
- * (16 KB, in L1), written in order; the strip is then read for its sums, its binary features' sums and once per block of FEATURE_BLOCK
- * dense features, with every sum in registers. Sums run in float32 within a tile and are
- * added to the float64 outputs after it. Returns 0, or -1 if memory ran out. */
+ * (16 KB, in L1), written in order, taking the strip's sums (and range) as it goes; the
+ * buffer is then read for its binary features' sums and once per block of FEATURE_BLOCK
+ * dense features, with every sum in registers. Meanwhile each strip prefetches its share of
+ * the next tile into L2 (its rows lie `units` values apart, too far for the hardware).
+ * Sums run in float32 within a tile and are added to the float64 outputs after it.
+ * Returns 0, or -1 if memory ran out. */
 FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t stop,
                        const float *const *columns, int64_t dense,
                        const int64_t *const *positives, const int64_t *counts, int64_t sparse,
@@ -147,10 +149,11 @@ FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t 
                 int64_t rows = stop - t0 - n < tile ? stop - t0 - n : tile;
                 int64_t bytes = rows * units * 2, share = (bytes / (padded / 16) + 63) & ~63;
                 int64_t b = u0 / 16 * share, end = b + share < bytes ? b + share : bytes;
-                for (; b < end; b += 64) _mm_prefetch(next + b, PREFETCH_HINT);
+                for (; b < end; b += 64) _mm_prefetch(next + b, _MM_HINT_T1);
             }
             float stats[4][16];
-            cast_strip(x + t0 * units + u0, units, n, lanes, shifts + u0, strip, stats, low != NULL);
+            cast_strip(x + t0 * units + u0, units, n, lanes, shifts + u0, strip, stats,
+                       low != NULL);
             for (int64_t l = 0; l < lanes; l++) {
                 sums[u0 + l] += stats[0][l], squares[u0 + l] += stats[1][l];
                 if (low) {
@@ -158,11 +161,10 @@ FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t 
                     high[u0 + l] = stats[3][l] > high[u0 + l] ? stats[3][l] : high[u0 + l];
                 }
             }
-            __m256 a0, b0;
 
             for (int64_t s = 0; s < sparse; s++) {
                 if (until[s] == cursor[s]) continue;
-                a0 = _mm256_setzero_ps(), b0 = a0;
+                __m256 a0 = _mm256_setzero_ps(), b0 = a0;
                 for (int64_t i = cursor[s]; i < until[s]; i++) {
                     int64_t t = positives[s][i] - t0;
                     if (t < 0) continue; /* unsorted rows: wrong sums, never a stray read */

@@ -228,16 +228,15 @@ int probe_column_keys(const uint16_t *restrict x, int64_t units, int64_t start, 
     return 0;
 }
 
-/* counts[key] = number of i < n with keys[rows[i]] == key (rows NULL: every i < n), -0.0
- * counted with +0.0. Four interleaved sub-histograms in `scratch` (4 x 65536), so runs of
- * equal keys (saturated units) do not wait on one counter's previous increment. */
-static void histogram(const uint16_t *keys, const int64_t *rows, int64_t n, uint32_t *scratch,
-                      int64_t *counts) {
+/* counts[key] = number of i < n with keys[i] == key, -0.0 counted with +0.0. Four
+ * interleaved sub-histograms in `scratch` (4 x 65536), so runs of equal keys (saturated
+ * units) do not wait on one counter's previous increment. */
+static void histogram(const uint16_t *keys, int64_t n, uint32_t *scratch, int64_t *counts) {
     memset(scratch, 0, sizeof(uint32_t) * (4 << 16));
     int64_t i = 0;
     for (; i + 4 <= n; i += 4)
-        for (int k = 0; k < 4; k++) scratch[(k << 16) | keys[rows ? rows[i + k] : i + k]]++;
-    for (; i < n; i++) scratch[keys[rows ? rows[i] : i]]++;
+        for (int k = 0; k < 4; k++) scratch[(k << 16) | keys[i + k]]++;
+    for (; i < n; i++) scratch[keys[i]]++;
     for (int64_t key = 0; key < (1 << 16); key++)
         counts[key] = (int64_t)scratch[key] + scratch[(1 << 16) | key] + scratch[(2 << 16) | key] +
                       scratch[(3 << 16) | key];
@@ -246,28 +245,34 @@ static void histogram(const uint16_t *keys, const int64_t *rows, int64_t n, uint
 
 /* Exact AUROC of one unit against each of `features` binary features, as probe.auroc does
  * with numpy: keys (n) are the unit's sort keys at every char, positives[f] the counts[f]
- * chars where feature f is 1. Mann-Whitney U from two histograms (every char, positives),
- * ties counted half; NaN without both classes. n < 2^34, so no uint32 counter wraps. */
+ * chars where feature f is 1 (in any order). With P positives and A(v) = #(chars below v)
+ * + #(chars equal to v) / 2 from one histogram of every char, the Mann-Whitney U (ties
+ * counted half) is sum over the positives of A(v) - P^2 / 2: each pair of positives adds
+ * 1/2 to that sum whatever their values, so no histogram of the positives is needed, only
+ * one lookup per positive. NaN without both classes. A is exact in doubles (n < 2^52). */
 int probe_auroc(const uint16_t *keys, int64_t n, const int64_t *const *positives,
                 const int64_t *counts, int64_t features, double *auroc) {
     uint32_t *scratch = malloc(sizeof(uint32_t) * (4 << 16));
-    int64_t *every = malloc(sizeof(int64_t) * (2 << 16)), *positive = every + (1 << 16);
-    if (!scratch || !every) {
-        free(scratch), free(every);
+    int64_t *every = malloc(sizeof(int64_t) * (1 << 16));
+    double *midrank = malloc(sizeof(double) * (1 << 16));
+    if (!scratch || !every || !midrank) {
+        free(scratch), free(every), free(midrank);
         return -1;
     }
-    histogram(keys, NULL, n, scratch, every);
-    for (int64_t f = 0; f < features; f++) {
-        histogram(keys, positives[f], counts[f], scratch, positive);
-        double pairs = (double)counts[f] * (double)(n - counts[f]), u = 0, below = 0;
-        for (int64_t key = 0; key < (1 << 16); key++) {
-            double negative = (double)(every[key] - positive[key]);
-            u += positive[key] * (below + negative / 2);
-            below += negative;
-        }
-        auroc[f] = pairs > 0 ? u / pairs : NAN;
+    histogram(keys, n, scratch, every);
+    double below = 0;
+    for (int64_t key = 0; key < (1 << 16); key++) {
+        midrank[key] = below + every[key] / 2.0;
+        below += every[key];
     }
-    free(scratch), free(every);
+    midrank[0x7FFF] = midrank[0x8000]; /* -0.0 equals +0.0 */
+    for (int64_t f = 0; f < features; f++) {
+        double positive = (double)counts[f], sum = 0;
+        for (int64_t i = 0; i < counts[f]; i++) sum += midrank[keys[positives[f][i]]];
+        double pairs = positive * ((double)n - positive);
+        auroc[f] = pairs > 0 ? (sum - positive * positive / 2) / pairs : NAN;
+    }
+    free(scratch), free(every), free(midrank);
     return 0;
 }
 

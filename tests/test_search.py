@@ -159,15 +159,17 @@ def test_sort_keys_order_every_float16():
     assert len(np.unique(keys)) == len(values)  # -0.0 and +0.0: adjacent keys, merged by counts
 
 
-def test_auroc_from_histograms_counts_ties_as_half():
-    from probe.auroc import KEYS, auroc_from_histograms
+def test_auroc_from_midranks_counts_ties_as_half():
+    from probe.auroc import KEYS, auroc_from_midranks, midranks
 
-    everything, positive = np.zeros(KEYS, np.int64), np.zeros(KEYS, np.int64)
+    everything = np.zeros(KEYS, np.int64)
     everything[[10, 20, 30]] = [2, 2, 1]  # values: 10, 10, 20, 20, 30
-    positive[[20, 30]] = [1, 1]  # positives at 20 and 30; negatives at 10, 10, 20
+    midrank = midranks(everything)
+    positive = np.array([20, 30])  # positives at 20 and 30; negatives at 10, 10, 20
     # pairs (pos, neg): 20 beats both 10s and ties 20 -> 2.5; 30 beats all three -> 3
-    assert auroc_from_histograms(positive, everything) == pytest.approx(5.5 / 6)
-    assert np.isnan(auroc_from_histograms(everything, everything))  # no negatives
+    assert auroc_from_midranks(midrank, positive, 5) == pytest.approx(5.5 / 6)
+    all_five = np.array([10, 10, 20, 20, 30])
+    assert np.isnan(auroc_from_midranks(midrank, all_five, 5))  # no negatives
 
 
 def test_spans_are_reexported():

@@ -154,12 +154,12 @@ FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t 
             float stats[4][16];
             cast_strip(x + t0 * units + u0, units, n, lanes, shifts + u0, strip, stats,
                        low != NULL);
-            for (int64_t l = 0; l < lanes; l++) {
-                sums[u0 + l] += stats[0][l], squares[u0 + l] += stats[1][l];
-                if (low) {
-                    low[u0 + l] = stats[2][l] < low[u0 + l] ? stats[2][l] : low[u0 + l];
-                    high[u0 + l] = stats[3][l] > high[u0 + l] ? stats[3][l] : high[u0 + l];
-                }
+            add_lanes(sums + u0, _mm256_loadu_ps(stats[0]), _mm256_loadu_ps(stats[0] + 8), lanes);
+            add_lanes(squares + u0, _mm256_loadu_ps(stats[1]), _mm256_loadu_ps(stats[1] + 8),
+                      lanes);
+            for (int64_t l = 0; low && l < lanes; l++) {
+                low[u0 + l] = stats[2][l] < low[u0 + l] ? stats[2][l] : low[u0 + l];
+                high[u0 + l] = stats[3][l] > high[u0 + l] ? stats[3][l] : high[u0 + l];
             }
 
             for (int64_t s = 0; s < sparse; s++) {

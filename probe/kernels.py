@@ -17,11 +17,13 @@ from __future__ import annotations
 import ctypes
 import os
 import warnings
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-VERSION = 7  # of the functions' arguments: probe_version() in _kernels.c
+VERSION = 8  # of the functions' arguments: probe_version() in _kernels.c
 
 
 def _load() -> ctypes.CDLL | None:
@@ -44,7 +46,7 @@ def _bind(library) -> ctypes.CDLL | None:
         if not library.probe_supported():
             return None
         library.probe_moments.argtypes = [pointer, size, size, size, pointer, size, pointer]
-        library.probe_moments.argtypes += [pointer, size] + [pointer] * 6
+        library.probe_moments.argtypes += [pointer, size, pointer, pointer, size] + [pointer] * 6
         library.probe_column_keys.argtypes = [pointer, size, size, size, pointer, size]
         library.probe_column_keys.argtypes += [pointer, size]
         library.probe_lstm_cells.argtypes = [pointer] + [size] * 5 + [pointer, pointer]
@@ -110,6 +112,17 @@ def _check(status: int) -> None:
         raise MemoryError("search kernel could not allocate its buffers")
 
 
+class Steps(NamedTuple):
+    """A feature as `probe_moments` takes it when its values mostly change by a fixed step a
+    char (positions and lengths in a line, indents, depths, runs of a binary feature):
+    values[t] = values[t - 1] + slope, plus sizes[i] at each of the sorted rows[i]."""
+
+    values: np.ndarray  # float32 (chars,): the feature itself (read at each tile's first row)
+    slope: float
+    rows: np.ndarray  # int64, sorted
+    sizes: np.ndarray  # float32, one per row
+
+
 def moments(
     array: np.ndarray,
     rows: tuple[int, int],
@@ -121,28 +134,37 @@ def moments(
     squares: np.ndarray,
     low: np.ndarray | None = None,
     high: np.ndarray | None = None,
+    steps: Sequence[Steps] = (),
 ) -> None:
     """Over rows [start, stop) of a float16 (chars, units) array, with x = array - shift:
     cross[f] += dense[f] @ x for each float32 feature (chars,), then cross[len(dense) + s] +=
-    the sum of x over the rows positives[s] (sorted int64: a binary feature's 1s), sums +=
-    sum(x), squares += sum(x^2) per unit, low / high = running min / max of x (skipped
-    without them). Sums float64."""
+    the sum of x over the rows positives[s] (sorted int64: a binary feature's 1s), then
+    cross[len(dense) + len(positives) + k] += steps[k].values @ x, taken from its steps;
+    sums += sum(x), squares += sum(x^2) per unit, low / high = running min / max of x
+    (skipped without them). Sums float64."""
     chars, units = array.shape
-    dense = [_address(row, np.float32, (chars,)) for row in dense]
-    positives = [np.ascontiguousarray(rows, dtype=np.int64) for rows in positives]
-    counts = np.array([len(rows) for rows in positives], np.int64)
+    columns = [_address(row, np.float32, (chars,)) for row in dense]
+    columns += [_address(step.values, np.float32, (chars,)) for step in steps]
+    lists = [np.ascontiguousarray(rows, dtype=np.int64) for rows in positives]
+    lists += [np.ascontiguousarray(step.rows, dtype=np.int64) for step in steps]
+    sizes = [_address(step.sizes, np.float32, (len(step.rows),)) for step in steps]
+    counts = np.array([len(rows) for rows in lists], np.int64)
+    slopes = np.array([step.slope for step in steps], np.float32)
     _check(
         library.probe_moments(
             _address(array, np.float16),
             units,
             *_rows(rows, chars),
-            pointer_array(dense),
+            pointer_array(columns),
             len(dense),
-            pointer_array([rows.ctypes.data for rows in positives]),
+            pointer_array([rows.ctypes.data for rows in lists]),
             counts.ctypes.data,
             len(positives),
+            pointer_array(sizes),
+            slopes.ctypes.data,
+            len(steps),
             _address(shift, np.float32, (units,)),
-            _address(cross, np.float64, (len(dense) + len(positives), units)),
+            _address(cross, np.float64, (len(dense) + len(lists), units)),
             _address(sums, np.float64, (units,)),
             _address(squares, np.float64, (units,)),
             _address(low, np.float32, (units,)),

@@ -100,7 +100,9 @@ def over_blocks(task: Callable, array: np.ndarray, bar=None) -> Iterator:
         yield result
 
 
-def moments(array: np.ndarray, columns: torch.Tensor, need_range: bool, bar, positives=None):
+def moments(
+    array: np.ndarray, columns: torch.Tensor, need_range: bool, bar, positives=None, steps=None
+):
     """Per unit: covariance with every feature, variance, and min/max (for the AUROC bins).
 
     `columns` (features + 1, chars) are the centered features plus a row of ones, so one GEMM
@@ -109,26 +111,29 @@ def moments(array: np.ndarray, columns: torch.Tensor, need_range: bool, bar, pos
 
     The compiled kernel (probe.kernels) makes the same sums in one fused sweep per block, and
     takes binary features as the sorted rows of their 1s (positives: {column: rows}): for a
-    centered binary column y - p, sum (y - p) x = (sum of x over the 1s) - p * sum(x).
+    centered binary column y - p, sum (y - p) x = (sum of x over the 1s) - p * sum(x); and
+    features that change by a fixed step but at few chars as their steps ({column: Steps}).
     """
     chars, units = array.shape
     shift = torch.from_numpy(np.asarray(array[: min(chars, 4096)], dtype=np.float32).mean(0))
     source = as_tensor(array)
-    positives = positives or {}
-    dense = [j for j in range(columns.shape[0] - 1) if j not in positives]
+    positives, steps = positives or {}, steps or {}
+    positives = {j: rows for j, rows in positives.items() if j not in steps}
+    dense = [j for j in range(columns.shape[0] - 1) if j not in positives and j not in steps]
 
     def block_kernel(block):
         cross = np.zeros((columns.shape[0], units))
         sums, squares = np.zeros((2, units))
         low, high = np.full(units, np.inf, np.float32), np.full(units, -np.inf, np.float32)
-        out = np.zeros((len(dense) + len(positives), units))
+        out = np.zeros((len(dense) + len(positives) + len(steps), units))
         weights = [columns.numpy()[j] for j in dense]
         ranges = (low, high) if need_range else ()
         kernels.moments(array, block, weights, list(positives.values()), shift.numpy(), out,
-                        sums, squares, *ranges)  # fmt: skip
+                        sums, squares, *ranges, steps=list(steps.values()))  # fmt: skip
         cross[dense] = out[: len(dense)]
         for k, (j, rows) in enumerate(positives.items()):
             cross[j] = out[len(dense) + k] - len(rows) / chars * sums
+        cross[list(steps)] = out[len(dense) + len(positives) :]
         cross[-1] = sums
         return tuple(map(torch.from_numpy, (cross, squares, low, high)))
 

@@ -3,7 +3,8 @@
 Scoring is chunked and out of core over the float16 memmaps, on every core (`probe.scan`).
 All features (and, for the shift null, their circular shifts) are rows of one small matrix F,
 so each chunk is read and cast once and every feature is scored by one GEMM F X per chunk
-(the compiled kernel, `probe.kernels`, takes binary features as the rows of their 1s):
+(the compiled kernel, `probe.kernels`, takes binary features as the rows of their 1s, and
+features that move by a fixed step a char but for a few jumps as those jumps: `_stepped`):
 
 * Pearson r: features are centered exactly (float64) before the pass, so F X is N * cov;
   per-unit sum(x) and sum(x^2) give the variances. Units are shifted by their first-chunk mean
@@ -31,10 +32,12 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from probe import kernels
 from probe.auroc import candidate_auroc
 from probe.errors import ProbeError
 from probe.features import compute
 from probe.fileio import sha256_text
+from probe.kernels import Steps
 from probe.recording import Recording
 from probe.scan import moments, rank_sums
 from probe.spans import (  # noqa: F401 (re-exported: spans used to live here)
@@ -51,6 +54,7 @@ BINS = 4096  # exhaustive path's AUROC bins: float16-fine near saturation (1024:
 SHIFTS = 5  # circular shifts of each feature for the shift null
 SHIFT_SEED = 0
 FEATURE_CACHE_SIZE = 32
+STEP_SHARE = 4  # a stepped feature jumps at most once in this many chars (see _stepped)
 
 RESULT_COLUMNS = (
     "feature rank unit layer kind index r auroc score measure null_init null_shift".split()
@@ -107,12 +111,42 @@ def _positive_rows(values: np.ndarray, binary: np.ndarray, offsets) -> dict[int,
     ones = {j: np.flatnonzero(values[:, j] == 1) for j in np.flatnonzero(binary[:features])}
     positives = {}
     for column in np.flatnonzero(binary):
-        rows, offset = ones[column % features], int(offsets[column // features]) % chars
-        wrap = np.searchsorted(rows, chars - offset)  # these land at the start
-        positives[int(column)] = np.concatenate(
-            [rows[wrap:] + offset - chars, rows[:wrap] + offset]
-        )
+        rows, offset = ones[column % features], int(offsets[column // features])
+        positives[int(column)] = _rotate(rows, offset, chars)[0]
     return positives
+
+
+def _rotate(rows: np.ndarray, offset: int, chars: int) -> tuple[np.ndarray, int]:
+    """Sorted rows, each moved on by offset circularly (still sorted: those that pass the
+    end land at the start), and how many places the list was rolled."""
+    offset %= chars
+    wrap = int(np.searchsorted(rows, chars - offset))
+    return np.concatenate([rows[wrap:] + offset - chars, rows[:wrap] + offset]), wrap
+
+
+def _stepped(rows, columns, offsets, binary, ones) -> dict[int, Steps]:
+    """{column: its Steps} for the columns the r pass's kernel sums faster from their steps:
+    the feature moves by a fixed step a char (0, +1 or -1: most of the text's features),
+    but for jumps at no more than 1 in STEP_SHARE chars, and for a binary feature, jumps
+    fewer than its 1s. rows: the features (uncentered: exact steps), columns: as in _scan."""
+    features, chars = rows.shape
+    stepped = {}
+    for j, row in enumerate(rows):
+        change = np.empty(chars)  # circular, as the shifted copies are: change[0] wraps
+        np.subtract(row[1:], row[:-1], out=change[1:], dtype=np.float64)
+        change[0] = float(row[0]) - float(row[-1])
+        slope = max((0.0, 1.0, -1.0), key=lambda step: np.count_nonzero(change == step))
+        jumps = np.flatnonzero(change != slope)
+        if len(jumps) > chars // STEP_SHARE:
+            continue
+        sizes = (change[jumps] - slope).astype(np.float32)
+        for k, offset in enumerate(offsets):
+            column = k * features + j
+            if binary[column] and len(jumps) >= len(ones[column]):
+                continue
+            rows_at, wrap = _rotate(jumps, int(offset), chars)
+            stepped[column] = Steps(columns[column], slope, rows_at, np.roll(sizes, -wrap))
+    return stepped
 
 
 def _scan(recording, values: np.ndarray, kinds, progress, exhaustive=True, offsets=(0,)):
@@ -142,6 +176,8 @@ def _scan(recording, values: np.ndarray, kinds, progress, exhaustive=True, offse
     pairs = positives * (chars - positives)
 
     ones = _positive_rows(values, binary, offsets)
+    stepped = _stepped(rows, columns, offsets, binary, ones) if kernels.library else {}
+    features = torch.from_numpy(columns)
     selected = selected_arrays(recording, kinds)
     passes = 3 if ranked else 1
     total = passes * sum(recording.array(l, k).size for l, k in selected)
@@ -150,7 +186,7 @@ def _scan(recording, values: np.ndarray, kinds, progress, exhaustive=True, offse
         for layer, kind in selected:
             array = recording.array(layer, kind)
             units += [Unit(layer, kind, i) for i in range(array.shape[1])]
-            cov, var_x, low, high = moments(array, torch.from_numpy(columns), ranked, bar, ones)
+            cov, var_x, low, high = moments(array, features, ranked, bar, ones, stepped)
             with np.errstate(divide="ignore", invalid="ignore"):
                 r_parts.append(cov / np.sqrt(var_x[:, None] * var_f[None, :]))
             auroc = np.full((array.shape[1], len(binary)), np.nan)

@@ -54,6 +54,59 @@ def test_moments_match_float64_numpy(units):
     np.testing.assert_allclose(cross, 2 * expected, atol=6 * float32_sums.max())
 
 
+def stepped_features(chars: int, rng) -> np.ndarray:
+    """(3, chars): a position in a line (+1 a char, reset at line starts), a depth (0 a char,
+    jumps up and down) and a distance to a line's end (-1 a char): steps as search sees them."""
+    starts = np.sort(rng.choice(np.arange(1, chars), chars // 30, replace=False))
+    line = np.zeros(chars, np.int64)
+    line[starts] = 1
+    line = np.cumsum(line)
+    first = np.concatenate([[0], starts])[line]
+    ends = np.concatenate([starts, [chars]])[line]
+    depth = np.cumsum(rng.choice([-1, 0, 0, 0, 0, 0, 0, 0, 1], chars))
+    return np.stack([np.arange(chars) - first, depth, ends - np.arange(chars) - 1]).astype(
+        np.float32
+    )
+
+
+def test_steps_rebuild_every_shifted_column():
+    rng = np.random.default_rng(0)
+    rows = stepped_features(5_000, rng)
+    offsets = (0, 1_234, 4_999)
+    columns = S._shifted(rows - rows.mean(1, keepdims=True), offsets)
+    binary = np.zeros(len(columns), bool)
+    stepped = S._stepped(rows, columns, offsets, binary, {})
+    assert sorted(stepped) == list(range(len(columns)))
+    for column, steps in stepped.items():
+        change = np.full(rows.shape[1], steps.slope, np.float64)
+        change[steps.rows] += steps.sizes
+        change[0] = steps.values[0]
+        np.testing.assert_allclose(np.cumsum(change), columns[column], atol=1e-3)
+
+
+@needs_kernels
+@pytest.mark.parametrize("units", [1, 16, 37])
+def test_stepped_moments_match_float64_numpy(units):
+    rng = np.random.default_rng(units)
+    chars = 3_000
+    array = (rng.standard_normal((chars, units)) * 3 + 5).astype(np.float16)
+    rows = stepped_features(chars, rng)
+    columns = rows - rows.mean(1, keepdims=True)
+    steps = list(S._stepped(rows, columns, (0,), np.zeros(3, bool), {}).values())
+    assert [step.slope for step in steps] == [1, 0, -1]
+    shift = np.asarray(array[:100], np.float32).mean(0)
+    cross, sums, squares = np.zeros((4, units)), np.zeros(units), np.zeros(units)
+    dense = [columns[1]]  # the same feature both ways in one call
+    for block in [(0, 1_001), (1_001, 2_900), (2_900, chars)]:
+        kernels.moments(array, block, dense, [], shift, cross, sums, squares, steps=steps)
+    x = array.astype(np.float64) - shift
+    expected = columns.astype(np.float64) @ x
+    scale = np.abs(columns.astype(np.float64)) @ np.abs(x)  # what float32 sums may round away
+    np.testing.assert_allclose(cross[1:], expected, atol=1e-5 * scale.max())
+    np.testing.assert_allclose(cross[0], expected[1], atol=1e-6 * scale.max())
+    np.testing.assert_allclose(sums, x.sum(0), rtol=1e-5, atol=1e-3)
+
+
 @needs_kernels
 def test_column_keys_match_sort_keys_on_every_float16():
     bits = np.arange(1 << 16, dtype=np.uint16)

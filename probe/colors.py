@@ -55,9 +55,3 @@ def symmetric_limit(values: np.ndarray) -> float:
     """The unit's symmetric range over the whole recording: max |value| (1.0 if all zero)."""
     limit = float(np.nanmax(np.abs(values))) if len(values) else 0.0
     return limit if limit > 0 else 1.0
-
-
-def plotly_scale(colormap: str = DEFAULT_COLORMAP) -> list[list]:
-    """The same map as a Plotly colorscale, for legends and colorbars."""
-    colors = COLORMAPS[colormap] if colormap in COLORMAPS else COLORMAPS[DEFAULT_COLORMAP]
-    return [[i / (len(colors) - 1), c] for i, c in enumerate(colors)]

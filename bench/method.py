@@ -150,9 +150,9 @@ alone, where MKL's GEMM of the same size gets ~72 and this core's FMA peak is ~9
 independent single-thread GEMMs here reach ~65-80 GFLOP/s each, while the bound's peak is
 one 2-thread 1024^3 GEMM (150-185 across runs). The per-char loop target (20x) is above
 what even the fused h-only layer reaches for 2x256, 3x512 and the RNN (the "ceiling"
-rows). It would take 0.86 of the FLOP bound for 2x256 and 0.94 for the RNN in the run
-above (0.7-0.95 across runs: the loop's rate and the peak vary), with every char's states
-written to disk.
+rows). It would take 0.68-0.95 of the FLOP bound for 2x256 and 0.57-0.94 for the RNN
+(across runs: the loop's rate and the peak vary), with every char's states written to
+disk.
 """
 
 GPU_METHOD = """

@@ -137,13 +137,11 @@ def _stepped(rows, columns, offsets, binary, ones) -> dict[int, Steps]:
         change[0] = float(row[0]) - float(row[-1])
         slope = max((0.0, 1.0, -1.0), key=lambda step: np.count_nonzero(change == step))
         jumps = np.flatnonzero(change != slope)
-        if len(jumps) > chars // STEP_SHARE:
-            continue
+        if len(jumps) > chars // STEP_SHARE or (binary[j] and len(jumps) >= len(ones[j])):
+            continue  # shifted copies jump as often and have as many 1s
         sizes = (change[jumps] - slope).astype(np.float32)
         for k, offset in enumerate(offsets):
             column = k * features + j
-            if binary[column] and len(jumps) >= len(ones[column]):
-                continue
             rows_at, wrap = _rotate(jumps, int(offset), chars)
             stepped[column] = Steps(columns[column], slope, rows_at, np.roll(sizes, -wrap))
     return stepped

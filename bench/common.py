@@ -113,10 +113,6 @@ class GemmPeak:
 
         return {name: functools.partial(measure, name) for name in self.paths}
 
-    def gflops(self) -> list[float]:
-        """Per round, the best rate among the paths (GFLOP/s)."""
-        return [self.flops / min(times) / 1e9 for times in zip(*self.best.values())]
-
     def path_gflops(self) -> dict[str, float]:
         """Each path's best rate over all rounds (GFLOP/s)."""
         return {name: self.flops / min(times) / 1e9 for name, times in self.best.items()}

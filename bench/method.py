@@ -21,13 +21,20 @@ their time slice stall every small parallel op).
   fresh folder in the temp dir each round, with the recorder's warm-up of 500 chars per
   stream included; the folder is deleted between rounds, untimed (deleting gigabytes of
   dirty pages belongs to no recording; a round that overwrote the last one's files paid it).
-  References: (a) `CharRNN.trace` with batch 1 on a 3,000-char prefix; (b) the fused
+  References: (a) `per_char_loop` (bench/recorder.py) on a 3,000-char prefix: batch 1,
+  each char through every layer in turn, gates from `F.linear` on the char's input and the
+  previous h, states appended to lists, what a script that needs the gates is written as
+  (a test checks it computes `CharRNN.trace`'s states); also `CharRNN.trace` with batch 1
+  ("layer-major loop" row), a stricter loop that already hoists each layer's input
+  projection out of the time loop and writes into preallocated outputs; (b) the fused
   `nn.LSTM`/`GRU`/`RNN` forward over the same text in the same streams, h only, nothing stored;
-  (c) the FLOP bound = peak fp32 GEMM rate measured in the same rounds (best of 8 GEMMs
-  1024^3 each through MKL `torch.mm` and oneDNN, per round: a single GEMM was often slowed by
-  a lost time slice, which inflated the fractions) / FLOPs per char, counting 2 x gates x
-  hidden x (hidden + input) per layer with layer 1's one-hot input projection as a lookup
-  (0 FLOPs) and the decoder not counted.
+  (c) the FLOP bound = peak fp32 GEMM rate / FLOPs per char, the peak being the best rate
+  of the whole run (8 GEMMs 1024^3 each through MKL `torch.mm` and oneDNN in every round of
+  every shape: noise only ever slows a GEMM down, and a slowed peak flatters every fraction
+  measured against it), FLOPs counting 2 x gates x hidden x (hidden + input) per layer with
+  layer 1's one-hot input projection as a lookup (0 FLOPs) and the decoder not counted. A
+  fraction is the best round's chars/s x FLOPs per char / the peak: the rows above give
+  every figure it is made of.
   The two "ceiling" rows apply (c) and (a) to the fused layer itself: on a CPU where it is
   far from the FLOP bound, or not far ahead of the per-char loop, no recorder built on it can
   be either. 3x512 records 18 KB per char, so it runs on 250k chars at scale 1 (rates are per
@@ -146,13 +153,20 @@ layers, and recordings equal to per-segment traces within float16 tolerance):
 What still costs, LSTM 2x256 at 1M chars (per thread, of ~16-17 s): the layer kernel
 with the float16 copies ~9-10 s (~55-62 GFLOP/s per core with both cores busy; 63-73
 alone, where MKL's GEMM of the same size gets ~72 and this core's FMA peak is ~99), layer
-2's input projection ~4 s (MKL), the warm-up ~0.9 s, the log-probs ~0.7 s. Two
-independent single-thread GEMMs here reach ~65-80 GFLOP/s each, while the bound's peak is
-one 2-thread 1024^3 GEMM (150-185 across runs). The per-char loop target (20x) is above
-what even the fused h-only layer reaches for 2x256, 3x512 and the RNN (the "ceiling"
-rows). It would take 0.68-0.95 of the FLOP bound for 2x256 and 0.57-0.94 for the RNN
-(across runs: the loop's rate and the peak vary), with every char's states written to
-disk.
+2's input projection ~4 s (MKL), the warm-up ~0.9 s, the log-probs ~0.7 s. Inside the
+layer kernel, A/B in one process with both cores busy (30 streams each, 256 steps): its
+GEMM alone runs at 68-76 GFLOP/s per core; the gate math costs ~8-10% of the kernel's
+time and the float16 copies ~5-8%. Tried without a change beyond the noise: converting
+each step's rows to float16 after the step (plain or non-temporal stores), prefetching
+the next step's gates, 32 streams instead of 62 (half the warm-up). Two independent
+single-thread GEMMs here reach ~65-80 GFLOP/s each, while the bound's peak is one 2-thread
+1024^3 GEMM (150-185 across runs).
+
+The per-char loop (a) runs 1.3-2x slower than the layer-major loop for the 1- and 2-layer
+shapes and 3.5-3.7x for 3x512, whose five weight matrices (20 MB) it reads for every char,
+more than this machine's caches keep, where the layer-major loop reads one layer's 4 MB a
+step. Against the layer-major loop, 20x is above what even the fused h-only layer reaches
+for 2x256, 3x512 and the RNN.
 """
 
 GPU_METHOD = """

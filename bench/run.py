@@ -38,6 +38,7 @@ def recorder_rows(results: list[dict]) -> list[tuple]:
             (name, "chars/s recorded (all kinds, fp16 on disk)", r["ours_chars_s"], None, ""),
             (name, "fraction of FLOP bound", r["flop_bound"], bound_target, ">="),
             (name, "x per-char loop (batch 1)", r["vs_loop"], recorder.TARGETS["vs_loop"], ">="),
+            (name, "x layer-major loop, projections hoisted", r["vs_trace"], None, ""),
             (name, "x fused layer, h only", r["vs_fused"], recorder.TARGETS["vs_fused"], ">="),
             (
                 name,

@@ -150,15 +150,18 @@ layers, and recordings equal to per-segment traces within float16 tolerance):
   stream (the writes' pieces) and per call. 1M chars of 2x256 on 128 streams, A/B in one
   process: 48 steps a chunk 53.7k chars/s, 256 steps 61.9k.
 
-What still costs, LSTM 2x256 at 1M chars (per thread, of ~16-17 s): the layer kernel
-with the float16 copies ~9-10 s (~55-62 GFLOP/s per core with both cores busy; 63-73
-alone, where MKL's GEMM of the same size gets ~72 and this core's FMA peak is ~99), layer
-2's input projection ~4 s (MKL), the warm-up ~0.9 s, the log-probs ~0.7 s. Inside the
-layer kernel, A/B in one process with both cores busy (30 streams each, 256 steps): its
-GEMM alone runs at 68-76 GFLOP/s per core; the gate math costs ~8-10% of the kernel's
-time and the float16 copies ~5-8%. Tried without a change beyond the noise: converting
-each step's rows to float16 after the step (plain or non-temporal stores), prefetching
-the next step's gates, 32 streams instead of 62 (half the warm-up). Two independent
+What still costs, LSTM 2x256 at 1M chars (a perf profile of a whole recording, before the
+tiles below): the layer kernels 54% of CPU samples (their GEMM sweeps 45%, the gate math
+and float16 copies 9%), layer 2's input projection (MKL) 20%, copying the writes into the
+page cache ~3% (and the file system's own work), the log-probs ~2.5%, layer 1's input
+lookup ~1%. The layer kernel's GEMM takes the streams in tiles of 4-6: a tile of r streams
+costs max(r, 4) cycles a k (below 4 the FMA latency binds), so each core's 31 streams run
+as 6 + 5 x 5, not 5 x 6 + 1 (the kernel alone, both cores busy, A/B in one process: 66.9
+vs 58.4 GFLOP/s per core; a whole recording: 62.0k vs 57.7k chars/s, median of 4). Of the
+kernel's time, with both cores busy (30 streams each, 256 steps), the gate math takes
+~8-10% and the float16 copies ~5-8%. Tried without a change beyond the noise: converting
+each step's rows to float16 after the step (plain or non-temporal stores), prefetching the
+next step's gates, 32 streams instead of 62 (half the warm-up). Two independent
 single-thread GEMMs here reach ~65-80 GFLOP/s each, while the bound's peak is one 2-thread
 1024^3 GEMM (150-185 across runs).
 

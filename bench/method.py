@@ -63,7 +63,9 @@ their time slice stall every small parallel op).
   vs 5.3-6.0 s; r within 2e-6 of the float64 value (FMAs: 1e-7). The candidates' pass
   gathers their columns (~0.1 s per 1 GB array) tile by tile, each tile first touched in
   order so the prefetchers stream it (0.52-0.63 s for 6 arrays x 68 columns vs 0.59-0.87 s
-  picking columns straight from memory), then takes their histograms.
+  picking columns straight from memory), then takes their histograms. One keys buffer serves
+  every array: a fresh one per array (6 x 136 MB here) page-faulted in, the OS zeroing each
+  page (A/B in one process, median of 6: search 1.77 s with one buffer, 2.26 s without).
 - Dashboard: `bench/dashboard.py` in headless Chromium on a 1M-char recording: from the click
   to the view showing the new coloring or window, painted. The text view draws first the
   blocks of lines that can be in view (the focus is scrolled to the middle) and the rest of

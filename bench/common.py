@@ -39,18 +39,28 @@ def setup(threads: int = THREADS) -> None:
 def machine(device: str = "cpu") -> dict:
     """CPU model, cores, load, the GPU if used and library versions: printed next to results."""
     cpu = platform.processor() or "unknown CPU"
-    flags = ""
+    fields: dict[str, str] = {}  # the first CPU's /proc/cpuinfo lines
     if Path("/proc/cpuinfo").is_file():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu in ("unknown CPU", "x86_64", ""):
-                cpu = line.split(":", 1)[1].strip()
-            if line.startswith("flags") and not flags:
-                flags = line
+        for line in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines():
+            name, _, value = line.partition(":")
+            fields[name.strip()] = value.strip()
+    if cpu in ("unknown CPU", "x86_64", "") and "model name" in fields:
+        cpu = fields["model name"]
+    if "cpu family" in fields:  # a generic model name ("AMD EPYC") hides the generation
+        cpu += f" (family {fields['cpu family']}, model {fields.get('model', '?')})"
+    flags = f" {fields.get('flags', '')}"
     extensions = [name for name in ("avx2", "avx512f", "amx_tile") if f" {name}" in flags]
+    caches = Path("/sys/devices/system/cpu/cpu0/cache")
+    sizes = [
+        f"L{(index / 'level').read_text().strip()} {(index / 'size').read_text().strip()}"
+        for index in sorted(caches.glob("index[23]"))
+        if (index / "size").is_file()
+    ]
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
         "extensions": ", ".join(extensions) or "none listed",
+        **({"caches": ", ".join(sizes)} if sizes else {}),
         "load_1min": round(os.getloadavg()[0], 1),
         **({"gpu": torch.cuda.get_device_name(device)} if device.startswith("cuda") else {}),
         "torch": torch.__version__,

@@ -12,6 +12,14 @@ METHOD = """
 Quick runs and runs that skip a benchmark print their table but leave this page alone.
 The recorder and trainer on a CUDA GPU: `docs/performance-gpu.md` (`--device cuda`).
 
+The 2-core machines these figures come from are not all alike; the machine line above the
+table says which ran it. Two kinds are quoted below: AMD Zen 3 (family 25: 32 MB L3,
+full-width FMA units, peak 1024^3 GEMM ~176 GFLOP/s on both cores) and AMD Zen 1 (family
+23: 8 MB L3, FMA units half as wide, ~67 GFLOP/s; its disk took 0.4 GB/s, the Zen 3's 1.2).
+Ratios against a reference measured in the same run carry over between them; absolute
+targets (search's 2 s, the dashboard's 150 ms) do not, and neither does the per-char loop,
+which on the Zen 1 reads 3x512's 20 MB of weights for every char from memory, not L3.
+
 Every benchmark runs ours and its reference interleaved, round after round, in one process;
 ratios are medians over rounds of per-round ratios, rates are the best round. Threads: 2
 unless `--threads` says otherwise (1 is steadier on a busy machine: OpenMP threads that lose
@@ -66,6 +74,10 @@ their time slice stall every small parallel op).
   picking columns straight from memory), then takes their histograms. One keys buffer serves
   every array: a fresh one per array (6 x 136 MB here) page-faulted in, the OS zeroing each
   page (A/B in one process, median of 6: search 1.77 s with one buffer, 2.26 s without).
+  The r pass prefetches each tile's successor a line or two per pair of rows it casts: issued
+  in one burst per strip, the prefetches filled the load queue and stalled the cast on the
+  Zen 1 (a quarter of the pass's samples on the prefetch loop); A/B in one process there,
+  median of 5: search 2.32 s vs 3.05 s (no prefetching: 2.87 s).
 - Dashboard: `bench/dashboard.py` in headless Chromium on a 1M-char recording: from the click
   to the view showing the new coloring or window, painted. The text view draws first the
   blocks of lines that can be in view (the focus is scrolled to the middle) and the rest of
@@ -90,8 +102,14 @@ layers, and recordings equal to per-segment traces within float16 tolerance):
   streams: 2x256 74 GFLOP/s with the gate math, against 53-70 for MKL's GEMM plus a
   compiled gate-math call per step; in the recorder (A/B in one process, 600k chars):
   54k chars/s, against 47.5k with the per-step calls and 46.7k without the kernels.
-  Input projections are hoisted out (a row lookup for layer 1's one-hot input, one GEMM
-  per chunk above). The same call writes the float16 copies the recording stores, each
+  The input projections run in the same call: layer 1's is a row lookup (one-hot input)
+  that starts each step's gates; above, each step's GEMM runs over x and h together (k =
+  input + hidden), so no chunk of gates is written and read back (64 MB per core for 2x256;
+  with the float16 copies taken, only one step's float32 gates are kept). Against one MKL
+  GEMM per chunk for the projection, on an AMD Zen 1 (family 23: half-width FMA units, 8 MB
+  L3), alternating runs: 2x256 ~31k chars/s either way, 3x512 ~4.4k either way, to tmpfs;
+  the kernel alone, one core, 31 streams: 29.5 GFLOP/s with layer 1's lookup, 32.7 with a
+  256-wide input, against 34 for MKL's 1024^3 GEMM. The same call writes the float16 copies the recording stores, each
   value while it is in L1 (a separate pass read every chunk back from memory: LSTM 2x256,
   1M chars, A/B in one process: 53.3k -> 60.1k chars/s). Where oneDNN is the faster GEMM
   (AVX-512 CPUs: MKL skips AVX-512 on
@@ -152,24 +170,26 @@ layers, and recordings equal to per-segment traces within float16 tolerance):
   stream (the writes' pieces) and per call. 1M chars of 2x256 on 128 streams, A/B in one
   process: 48 steps a chunk 53.7k chars/s, 256 steps 61.9k.
 
-What still costs, LSTM 2x256 at 1M chars (a perf profile of a whole recording, before the
-tiles below): the layer kernels 54% of CPU samples (their GEMM sweeps 45%, the gate math
-and float16 copies 9%), layer 2's input projection (MKL) 20%, copying the writes into the
-page cache ~3% (and the file system's own work), the log-probs ~2.5%, layer 1's input
-lookup ~1%. The layer kernel's GEMM takes the streams in tiles of 4-6: a tile of r streams
-costs max(r, 4) cycles a k (below 4 the FMA latency binds), so each core's 31 streams run
-as 6 + 5 x 5, not 5 x 6 + 1 (the kernel alone, both cores busy, A/B in one process: 66.9
-vs 58.4 GFLOP/s per core; a whole recording: 62.0k vs 57.7k chars/s, median of 4). Of the
-kernel's time, with both cores busy (30 streams each, 256 steps), the gate math takes
-~8-10% and the float16 copies ~5-8%. Tried without a change beyond the noise: converting
-each step's rows to float16 after the step (plain or non-temporal stores), prefetching the
-next step's gates, 32 streams instead of 62 (half the warm-up). Two independent
-single-thread GEMMs here reach ~65-80 GFLOP/s each, while the bound's peak is one 2-thread
-1024^3 GEMM (150-185 across runs).
+What still costs, LSTM 2x256 at 1M chars, by perf profiles of whole recordings. On the Zen 3
+(32 MB L3; before the tiles below and the fused input projection): the layer kernels 54% of
+CPU samples (GEMM sweeps 45%, gate math and float16 copies 9%), layer 2's input projection
+(MKL) 20%, copying the writes into the page cache ~3%, the log-probs ~2.5%. On the Zen 1
+(to tmpfs): the GEMM sweeps 72%, the rest of the layer kernel 11%, page-cache copies 6%, the
+log-probs 3%; for 3x512 the sweeps take 85%, and the whole recording reaches ~0.7 of the
+bound, the kernel alone ~0.9 with both cores busy. Writing to this disk rather than tmpfs
+costs the Zen 1 ~14% (alternating runs: 27.6k vs 31.8k chars/s): the kernel's writeback
+shares the two cores. The layer kernel's GEMM takes the streams in tiles of 4-6: a tile of
+r streams costs max(r, 4) cycles a k on the Zen 3 (below 4 the FMA latency binds), so each
+core's 31 streams run as 6 + 5 x 5, not 5 x 6 + 1 (the kernel alone, both cores busy, A/B
+in one process: 66.9 vs 58.4 GFLOP/s per core; a whole recording: 62.0k vs 57.7k chars/s,
+median of 4). Tried without a change beyond the noise: converting each step's rows to
+float16 after the step (plain or non-temporal stores), prefetching the next step's gates,
+32 streams instead of 62 (half the warm-up); on the Zen 1, 62 streams a core instead of 31
+(3x512 kernel: 45 vs 61 GFLOP/s, its gates outgrow L2).
 
 The per-char loop (a) runs 1.3-2x slower than the layer-major loop for the 1- and 2-layer
-shapes and 3.5-3.7x for 3x512, whose five weight matrices (20 MB) it reads for every char,
-more than this machine's caches keep, where the layer-major loop reads one layer's 4 MB a
+shapes and 3.5-3.7x for 3x512 on the Zen 3, whose five weight matrices (20 MB) it reads for
+every char, more than that machine's L2 keeps, where the layer-major loop reads one layer's 4 MB a
 step. Against the layer-major loop, 20x is above what even the fused h-only layer reaches
 for 2x256, 3x512 and the RNN.
 """

@@ -48,7 +48,7 @@ static FAST inline __m256 cast_half(const uint16_t *row, int64_t lanes, __m256 s
  * prefix[16 t + l] = sum of x'[s, l] over s < t, and stats row 4 = sum of t * x'[t, l]. */
 static FAST void cast_strip(const uint16_t *x, int64_t units, int64_t n, int64_t lanes,
                             const float *shift, float *strip, float *prefix, float (*stats)[16],
-                            int ranges) {
+                            int ranges, const char *ahead, const char *ahead_end) {
     __m256 shift0 = _mm256_load_ps(shift), shift1 = _mm256_load_ps(shift + 8);
     __m256 sum0 = _mm256_setzero_ps(), sum1 = sum0, sum2 = sum0, sum3 = sum0;
     __m256 square0 = sum0, square1 = sum0, square2 = sum0, square3 = sum0;
@@ -57,6 +57,8 @@ static FAST void cast_strip(const uint16_t *x, int64_t units, int64_t n, int64_t
     __m256 before0 = sum0, before1 = sum0, index = sum0, one = _mm256_set1_ps(1.0f); /* prefix */
     __m256 weighted0 = sum0, weighted1 = sum0, weighted2 = sum0, weighted3 = sum0;
     for (int64_t t = 0; t < n; t += 2) {
+        for (int k = 0; k < 2 && ahead < ahead_end; k++, ahead += 64) /* [ahead, ahead_end) */
+            _mm_prefetch(ahead, _MM_HINT_T1); /* into L2, a line or two a pair of rows */
         const uint16_t *row = x + t * units, *next = t + 1 < n ? row + units : row;
         __m256 x0 = cast_half(row, lanes, shift0), x1 = cast_half(row + 8, lanes - 8, shift1);
         __m256 y0 = cast_half(next, lanes, shift0), y1 = cast_half(next + 8, lanes - 8, shift1);
@@ -136,8 +138,10 @@ static FAST void add_lanes(double *out, __m256 low, __m256 high, int64_t lanes) 
  * the stepped features) as it goes; the buffer is then read for its binary features' sums
  * and once per block of FEATURE_BLOCK dense features, with every sum in registers.
  * Meanwhile each strip prefetches its share of the next tile into L2 (its rows lie `units`
- * values apart, too far for the hardware). Sums run in float32 within a tile and are added
- * to the float64 outputs after it. Returns 0, or -1 if memory ran out. */
+ * values apart, too far for the hardware), a line or two per pair of rows it casts: in one
+ * burst, the prefetches fill the load queue and the cast waits on them. Sums run in
+ * float32 within a tile and are added to the float64 outputs after it. Returns 0, or -1
+ * if memory ran out. */
 FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t stop,
                        const float *const *columns, int64_t dense, const int64_t *const *rows,
                        const int64_t *counts, int64_t sparse, const float *const *sizes,
@@ -176,16 +180,14 @@ FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t 
 
         for (int64_t u0 = 0; u0 < units; u0 += 16) {
             int64_t lanes = units - u0 < 16 ? units - u0 : 16;
-            { /* this strip's share of the next tile's bytes, prefetched in order */
-                const char *next = (const char *)(x + (t0 + n) * units);
-                int64_t rows = stop - t0 - n < tile ? stop - t0 - n : tile;
-                int64_t bytes = rows * units * 2, share = (bytes / (padded / 16) + 63) & ~63;
-                int64_t b = u0 / 16 * share, end = b + share < bytes ? b + share : bytes;
-                for (; b < end; b += 64) _mm_prefetch(next + b, _MM_HINT_T1);
-            }
+            /* this strip's share of the next tile's bytes, prefetched in order as it runs */
+            const char *next = (const char *)(x + (t0 + n) * units);
+            int64_t next_rows = stop - t0 - n < tile ? stop - t0 - n : tile;
+            int64_t bytes = next_rows * units * 2, share = (bytes / (padded / 16) + 63) & ~63;
+            int64_t b = u0 / 16 * share, end = b + share < bytes ? b + share : bytes;
             float stats[5][16];
             cast_strip(x + t0 * units + u0, units, n, lanes, shifts + u0, strip, prefix, stats,
-                       low != NULL);
+                       low != NULL, next + b, next + (end > b ? end : b));
             add_lanes(sums + u0, _mm256_loadu_ps(stats[0]), _mm256_loadu_ps(stats[0] + 8), lanes);
             add_lanes(squares + u0, _mm256_loadu_ps(stats[1]), _mm256_loadu_ps(stats[1] + 8),
                       lanes);

@@ -109,7 +109,8 @@ class FastTracer:
     kernel, it first calls take_halves(layer) for {kind: float16 (streams, >= steps,
     hidden) buffer} and has the kernel copy those kinds there, stream-major, as it computes
     them (a separate float16 pass would read each chunk back from memory); `halves` is that
-    dict where the kernel filled it, else {}.
+    dict where the kernel filled it, else {}. The LSTM kernel then keeps no chunk of float32
+    gates: its {kind: view} holds h and c only (take_halves asks for what the caller wants).
     """
 
     def __init__(self, model: CharRNN, streams: int, steps: int, state):

@@ -69,9 +69,11 @@ their time slice stall every small parallel op).
   rows here). A/B in one process, 1M chars: search 1.72-1.86 s vs 1.95-2.50 s with the
   features as FMAs a row (binary ones as sums over their 1s), with the shift null 3.8-4.6 s
   vs 5.3-6.0 s; r within 2e-6 of the float64 value (FMAs: 1e-7). The candidates' pass
-  gathers their columns (~0.1 s per 1 GB array) tile by tile, each tile first touched in
-  order so the prefetchers stream it (0.52-0.63 s for 6 arrays x 68 columns vs 0.59-0.87 s
-  picking columns straight from memory), then takes their histograms. One keys buffer serves
+  gathers their columns (~0.1 s per 1 GB array) tile by tile, each tile fetched in order
+  ahead of use (Zen 3: touched first, 0.52-0.63 s for 6 arrays x 68 columns vs 0.59-0.87 s
+  picking columns straight from memory; Zen 1, A/B in one process, median of 10: prefetched
+  a few lines per column picked in the tile before, 0.62 s, vs touched first, 0.75 s), then
+  takes their histograms. One keys buffer serves
   every array: a fresh one per array (6 x 136 MB here) page-faulted in, the OS zeroing each
   page (A/B in one process, median of 6: search 1.77 s with one buffer, 2.26 s without).
   The r pass prefetches each tile's successor a line or two per pair of rows it casts: issued

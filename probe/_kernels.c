@@ -266,11 +266,13 @@ static inline uint16_t sort_key(uint16_t bits) {
 }
 
 /* out[j, t] = sort_key(x[t, picked[j]]) for rows [start, stop) of a (chars, units) array:
- * the chosen columns, transposed. Tile by tile (~64 KB of rows, in L2): the tile is first
- * touched in order, a byte per cache line, so the hardware prefetchers stream it in from
- * memory (picking columns straight from memory hops `units` values between rows, which
- * they follow poorly: 15-25% slower, measured); then 16 rows at a time (in L1), column by
- * column, so each output row is written in order. */
+ * the chosen columns, transposed. Tile by tile (~64 KB of rows, in L2), 16 rows at a time
+ * (in L1), column by column, so each output row is written in order. Picking columns
+ * straight from memory hops `units` values between rows, which the hardware prefetchers
+ * follow poorly, so each tile is fetched in order ahead of use: the first touched a byte
+ * per cache line, each next one prefetched a few lines per column picked in the tile
+ * before it (a touch before each tile waits on memory: its 6 x 1 GB arrays x 68 columns,
+ * A/B in one process on a Zen 1, median of 10: 0.62 s prefetched vs 0.75 s touched). */
 int probe_column_keys(const uint16_t *restrict x, int64_t units, int64_t start, int64_t stop,
                       const int64_t *picked, int64_t count, uint16_t *restrict out,
                       int64_t chars) {
@@ -279,13 +281,21 @@ int probe_column_keys(const uint16_t *restrict x, int64_t units, int64_t start, 
     tile = tile < ROWS ? ROWS : tile;
     for (int64_t t1 = start; t1 < stop; t1 += tile) {
         int64_t end = stop - t1 < tile ? stop : t1 + tile;
-        const uint8_t *bytes = (const uint8_t *)(x + t1 * units);
-        uint8_t touched = 0;
-        for (int64_t b = 0; b < (end - t1) * units * 2; b += 64) touched |= bytes[b];
-        __asm__ volatile("" : : "r"(touched)); /* keep the reads */
+        if (t1 == start) {
+            const uint8_t *bytes = (const uint8_t *)(x + t1 * units);
+            uint8_t touched = 0;
+            for (int64_t b = 0; b < (end - t1) * units * 2; b += 64) touched |= bytes[b];
+            __asm__ volatile("" : : "r"(touched)); /* keep the reads */
+        }
+        const char *ahead = (const char *)(x + end * units); /* the next tile's bytes */
+        const char *ahead_end = (const char *)(x + (stop - end < tile ? stop : end + tile) * units);
+        int64_t lines = (ahead_end - ahead + 63) / 64, picks = (end - t1 + ROWS - 1) / ROWS * count;
+        int64_t each = picks ? (lines + picks - 1) / picks : 0; /* lines per column picked */
         for (int64_t t0 = t1; t0 < end; t0 += ROWS) {
             int64_t n = end - t0 < ROWS ? end - t0 : ROWS;
             for (int64_t j = 0; j < count; j++) {
+                for (int64_t k = 0; k < each && ahead < ahead_end; k++, ahead += 64)
+                    _mm_prefetch(ahead, _MM_HINT_T1);
                 const uint16_t *column = x + t0 * units + picked[j];
                 uint16_t *keys = out + j * chars + t0;
                 for (int64_t t = 0; t < n; t++) keys[t] = sort_key(column[t * units]);

@@ -104,14 +104,8 @@ layers, and recordings equal to per-segment traces within float16 tolerance):
   streams: 2x256 74 GFLOP/s with the gate math, against 53-70 for MKL's GEMM plus a
   compiled gate-math call per step; in the recorder (A/B in one process, 600k chars):
   54k chars/s, against 47.5k with the per-step calls and 46.7k without the kernels.
-  The input projections run in the same call: layer 1's is a row lookup (one-hot input)
-  that starts each step's gates; above, each step's GEMM runs over x and h together (k =
-  input + hidden), so no chunk of gates is written and read back (64 MB per core for 2x256;
-  with the float16 copies taken, only one step's float32 gates are kept). Against one MKL
-  GEMM per chunk for the projection, on an AMD Zen 1 (family 23: half-width FMA units, 8 MB
-  L3), alternating runs: 2x256 ~31k chars/s either way, 3x512 ~4.4k either way, to tmpfs;
-  the kernel alone, one core, 31 streams: 29.5 GFLOP/s with layer 1's lookup, 32.7 with a
-  256-wide input, against 34 for MKL's 1024^3 GEMM. The same call writes the float16 copies the recording stores, each
+  Input projections are hoisted out (a row lookup for layer 1's one-hot input, one GEMM
+  per chunk above). The same call writes the float16 copies the recording stores, each
   value while it is in L1 (a separate pass read every chunk back from memory: LSTM 2x256,
   1M chars, A/B in one process: 53.3k -> 60.1k chars/s). Where oneDNN is the faster GEMM
   (AVX-512 CPUs: MKL skips AVX-512 on
@@ -173,10 +167,10 @@ layers, and recordings equal to per-segment traces within float16 tolerance):
   process: 48 steps a chunk 53.7k chars/s, 256 steps 61.9k.
 
 What still costs, LSTM 2x256 at 1M chars, by perf profiles of whole recordings. On the Zen 3
-(32 MB L3; before the tiles below and the fused input projection): the layer kernels 54% of
+(32 MB L3; before the tiles below): the layer kernels 54% of
 CPU samples (GEMM sweeps 45%, gate math and float16 copies 9%), layer 2's input projection
 (MKL) 20%, copying the writes into the page cache ~3%, the log-probs ~2.5%. On the Zen 1
-(to tmpfs): the GEMM sweeps 72%, the rest of the layer kernel 11%, page-cache copies 6%, the
+(to tmpfs, the input projection summed in the layer kernel, tried below): the GEMM sweeps 72%, the rest of the layer kernel 11%, page-cache copies 6%, the
 log-probs 3%; for 3x512 the sweeps take 85%, and the whole recording reaches ~0.7 of the
 bound, the kernel alone ~0.9 with both cores busy. Writing to this disk rather than tmpfs
 costs the Zen 1 ~14% (alternating runs: 27.6k vs 31.8k chars/s): the kernel's writeback
@@ -187,7 +181,10 @@ in one process: 66.9 vs 58.4 GFLOP/s per core; a whole recording: 62.0k vs 57.7k
 median of 4). Tried without a change beyond the noise: converting each step's rows to
 float16 after the step (plain or non-temporal stores), prefetching the next step's gates,
 32 streams instead of 62 (half the warm-up); on the Zen 1, 62 streams a core instead of 31
-(3x512 kernel: 45 vs 61 GFLOP/s, its gates outgrow L2).
+(3x512 kernel: 45 vs 61 GFLOP/s, its gates outgrow L2), and the input projection summed in
+the layer kernel, each step's GEMM over x and h together: equal to tmpfs (2x256 ~31k chars/s,
+3x512 ~4.4k), but to disk 3x512 fell from 4.5k/4.0k to 3.6k/3.1k chars/s (alternating runs),
+each step streaming both weight matrices (8 MB) from memory while the writeback runs.
 
 The per-char loop (a) runs 1.3-2x slower than the layer-major loop for the 1- and 2-layer
 shapes and 3.5-3.7x for 3x512 on the Zen 3, whose five weight matrices (20 MB) it reads for

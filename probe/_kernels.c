@@ -19,7 +19,7 @@
 
 /* Bumped whenever a function below changes its arguments: probe.kernels refuses a library
  * built from another version (a checkout updated without reinstalling). */
-int probe_version(void) { return 9; }
+int probe_version(void) { return 10; }
 
 #ifdef PROBE_X86
 #define FEATURE_BLOCK 6 /* features per sweep: 12 accumulators + 2 values + 1 weight */

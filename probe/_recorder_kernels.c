@@ -153,22 +153,17 @@ FAST void probe_lstm_step(float *row, const float *recurrent, const float *c, fl
     }
 }
 
-/* An LSTM layer over a chunk of steps, every stream, its input projection, the recurrent
- * GEMM and the gate math fused: a step's gates never leave L1 between the three, and no
- * Python runs between steps. For each step t and stream s (gate order i, f, o, g),
- *   gates = act(row + x_{t, s} W_ih^T + h_{t-1, s} W_hh^T),
+/* An LSTM layer's recurrence over a chunk of steps, every stream, the recurrent GEMM and
+ * the gate math fused: a step's gates never leave L1 between the two, and no Python runs
+ * between steps. For each step t and stream s (gate order i, f, o, g),
+ *   gates[t, s] = act(gates[t, s] + W_hh h_{t-1, s}),
  *   cell[t, s] = f c_{t-1, s} + i g, hidden[t, s] = o tanh(cell[t, s]),
- * with row = rows[ids[s, t]] (layer 1: rows = W_ih^T + b, a row per char, and no x) or row
- * = rows = b (layers above: x from `inputs`, (steps, streams, input_width)); h_{-1}, c_{-1}
- * are h0, c0. The activated gates go to gates + t gate_step (gate_step 0: one step's
- * buffer, reused, where only the float16 copies are kept). W_ih and W_hh come packed by
- * `lstm_pack`: for each block of 8 units, two panels (gates i and f, then o and g), each
- * k's row of 16 weights in a row. Per step and block: the row, then the GEMMs into the
- * block's gates, in tiles of 4-6 streams (see panel_sweep), while each panel stays in L1;
- * then the gate math for each stream while the block's gates are still there. Summing the
- * input projection here, not in a GEMM over the chunk before, saves writing and reading
- * back a chunk of gates (64 MB for 2 x 256 units) and keeps its GEMM's k long. hidden % 8
- * == 0. `halves` (or NULL) holds, for i, f, o, g, c and h in that order, NULL or a float16
+ * with gates holding x W_ih^T + b on entry; h_{-1}, c_{-1} are h0, c0. W_hh comes packed by
+ * `lstm_pack`: for each block of 8 units, two panels (gates i and f, then o and g), each k's
+ * row of 16 weights in a row. Per step and block: the GEMM into the block's gates, in tiles
+ * of 4-6 streams (see panel_sweep), while the panel stays in L1; then the gate math for each
+ * stream while the block's gates are still there. hidden % 8 == 0.
+ * `halves` (or NULL) holds, for i, f, o, g, c and h in that order, NULL or a float16
  * (streams, steps_out, hidden) array, stream-major as the recording stores it: each value
  * is copied there too, while it is in L1 (a separate pass reads the chunk back from memory). */
 
@@ -275,32 +270,17 @@ FAST void probe_logprob(const float *packed, const float *bias, const float *hid
     }
 }
 
-FAST void probe_lstm_layer(const float *packed, const float *input_packed, const float *rows,
-                           const int64_t *ids, const float *inputs, float *gates, const float *h0,
-                           const float *c0, float *hidden_out, float *cell_out,
-                           uint16_t *const *halves, int64_t input_width, int64_t gate_step,
+FAST void probe_lstm_layer(const float *packed, float *gates, const float *h0, const float *c0,
+                           float *hidden_out, float *cell_out, uint16_t *const *halves,
                            int64_t steps_out, int64_t steps, int64_t streams, int64_t hidden) {
     int64_t gate_row = 4 * hidden, state_step = streams * hidden;
     for (int64_t t = 0; t < steps; t++) {
         const float *h = t ? hidden_out + (t - 1) * state_step : h0;
         const float *c = t ? cell_out + (t - 1) * state_step : c0;
-        const float *x = inputs ? inputs + t * streams * input_width : NULL;
-        float *step_gates = gates + t * gate_step;
+        float *step_gates = gates + t * streams * gate_row;
         float *cell = cell_out + t * state_step, *out = hidden_out + t * state_step;
         for (int64_t u = 0; u < hidden; u += 8) {
-            for (int64_t s = 0; s < streams; s++) { /* b, or the row of the char's one-hot */
-                const float *row = rows + (ids ? ids[s * steps + t] * gate_row : 0) + u;
-                float *g = step_gates + s * gate_row + u;
-                for (int k = 0; k < 4; k++)
-                    _mm256_storeu_ps(g + k * hidden, _mm256_loadu_ps(row + k * hidden));
-            }
-            if (x) { /* + x W_ih^T */
-                const float *panels = input_packed + u / 8 * 2 * input_width * 16;
-                panel_sweep(panels, x, input_width, step_gates + u, gate_row, hidden, streams);
-                panel_sweep(panels + input_width * 16, x, input_width, step_gates + 2 * hidden + u,
-                            gate_row, hidden, streams);
-            }
-            const float *panels = packed + u / 8 * 2 * hidden * 16; /* + h W_hh^T */
+            const float *panels = packed + u / 8 * 2 * hidden * 16; /* i, f; then o, g */
             panel_sweep(panels, h, hidden, step_gates + u, gate_row, hidden, streams);
             panel_sweep(panels + hidden * 16, h, hidden, step_gates + 2 * hidden + u, gate_row,
                         hidden, streams);

@@ -6,10 +6,9 @@ are time-major (steps, streams, units), and a chunk of steps is computed per cal
 
 * LSTM and GRU on CPU with the compiled kernels (probe/recorder_kernels.py): one call per
   layer and chunk runs the recurrence, each step's recurrent GEMM and the gate math fused
-  (`recorder_kernels.lstm_layer`, `gru_layer`); the same call writes the float16 copies
-  the recorder stores. Layer 1's input projection is a row lookup (one-hot input); above,
-  the LSTM kernel sums x W_ih^T with each step's recurrent GEMM, and the GRU's is hoisted
-  out as one GEMM per chunk. Where oneDNN is the faster GEMM (AVX-512 CPUs, see
+  (`recorder_kernels.lstm_layer`, `gru_layer`), with the input projections hoisted out (a
+  lookup for layer 1's one-hot input, one GEMM per chunk above); the same call writes the
+  float16 copies the recorder stores. Where oneDNN is the faster GEMM (AVX-512 CPUs, see
   `onednn.linear`), the step loop below calls it and then one compiled call for each
   step's gate math. The decoder's log-probs: one compiled call per chunk, GEMM and
   softmax fused (`recorder_kernels.logprob`). The layer kernels take units in blocks of 8
@@ -42,7 +41,6 @@ import torch.nn.functional as F
 
 from probe import kernels, onednn, recorder_kernels
 from probe.model import GATES_PER_CELL, CharRNN
-from probe.recorder_kernels import pad_units
 
 # LSTM gate blocks in PyTorch's row order are i, f, g, o; we store i, f, o, g.
 LSTM_ORDER = (0, 1, 3, 2)
@@ -94,6 +92,24 @@ def _reorder_lstm(rows: torch.Tensor, hidden: int) -> torch.Tensor:
     return torch.cat([blocks[i] for i in LSTM_ORDER], dim=0)
 
 
+def pad_units(weight: torch.Tensor, units: int, padded: int, inputs: bool) -> torch.Tensor:
+    """A layer's (gates x units[, inputs]) weight or bias with each gate block's rows padded
+    with zeros to `padded` units, and with `inputs`, its columns too (they are the units of
+    the layer below). A padded unit's pre-activations are 0 and its state starts at 0, so it
+    stays 0 (LSTM: c = 0.5 c + 0.5 tanh(0); GRU: h = 0.5 tanh(0) + 0.5 h; RNN: tanh(0)),
+    and its zero columns keep it out of every real unit's sums."""
+    if padded == units:
+        return weight
+    blocks = weight.reshape(-1, units, *weight.shape[1:])  # gate, unit[, input]
+    shape = (blocks.shape[0], padded, *((padded,) if inputs else weight.shape[1:]))
+    out = weight.new_zeros(shape)
+    if inputs:
+        out[:, :units, :units] = blocks
+    else:
+        out[:, :units] = blocks
+    return out.reshape(-1, *shape[2:])
+
+
 def model_state(state: torch.Tensor, cell: str):
     """A `FastTracer.state()` tensor as the model's own state: (h, c) for an LSTM, else h."""
     return (state[0], state[1]) if cell == "lstm" else state[0]
@@ -109,8 +125,7 @@ class FastTracer:
     kernel, it first calls take_halves(layer) for {kind: float16 (streams, >= steps,
     hidden) buffer} and has the kernel copy those kinds there, stream-major, as it computes
     them (a separate float16 pass would read each chunk back from memory); `halves` is that
-    dict where the kernel filled it, else {}. The LSTM kernel then keeps no chunk of float32
-    gates: its {kind: view} holds h and c only (take_halves asks for what the caller wants).
+    dict where the kernel filled it, else {}.
     """
 
     def __init__(self, model: CharRNN, streams: int, steps: int, state):
@@ -133,12 +148,6 @@ class FastTracer:
         decoder = pad_units(model.decoder.weight.detach().t(), self.units, self.hidden, False)
         self.decoder = (decoder.t().contiguous(), model.decoder.bias.detach())
         self.packed = [pack(w[3]) for w in self.weights] if layer_kernel else []
-        self.inputs = [  # W_ih packed, where the LSTM layer kernel takes the projection in
-            None if layer == 0 else recorder_kernels.lstm_pack(weights[1])
-            for layer, weights in enumerate(
-                self.weights if self.packed and self.cell == "lstm" else []
-            )
-        ]
         empty = lambda: torch.empty(steps, streams, self.hidden, device=device)  # noqa: E731
         # The step loop's outputs; layers alternate, so one is the next one's input. Fused
         # RNN layers return their own h.
@@ -189,13 +198,11 @@ class FastTracer:
         steps, streams = ids.shape[1], ids.shape[0]
         below = None
         for layer, (table, w_ih, input_bias, w_hh, recurrent_bias) in enumerate(self.weights):
-            kinds, halves = None, {}
             if self.rnn_layers:
                 kinds = self._fused_rnn(layer, ids, below)
-            elif self.fused:
-                kinds = self._fused_lstm(layer, ids, below)
-            elif self.cell == "lstm" and self.packed:
-                kinds, halves = self._lstm_layer(layer, ids, below, take_halves)
+            else:
+                kinds = self._fused_lstm(layer, ids, below) if self.fused else None
+            halves = {}
             if kinds is None:
                 gates = self._gates_buffer()[: steps * streams]
                 if layer == 0:  # one-hot input: the projection is a row lookup
@@ -226,7 +233,7 @@ class FastTracer:
         kept (the recorder's warm-up); streams where `cold` is True start from zeros."""
         steps = self.buffer_shape[0]
         for column in range(0, context.shape[1], steps):
-            for layer, _, _ in self.run(context[:, column : column + steps], lambda layer: {}):
+            for layer, _, _ in self.run(context[:, column : column + steps]):
                 if layer == self.layers:
                     break  # the decoder's output is not needed
         for state in self.h + (self.c if self.cell == "lstm" else []):
@@ -316,39 +323,18 @@ class FastTracer:
         """The float16 buffers in the layer kernel's argument order (None: not wanted)."""
         return [halves.get(kind) for kind in HALF_KINDS[self.cell]]
 
-    def _lstm_layer(self, layer, ids, below, take_halves):
-        """(kinds, halves) of the layer by one compiled call a chunk: the input projection,
-        the recurrent GEMM and the gate math fused, no Python between steps; (None, {})
-        where the kernel declines. With take_halves, the kernel copies the kinds it asks
-        for to float16 as it goes and keeps only each step's gates in float32: kinds then
-        holds h and c only."""
-        steps, streams = ids.shape[1], ids.shape[0]
-        table, _, input_bias, _, _ = self.weights[layer]
-        full = take_halves is None or self.hidden != self.units
-        halves = {} if full else take_halves(layer + 1)
-        if full:
-            gates = self._gates_buffer()[: steps * streams].view(steps, streams, -1)
-        else:
-            gates = self._gates_buffer()[:streams].view(1, streams, -1)
-        hidden_out, cell_out = self.hidden_out[layer % 2][:steps], self.cell_out[:steps]
-        h, c = self.h[layer], self.c[layer]
-        where = {"ids": ids.contiguous()} if layer == 0 else {"inputs": (below, self.inputs[layer])}
-        if not recorder_kernels.lstm_layer(
-            self.packed[layer], table if layer == 0 else input_bias, gates, h, c,
-            hidden_out, cell_out, self._copies(halves), **where,
-        ):  # fmt: skip
-            return None, {}
-        h.copy_(hidden_out[-1])
-        c.copy_(cell_out[-1])
-        kinds = self._kinds(layer, gates) if full else {"hidden": hidden_out, "cell": cell_out}
-        return kinds, halves
-
     def _lstm(self, layer, gates, w_hh, _, halves) -> bool:
-        """gates (steps, streams, 4H) holds x W_ih^T + b; filled in place with i, f, o, g
-        (where the layer kernel declined)."""
+        """gates (steps, streams, 4H) holds x W_ih^T + b; filled in place with i, f, o, g.
+        True where the layer kernel ran (and filled `halves`)."""
         steps, three = gates.shape[0], 3 * self.hidden
         hidden_out, cell_out = self.hidden_out[layer % 2][:steps], self.cell_out[:steps]
         h, c = self.h[layer], self.c[layer]
+        if self.packed and recorder_kernels.lstm_layer(
+            self.packed[layer], gates, h, c, hidden_out, cell_out, self._copies(halves)
+        ):  # one call a chunk: the GEMM and the gate math fused, no Python between steps
+            h.copy_(hidden_out[-1])
+            c.copy_(cell_out[-1])
+            return True
         for t in range(gates.shape[0]):
             row, c_next, h_next = gates[t], cell_out[t], hidden_out[t]
             recurrent = onednn.add_recurrent(row, h, w_hh)

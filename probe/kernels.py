@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-VERSION = 9  # of the functions' arguments: probe_version() in _kernels.c
+VERSION = 10  # of the functions' arguments: probe_version() in _kernels.c
 
 
 def _load() -> ctypes.CDLL | None:
@@ -53,7 +53,7 @@ def _bind(library) -> ctypes.CDLL | None:
         library.probe_to_half.argtypes = [pointer] + [size] * 5 + [pointer, size]
         library.probe_gru_step.argtypes = [pointer] * 4 + [size] * 2
         library.probe_lstm_step.argtypes = [pointer] * 5 + [size] * 2
-        library.probe_lstm_layer.argtypes = [pointer] * 11 + [size] * 6
+        library.probe_lstm_layer.argtypes = [pointer] * 7 + [size] * 4
         library.probe_gru_layer.argtypes = [pointer] * 7 + [size] * 4
         library.probe_logprob.argtypes = [pointer] * 6 + [size] * 5
         library.probe_rnn_layer.argtypes = [pointer] * 5 + [size] * 4

@@ -95,30 +95,12 @@ def lstm_step(
     return True
 
 
-def pad_units(weight: torch.Tensor, units: int, padded: int, inputs: bool) -> torch.Tensor:
-    """A layer's (gates x units[, inputs]) weight or bias with each gate block's rows padded
-    with zeros to `padded` units, and with `inputs`, its columns too (they are the units of
-    the layer below). A padded unit's pre-activations are 0 and its state starts at 0, so it
-    stays 0 (LSTM: c = 0.5 c + 0.5 tanh(0); GRU: h = 0.5 tanh(0) + 0.5 h; RNN: tanh(0)),
-    and its zero columns keep it out of every real unit's sums."""
-    if padded == units:
-        return weight
-    blocks = weight.reshape(-1, units, *weight.shape[1:])  # gate, unit[, input]
-    shape = (blocks.shape[0], padded, *((padded,) if inputs else weight.shape[1:]))
-    out = weight.new_zeros(shape)
-    if inputs:
-        out[:, :units, :units] = blocks
-    else:
-        out[:, :units] = blocks
-    return out.reshape(-1, *shape[2:])
-
-
-def lstm_pack(weight: torch.Tensor) -> torch.Tensor:
-    """W_hh (4H, H) or W_ih (4H, K), gate blocks i, f, o, g, laid out for `lstm_layer`: for
-    each block of 8 units, two panels (gates i, f; then o, g), each a row of 2 x 8 weights
-    per k: (H/8, 2, K, 2, 8)."""
-    hidden, width = weight.shape[0] // 4, weight.shape[1]
-    return weight.reshape(2, 2, hidden // 8, 8, width).permute(2, 0, 4, 1, 3).contiguous()
+def lstm_pack(w_hh: torch.Tensor) -> torch.Tensor:
+    """W_hh (4H, H), gate blocks i, f, o, g, laid out for `lstm_layer`: for each block of 8
+    units, two panels (gates i, f; then o, g), each a row of 2 x 8 weights per k:
+    (H/8, 2, H, 2, 8)."""
+    hidden = w_hh.shape[1]
+    return w_hh.reshape(2, 2, hidden // 8, 8, hidden).permute(2, 0, 4, 1, 3).contiguous()
 
 
 def _halves(halves: list[torch.Tensor | None] | None, kinds: int, shape: tuple[int, int, int]):
@@ -158,60 +140,30 @@ def _run_layer(name: str, lanes: int, shapes, halves, kinds: int, size: tuple) -
 
 def lstm_layer(
     packed: torch.Tensor,
-    rows: torch.Tensor,
     gates: torch.Tensor,
     h: torch.Tensor,
     c: torch.Tensor,
     hidden_out: torch.Tensor,
     cell_out: torch.Tensor,
     halves: list[torch.Tensor | None] | None = None,
-    ids: torch.Tensor | None = None,
-    inputs: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> bool:
-    """An LSTM layer over a chunk (see probe_lstm_layer), gate order i, f, o, g: each step's
-    pre-activations are b + x W_ih^T + h W_hh^T, from `rows` and either `ids` (layer 1:
-    rows (vocab, 4H) = W_ih^T + b, the row of each char of ids (streams, steps) int64) or
-    inputs = (x (steps, streams, K), W_ih packed by `lstm_pack`) with rows = b (4H). The
-    activated gates go to gates: (steps, streams, 4H), or (1, streams, 4H) to keep only
-    the step's (for `halves`). hidden_out and cell_out (steps, streams, H) written, from
-    state h, c (streams, H); packed: W_hh from `lstm_pack`. `halves`: for i, f, o, g, c, h,
-    None or a float16 (streams, >= steps, H) tensor that gets a copy (stream-major, as
-    `to_half` writes). False (nothing done) where the kernel does not take these tensors."""
-    steps, streams, hidden = hidden_out.shape
-    gate_steps = gates.shape[0]
-    if (ids is None) == (inputs is None) or gate_steps not in (1, steps):
-        return False
-    x, input_packed = inputs if inputs is not None else (None, None)
-    width = x.shape[2] if x is not None else 0
+    """An LSTM layer over a chunk (see probe_lstm_layer): gates (steps, streams, 4H) = x
+    W_ih^T + b in gate order i, f, o, g, overwritten with the activated gates; hidden_out and
+    cell_out (steps, streams, H) written, from state h, c (streams, H); packed from
+    `lstm_pack`. `halves`: for i, f, o, g, c, h, None or a float16 (streams, >= steps, H)
+    tensor that gets a copy (stream-major, as `to_half` writes). False (nothing done) where
+    the kernel does not take these tensors."""
+    steps, streams, width = gates.shape
+    hidden = width // 4
     shapes = [
         (packed, (hidden // 8, 2, hidden, 2, 8)),
-        (rows, (rows.shape[0], 4 * hidden) if ids is not None else (4 * hidden,)),
-        (gates, (gate_steps, streams, 4 * hidden)),
+        (gates, (steps, streams, 4 * hidden)),
         (h, (streams, hidden)),
         (c, (streams, hidden)),
         (hidden_out, (steps, streams, hidden)),
         (cell_out, (steps, streams, hidden)),
     ]
-    if x is not None:
-        shapes += [(x, (steps, streams, width)), (input_packed, (hidden // 8, 2, width, 2, 8))]
-    elif not (
-        kernels.on_cpu(ids, torch.int64, (streams, steps))
-        and (steps * streams == 0 or 0 <= int(ids.min()) and int(ids.max()) < rows.shape[0])
-    ):
-        return False
-    copies = _halves(halves, 6, (steps, streams, hidden))
-    if hidden % 8 or copies is None:
-        return False
-    if any(not kernels.on_cpu(tensor, torch.float32, shape) for tensor, shape in shapes):
-        return False
-    pointer = lambda tensor: None if tensor is None else tensor.data_ptr()  # noqa: E731
-    kernels.library.probe_lstm_layer(
-        packed.data_ptr(), pointer(input_packed), rows.data_ptr(), pointer(ids), pointer(x),
-        gates.data_ptr(), h.data_ptr(), c.data_ptr(), hidden_out.data_ptr(),
-        cell_out.data_ptr(), copies[0], width, streams * 4 * hidden * (gate_steps > 1),
-        copies[1], steps, streams, hidden,
-    )  # fmt: skip
-    return True
+    return _run_layer("probe_lstm_layer", 8, shapes, halves, 6, (steps, streams, hidden))
 
 
 def gru_pack(w_hh: torch.Tensor) -> torch.Tensor:

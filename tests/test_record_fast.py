@@ -39,9 +39,7 @@ def test_tracer_equals_trace_across_chunks(checkpoint, text, monkeypatch, path):
     import probe.fastrecord as fastrecord
 
     if path != "layer-kernel":
-        monkeypatch.setattr(
-            fastrecord.recorder_kernels, "lstm_layer", lambda *args, **kwargs: False
-        )
+        monkeypatch.setattr(fastrecord.recorder_kernels, "lstm_layer", lambda *args: False)
         monkeypatch.setattr(fastrecord.recorder_kernels, "gru_layer", lambda *args: False)
         monkeypatch.setattr(fastrecord.recorder_kernels, "rnn_layer", lambda *args: False)
     if path == "onednn-step-loop":

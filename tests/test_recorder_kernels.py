@@ -129,38 +129,18 @@ def layer_inputs(seed: int, gates: int, hidden: int, streams: int, steps: int = 
     )
 
 
-def lstm_rows(gates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pre-activations (steps, streams, 4H) as `lstm_layer`'s layer-1 input: a table of
-    rows and ids (streams, steps) that pick each step's and stream's row."""
-    steps, streams, width = gates.shape
-    ids = torch.arange(steps * streams).reshape(steps, streams).t().contiguous()
-    return gates.reshape(-1, width).clone(), ids
-
-
 @needs_kernels
 @pytest.mark.parametrize("hidden, streams", [(8, 1), (24, 7), (264, 13)])
-@pytest.mark.parametrize("projected", [False, True])
-def test_lstm_layer_matches_torch_math(hidden, streams, projected):
-    """Fused GEMMs and gate math over a chunk, against torch step by step: stream counts
-    that leave a short tile of 6, and 264 units, more than one k block (256); the
-    pre-activations from a table of rows (layer 1) or from b + x W_ih^T (layers above, x
-    wider than one k block where hidden is)."""
-    w_hh, bias, gates, h0, c0 = layer_inputs(5, 4, hidden, streams)
+def test_lstm_layer_matches_torch_math(hidden, streams):
+    """Fused GEMM and gate math over a chunk, against torch step by step: stream counts that
+    leave a short tile of 6, and 264 units, more than one k block (256)."""
+    w_hh, _, gates, h0, c0 = layer_inputs(5, 4, hidden, streams)
     steps = len(gates)
     hidden_out, cell_out = torch.empty(steps, streams, hidden), torch.empty(steps, streams, hidden)
-    got = torch.empty_like(gates)
-    if projected:
-        width = hidden + 5
-        x = torch.randn(steps, streams, width, generator=torch.Generator().manual_seed(hidden))
-        w_ih = torch.randn(4 * hidden, width, generator=torch.Generator().manual_seed(1)) * 0.05
-        gates = x.double() @ w_ih.double().t() + bias.double()
-        where = {"inputs": (x, recorder_kernels.lstm_pack(w_ih))}
-        rows = bias
-    else:
-        rows, ids = lstm_rows(gates)
-        where = {"ids": ids}
-    packed = recorder_kernels.lstm_pack(w_hh)
-    assert recorder_kernels.lstm_layer(packed, rows, got, h0, c0, hidden_out, cell_out, **where)
+    got = gates.clone()
+    assert recorder_kernels.lstm_layer(
+        recorder_kernels.lstm_pack(w_hh), got, h0, c0, hidden_out, cell_out
+    )
     h, c = h0.double(), c0.double()
     for t in range(steps):
         before = gates[t].double() + h @ w_hh.double().t()
@@ -172,21 +152,11 @@ def test_lstm_layer_matches_torch_math(hidden, streams, projected):
         torch.testing.assert_close(got[t], expected, rtol=1e-5, atol=2e-6)
         torch.testing.assert_close(cell_out[t], c.float(), rtol=1e-5, atol=2e-6)
         torch.testing.assert_close(hidden_out[t], h.float(), rtol=1e-5, atol=2e-6)
-    step = torch.empty(1, streams, 4 * hidden)  # the last step's gates only
-    assert recorder_kernels.lstm_layer(packed, rows, step, h0, c0, hidden_out, cell_out, **where)
-    assert torch.equal(step[0], got[-1])
     odd = torch.zeros(1, 2, 4 * 12)  # hidden not a multiple of 8: left to torch
     state = torch.zeros(2, 12)
-    odd_rows, odd_ids = lstm_rows(odd)
     assert not recorder_kernels.lstm_layer(
-        torch.zeros(48, 12), odd_rows, odd, state, state, state[None], state[None], ids=odd_ids
+        torch.zeros(48, 12), odd, state, state, state[None], state[None]
     )
-    if not projected:  # a char id past the table's rows: declined, never read
-        ids = where["ids"].clone()
-        ids[0, 0] = len(rows)
-        assert not recorder_kernels.lstm_layer(
-            packed, rows, got, h0, c0, hidden_out, cell_out, ids=ids
-        )
 
 
 @needs_kernels
@@ -221,11 +191,9 @@ def run_layer(cell: str, inputs, halves=None):
     hidden = h0.shape[1]
     hidden_out, cell_out = (torch.empty(steps, streams, hidden) for _ in range(2))
     if cell == "lstm":
-        rows, ids = lstm_rows(gates)
         accepted = recorder_kernels.lstm_layer(
-            recorder_kernels.lstm_pack(w_hh), rows, gates, h0, c0, hidden_out, cell_out,
-            halves, ids=ids,
-        )  # fmt: skip
+            recorder_kernels.lstm_pack(w_hh), gates, h0, c0, hidden_out, cell_out, halves
+        )
         return accepted, [*gates.split(hidden, dim=-1), cell_out, hidden_out]
     if cell == "rnn":
         packed = recorder_kernels.panel_pack(w_hh)

@@ -79,7 +79,10 @@ their time slice stall every small parallel op).
   The r pass prefetches each tile's successor a line or two per pair of rows it casts: issued
   in one burst per strip, the prefetches filled the load queue and stalled the cast on the
   Zen 1 (a quarter of the pass's samples on the prefetch loop); A/B in one process there,
-  median of 5: search 2.32 s vs 3.05 s (no prefetching: 2.87 s).
+  median of 5: search 2.32 s vs 3.05 s (no prefetching: 2.87 s). Tried without a change
+  beyond the noise: casting each tile first in row order (which the hardware prefetchers
+  follow) into float32 strips kept in L2, then taking each strip's sums from there (the same
+  sums to the bit; Zen 1, interleaved rounds, median of 15: r pass 1.49 vs 1.52 s).
 - Dashboard: `bench/dashboard.py` in headless Chromium on a 1M-char recording: from the click
   to the view showing the new coloring or window, painted. The text view draws first the
   blocks of lines that can be in view (the focus is scrolled to the middle) and the rest of
@@ -185,6 +188,9 @@ float16 after the step (plain or non-temporal stores), prefetching the next step
 the layer kernel, each step's GEMM over x and h together: equal to tmpfs (2x256 ~31k chars/s,
 3x512 ~4.4k), but to disk 3x512 fell from 4.5k/4.0k to 3.6k/3.1k chars/s (alternating runs),
 each step streaming both weight matrices (8 MB) from memory while the writeback runs.
+Writing with O_DIRECT (headers and pieces aligned to 4 KB, no copy into the page cache) was
+slower on the Zen 1: its disk takes direct writes at 0.23-0.27 GB/s with 1 to 4 in flight
+(buffered: 0.37-0.56), and 2x256 recorded 19.1k/22.5k chars/s vs 24.1k/25.8k buffered.
 
 The per-char loop (a) runs 1.3-2x slower than the layer-major loop for the 1- and 2-layer
 shapes and 3.5-3.7x for 3x512 on the Zen 3, whose five weight matrices (20 MB) it reads for

@@ -23,12 +23,10 @@ are time-major (steps, streams, units), and a chunk of steps is computed per cal
   what PyTorch's fused layer returns, so each layer runs as its own one-layer `nn.RNN`
   with the model's weights.
 * GPUs and the fallbacks: a step loop with the input projections hoisted out, one
-  recurrent GEMM per step (see `onednn.linear`), gates computed in place (LSTM rows
-  reordered to i, f, o, g so one sigmoid covers three gates) into preallocated buffers, by
-  one compiled call per step where the kernels run.
-
-On CPU, `probe.record` runs groups of streams side by side, one thread each (see
-`plan_shards`), so each tracer here runs on one core.
+  recurrent GEMM per step (`onednn.linear`), gates computed in place (LSTM rows reordered
+  to i, f, o, g: one sigmoid covers three gates) into preallocated buffers, by one compiled
+  call per step where the kernels run. On CPU, `probe.record` runs groups of streams side
+  by side, one thread each (`plan_shards`), so each tracer here runs on one core.
 """
 
 from __future__ import annotations
@@ -155,11 +153,8 @@ class FastTracer:
         self.hidden_out = [empty(), empty()] if stepped else []
         self.cell_out = empty() if self.cell == "lstm" else None
         padding = (0, self.hidden - self.units)
-        if self.cell == "lstm":
-            self.h = [F.pad(s, padding) for s in state[0]]
-            self.c = [F.pad(s, padding) for s in state[1]]
-        else:
-            self.h = [F.pad(s, padding) for s in state]
+        h, c = state if self.cell == "lstm" else (state, [])
+        self.h, self.c = [F.pad(s, padding) for s in h], [F.pad(s, padding) for s in c]
         self.fused = uses_fused_kernel(model)
         self.fused_weights = [
             tuple(w.detach().contiguous() for w in model.layer_weights(layer))

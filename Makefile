@@ -14,7 +14,7 @@ STEPS_linux-rnn ?= 3400
 
 .PHONY: demo test lint bench reproduce reproduce-train reproduce-report browser clean $(addprefix train-,$(SHIPPED))
 
-$(BIN)/probe: pyproject.toml setup.py probe/_kernels.c probe/_recorder_kernels.c probe/_kernels.h
+$(BIN)/probe: pyproject.toml setup.py probe/_kernels.c probe/_auroc_kernels.c probe/_recorder_kernels.c probe/_kernels.h
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0   # first: the CPU wheel, so nothing pulls a CUDA build

@@ -57,18 +57,29 @@ their time slice stall every small parallel op).
   features; GB/s counts 2 reads of every array (the r pass; gathering the
   candidates' columns for exact AUROC, which touches every page of an array holding any),
   against the read rate of all cores together. Both passes run row blocks on a pool of one
-  thread per core, each calling the compiled kernels (`probe/_kernels.c`, AVX2; where they
-  are not built the same passes run in torch, 2-2.5x slower). The r pass takes a tile of
-  rows (128 KB, in L2) one 16-unit strip at a time: it casts the strip to float32 into a
-  16 KB buffer in L1, taking the strip's sums and squares as it goes, then sweeps the buffer
-  with the dense features' sums in registers. A feature that moves by a fixed step a char
-  (0, +1 or -1) but at few jumps (all 10 here: positions and lengths in a line, indents,
-  depths, and the binary features' runs) costs no FMA a row: with the strip's prefix sums
-  P and sum of t x, its sum over a tile is (value at the tile's start + its jumps) * sum(x)
-  + slope * sum(t x) - sum over the jumps of size * P(jump): a lookup a jump (0.5-4% of
-  rows here). A/B in one process, 1M chars: search 1.72-1.86 s vs 1.95-2.50 s with the
-  features as FMAs a row (binary ones as sums over their 1s), with the shift null 3.8-4.6 s
-  vs 5.3-6.0 s; r within 2e-6 of the float64 value (FMAs: 1e-7). The candidates' pass
+  thread per core, each calling the compiled kernels (`probe/_kernels.c` and
+  `probe/_auroc_kernels.c`, AVX2; where they are not built the same passes run in torch,
+  2-2.5x slower). The r pass takes a tile of
+  rows (256 KB, in L2) one 16-unit strip at a time: it casts the strip to float32, taking
+  its sums and squares as it goes, into a 16 KB buffer in L1 that it then sweeps with the
+  dense features' sums in registers (no dense or binary feature, no buffer). A feature that
+  moves by a fixed step a char (0, +1 or -1) but at few jumps (all 10 here: positions and
+  lengths in a line, indents, depths, and the binary features' runs) costs no FMA a row:
+  with the strip's prefix sums P, its sum over a tile is (value at the tile's start + its
+  jumps) * sum(x) + slope * sum(t x) - sum over the jumps of size * P(jump), where sum(t x)
+  = (n - 1) P(n) - the sum of P over the tile's rows: a lookup a jump (0.5-4% of rows
+  here), and P stored only at the pairs of rows some feature jumps in, their slots found
+  once a tile for all its strips. Storing P at every row and taking sum(t x) by FMAs cost a
+  third of the pass on the Zen 1 (its cores store 16 bytes a cycle); with each flag of the
+  cast a constant of its own loop, its sums stay in registers. A/B in one process on the
+  Zen 1, one 1 GB array (512 units) x the 10 features, median of 5: 4.6-4.8 GB/s a core vs
+  2.9 before, 6.0-7.0 vs 3.9-4.3 GB/s on both cores (the same sweep with no features: 5.9 a
+  core, 11.6 both); search, 6 rounds, best 1.72 s vs 2.11 (the machine's noise then ran
+  rounds up to 3.6 s); r of that array within 4e-7 of the float64 value (before: 1.1e-6).
+  Steps against the same features as FMAs a row (binary ones as sums over their 1s), when
+  they came: search 1.72-1.86 s vs 1.95-2.50 s, with the shift null 3.8-4.6 s vs 5.3-6.0 s.
+  The search is timed over at least 5 rounds, whatever `--rounds` says: a 2 s measurement
+  on a shared machine needs more than 2 to see one undisturbed. The candidates' pass
   gathers their columns (~0.1 s per 1 GB array) tile by tile, each tile fetched in order
   ahead of use (Zen 3: touched first, 0.52-0.63 s for 6 arrays x 68 columns vs 0.59-0.87 s
   picking columns straight from memory; Zen 1, A/B in one process, median of 10: prefetched

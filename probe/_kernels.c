@@ -23,7 +23,7 @@ int probe_version(void) { return 10; }
 
 #ifdef PROBE_X86
 #define FEATURE_BLOCK 6 /* features per sweep: 12 accumulators + 2 values + 1 weight */
-#define TILE_BYTES (1 << 17) /* float16 rows of one tile: 128 KB, stays in L2 */
+#define TILE_BYTES (1 << 18) /* float16 rows of one tile: 256 KB, stays in L2 */
 #define STRIP_ROWS 256 /* at most: a strip of 16 units in float32 is 16 KB, stays in L1 */
 
 int probe_supported(void) {
@@ -32,7 +32,7 @@ int probe_supported(void) {
 }
 
 /* 8 float16 values at row (of which `lanes` are there; the rest read as 0) - shift */
-static FAST inline __m256 cast_half(const uint16_t *row, int64_t lanes, __m256 shift) {
+static FAST inline __attribute__((always_inline)) __m256 cast_half(const uint16_t *row, int64_t lanes, __m256 shift) {
     if (lanes >= 8)
         return _mm256_sub_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)row)), shift);
     uint16_t part[8] = {0}; /* the last, partial strip: pad lanes hold zeros */
@@ -41,47 +41,58 @@ static FAST inline __m256 cast_half(const uint16_t *row, int64_t lanes, __m256 s
 }
 
 /* One 16-unit column strip of a tile: strip[16 t + l] = x'[t, l] = x[t * units + l] - shift[l]
- * for t < n, l < lanes (other lanes 0), written in order in float32; and the strip's sum,
- * sum of squares (and min / max, where `ranges`) per lane, stored in the 16 floats of each
- * stats row: sums, squares, low, high. Even and odd rows keep separate sums,
- * so the loop waits on no add's latency. Where `prefix` is given (stepped features), also
- * prefix[16 t + l] = sum of x'[s, l] over s < t, and stats row 4 = sum of t * x'[t, l]. */
-static FAST void cast_strip(const uint16_t *x, int64_t units, int64_t n, int64_t lanes,
-                            const float *shift, float *strip, float *prefix, float (*stats)[16],
-                            int ranges, const char *ahead, const char *ahead_end) {
+ * for t < n, l < lanes (other lanes 0), written in order in float32 (where `strip` is given:
+ * only the dense and binary features read it); and the strip's sum, sum of squares (and
+ * min / max, where `ranges`) per lane, stored in the 16 floats of each stats row: sums,
+ * squares, low, high. Even and odd rows keep separate sums of squares, so the loop waits on
+ * no FMA's latency. Where `prefix` is given (stepped features), also stats row 4 = R = sum
+ * of t * x'[t, l] and the prefix sums P(t)[l] = sum of x'[s, l] over s < t at the pairs of
+ * rows the stepped features jump in: pair p = rows 2p, 2p + 1 with slots[p] > 0 has P(2p)
+ * at prefix[32 (slots[p] - 1)] and P(2p + 1) 16 floats on (a store for every row was a
+ * third of the pass on a Zen 1, whose cores store 16 bytes a cycle). The sum is then P(n),
+ * and R = (n - 1) P(n) - sum of P(t) over t < n, an add a row where t * x' took an FMA and
+ * a counter. The flags are constants where `cast_strip` calls this, so each case compiles
+ * to its own loop, with no branch a row and its sums in registers. */
+static FAST inline __attribute__((always_inline)) void cast_rows(
+    const uint16_t *x, int64_t units, int64_t n, int64_t lanes, const float *shift, float *strip,
+    float *prefix, const uint8_t *slots, float (*stats)[16], const int ranges,
+    const int stepped, const int full, const char *ahead, const char *ahead_end) {
     __m256 shift0 = _mm256_load_ps(shift), shift1 = _mm256_load_ps(shift + 8);
     __m256 sum0 = _mm256_setzero_ps(), sum1 = sum0, sum2 = sum0, sum3 = sum0;
     __m256 square0 = sum0, square1 = sum0, square2 = sum0, square3 = sum0;
     __m256 low0 = _mm256_set1_ps(INFINITY), low1 = low0;
     __m256 high0 = _mm256_set1_ps(-INFINITY), high1 = high0;
-    __m256 before0 = sum0, before1 = sum0, index = sum0, one = _mm256_set1_ps(1.0f); /* prefix */
-    __m256 weighted0 = sum0, weighted1 = sum0, weighted2 = sum0, weighted3 = sum0;
+    __m256 before0 = sum0, before1 = sum0, prefixes0 = sum0, prefixes1 = sum0; /* stepped */
+    __m256 two = _mm256_set1_ps(2.0f);
     for (int64_t t = 0; t < n; t += 2) {
         for (int k = 0; k < 2 && ahead < ahead_end; k++, ahead += 64) /* [ahead, ahead_end) */
             _mm_prefetch(ahead, _MM_HINT_T1); /* into L2, a line or two a pair of rows */
         const uint16_t *row = x + t * units, *next = t + 1 < n ? row + units : row;
-        __m256 x0 = cast_half(row, lanes, shift0), x1 = cast_half(row + 8, lanes - 8, shift1);
-        __m256 y0 = cast_half(next, lanes, shift0), y1 = cast_half(next + 8, lanes - 8, shift1);
+        __m256 x0 = cast_half(row, full ? 8 : lanes, shift0);
+        __m256 x1 = cast_half(row + 8, full ? 8 : lanes - 8, shift1);
+        __m256 y0 = cast_half(next, full ? 8 : lanes, shift0);
+        __m256 y1 = cast_half(next + 8, full ? 8 : lanes - 8, shift1);
         if (t + 1 == n) y0 = y1 = _mm256_setzero_ps(); /* odd n: no second row */
-        _mm256_store_ps(strip + 16 * t, x0), _mm256_store_ps(strip + 16 * t + 8, x1);
-        _mm256_store_ps(strip + 16 * t + 16, y0), _mm256_store_ps(strip + 16 * t + 24, y1);
-        sum0 = _mm256_add_ps(sum0, x0), sum1 = _mm256_add_ps(sum1, x1);
-        sum2 = _mm256_add_ps(sum2, y0), sum3 = _mm256_add_ps(sum3, y1);
+        if (strip) {
+            _mm256_store_ps(strip + 16 * t, x0), _mm256_store_ps(strip + 16 * t + 8, x1);
+            _mm256_store_ps(strip + 16 * t + 16, y0), _mm256_store_ps(strip + 16 * t + 24, y1);
+        }
         square0 = _mm256_fmadd_ps(x0, x0, square0), square1 = _mm256_fmadd_ps(x1, x1, square1);
         square2 = _mm256_fmadd_ps(y0, y0, square2), square3 = _mm256_fmadd_ps(y1, y1, square3);
-        if (prefix) { /* the running sums before rows t and t + 1; the chain adds once a pair */
-            float *at = prefix + 16 * t;
-            _mm256_store_ps(at, before0), _mm256_store_ps(at + 8, before1);
-            _mm256_store_ps(at + 16, _mm256_add_ps(before0, x0));
-            _mm256_store_ps(at + 24, _mm256_add_ps(before1, x1));
+        if (stepped) { /* P(t) and P(t + 1); the chain adds once a pair */
+            if (slots[t >> 1]) {
+                float *at = prefix + 32 * (slots[t >> 1] - 1);
+                _mm256_store_ps(at, before0), _mm256_store_ps(at + 8, before1);
+                _mm256_store_ps(at + 16, _mm256_add_ps(before0, x0));
+                _mm256_store_ps(at + 24, _mm256_add_ps(before1, x1));
+            }
+            prefixes0 = _mm256_add_ps(prefixes0, _mm256_fmadd_ps(two, before0, x0));
+            prefixes1 = _mm256_add_ps(prefixes1, _mm256_fmadd_ps(two, before1, x1));
             before0 = _mm256_add_ps(before0, _mm256_add_ps(x0, y0));
             before1 = _mm256_add_ps(before1, _mm256_add_ps(x1, y1));
-            __m256 next_index = _mm256_add_ps(index, one); /* y is 0 past the end */
-            weighted0 = _mm256_fmadd_ps(index, x0, weighted0);
-            weighted1 = _mm256_fmadd_ps(index, x1, weighted1);
-            weighted2 = _mm256_fmadd_ps(next_index, y0, weighted2);
-            weighted3 = _mm256_fmadd_ps(next_index, y1, weighted3);
-            index = _mm256_add_ps(next_index, one);
+        } else {
+            sum0 = _mm256_add_ps(sum0, x0), sum1 = _mm256_add_ps(sum1, x1);
+            sum2 = _mm256_add_ps(sum2, y0), sum3 = _mm256_add_ps(sum3, y1);
         }
         if (ranges) {
             if (t + 1 == n) y0 = x0, y1 = x1;
@@ -91,14 +102,39 @@ static FAST void cast_strip(const uint16_t *x, int64_t units, int64_t n, int64_t
             high1 = _mm256_max_ps(high1, _mm256_max_ps(x1, y1));
         }
     }
-    _mm256_storeu_ps(stats[0], _mm256_add_ps(sum0, sum2));
-    _mm256_storeu_ps(stats[0] + 8, _mm256_add_ps(sum1, sum3));
+    if (stepped) { /* odd n: the last pair added P(n), which is no row's */
+        if (n & 1)
+            prefixes0 = _mm256_sub_ps(prefixes0, before0),
+            prefixes1 = _mm256_sub_ps(prefixes1, before1);
+        __m256 last = _mm256_set1_ps((float)(n - 1));
+        _mm256_storeu_ps(stats[0], before0), _mm256_storeu_ps(stats[0] + 8, before1);
+        _mm256_storeu_ps(stats[4], _mm256_fmsub_ps(last, before0, prefixes0));
+        _mm256_storeu_ps(stats[4] + 8, _mm256_fmsub_ps(last, before1, prefixes1));
+    } else {
+        _mm256_storeu_ps(stats[0], _mm256_add_ps(sum0, sum2));
+        _mm256_storeu_ps(stats[0] + 8, _mm256_add_ps(sum1, sum3));
+        _mm256_storeu_ps(stats[4], sum0), _mm256_storeu_ps(stats[4] + 8, sum0); /* unused */
+    }
     _mm256_storeu_ps(stats[1], _mm256_add_ps(square0, square2));
     _mm256_storeu_ps(stats[1] + 8, _mm256_add_ps(square1, square3));
     _mm256_storeu_ps(stats[2], low0), _mm256_storeu_ps(stats[2] + 8, low1);
     _mm256_storeu_ps(stats[3], high0), _mm256_storeu_ps(stats[3] + 8, high1);
-    _mm256_storeu_ps(stats[4], _mm256_add_ps(weighted0, weighted2));
-    _mm256_storeu_ps(stats[4] + 8, _mm256_add_ps(weighted1, weighted3));
+}
+
+static FAST void cast_strip(const uint16_t *x, int64_t units, int64_t n, int64_t lanes,
+                            const float *shift, float *strip, float *prefix,
+                            const uint8_t *slots, float (*stats)[16], int ranges,
+                            const char *ahead, const char *ahead_end) {
+#define CAST(strip, ranges, stepped, full) \
+    cast_rows(x, units, n, lanes, shift, strip, prefix, slots, stats, ranges, stepped, full, \
+              ahead, ahead_end)
+    if (lanes == 16 && !ranges && prefix && !strip) /* search's usual case */
+        CAST(NULL, 0, 1, 1);
+    else if (lanes == 16 && !ranges && !prefix)
+        CAST(strip, 0, 0, 1);
+    else
+        CAST(strip, ranges, prefix != NULL, 0);
+#undef CAST
 }
 
 /* out[l] += the first `lanes` of the 16 floats in (low, high) */
@@ -150,13 +186,22 @@ FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t 
     int64_t padded = (units + 15) / 16 * 16, lists = sparse + stepped;
     int64_t tile = TILE_BYTES / (2 * units);
     tile = tile < 16 ? 16 : tile > STRIP_ROWS ? STRIP_ROWS : tile;
-    size_t strip_bytes = sizeof(float) * 16 * (STRIP_ROWS + 1); /* + odd n */
+    size_t strip_bytes = sizeof(float) * 16 * (STRIP_ROWS + 2); /* + odd n */
     float *strip = aligned_alloc(64, strip_bytes);
     float *prefix = stepped ? aligned_alloc(64, strip_bytes) : NULL;
     float *shifts = aligned_alloc(32, sizeof(float) * padded);
     int64_t *cursor = malloc(sizeof(int64_t) * 2 * (lists + 1)), *until = cursor + lists + 1;
-    if (!strip || (stepped && !prefix) || !shifts || !cursor) {
+    /* this tile's jumps of the stepped features, found once for all its strips: feature k's
+     * are [first[k], first[k + 1]), each its P's offset in `prefix` and its size */
+    int64_t jumps_max = stepped * (STRIP_ROWS + 1), *first = malloc(sizeof(int64_t) * (stepped + 1));
+    int32_t *offsets = malloc(sizeof(int32_t) * (jumps_max + 1));
+    float *jump_sizes = malloc(sizeof(float) * (jumps_max + 1));
+    float *levels = malloc(sizeof(float) * (stepped + 1));
+    uint8_t slots[STRIP_ROWS / 2 + 1];
+    if (!strip || (stepped && !prefix) || !shifts || !cursor || !first || !offsets ||
+        !jump_sizes || !levels) {
         free(strip), free(prefix), free(shifts), free(cursor);
+        free(first), free(offsets), free(jump_sizes), free(levels);
         return -1;
     }
     memset(shifts, 0, sizeof(float) * padded);
@@ -177,6 +222,29 @@ FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t 
             until[s] = cursor[s];
             while (until[s] < counts[s] && rows[s][until[s]] < t0 + n) until[s]++;
         }
+        if (stepped) { /* the pairs of rows where some feature jumps get a slot each */
+            memset(slots, 0, sizeof(slots));
+            for (int64_t s = sparse; s < lists; s++)
+                for (int64_t i = cursor[s]; i < until[s]; i++)
+                    if (rows[s][i] > t0) slots[(rows[s][i] - t0) >> 1] = 1;
+            for (int64_t pair = 0, used = 0; pair < (n + 1) / 2; pair++)
+                if (slots[pair]) slots[pair] = (uint8_t)++used;
+            int64_t count = 0;
+            for (int64_t k = 0; k < stepped; k++) {
+                int64_t s = sparse + k;
+                float jumps = 0;
+                first[k] = count;
+                for (int64_t i = cursor[s]; i < until[s]; i++) {
+                    int64_t t = rows[s][i] - t0;
+                    if (t <= 0) continue; /* a jump at t0 is in v0 (unsorted: no stray read) */
+                    offsets[count] = (int32_t)(32 * (slots[t >> 1] - 1) + 16 * (t & 1));
+                    jump_sizes[count++] = sizes[k][i];
+                    jumps += sizes[k][i];
+                }
+                levels[k] = columns[dense + k][t0] + jumps;
+            }
+            first[stepped] = count;
+        }
 
         for (int64_t u0 = 0; u0 < units; u0 += 16) {
             int64_t lanes = units - u0 < 16 ? units - u0 : 16;
@@ -186,8 +254,9 @@ FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t 
             int64_t bytes = next_rows * units * 2, share = (bytes / (padded / 16) + 63) & ~63;
             int64_t b = u0 / 16 * share, end = b + share < bytes ? b + share : bytes;
             float stats[5][16];
-            cast_strip(x + t0 * units + u0, units, n, lanes, shifts + u0, strip, prefix, stats,
-                       low != NULL, next + b, next + (end > b ? end : b));
+            cast_strip(x + t0 * units + u0, units, n, lanes, shifts + u0,
+                       dense + sparse ? strip : NULL, prefix, slots, stats, low != NULL,
+                       next + b, next + (end > b ? end : b));
             add_lanes(sums + u0, _mm256_loadu_ps(stats[0]), _mm256_loadu_ps(stats[0] + 8), lanes);
             add_lanes(squares + u0, _mm256_loadu_ps(stats[1]), _mm256_loadu_ps(stats[1] + 8),
                       lanes);
@@ -212,16 +281,12 @@ FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t 
             for (int64_t k = 0; k < stepped; k++) {
                 int64_t s = sparse + k;
                 __m256 a0 = _mm256_setzero_ps(), b0 = a0;
-                float jumps = 0;
-                for (int64_t i = cursor[s]; i < until[s]; i++) {
-                    int64_t t = rows[s][i] - t0;
-                    if (t <= 0) continue; /* a jump at t0 is in v0 (unsorted: no stray read) */
-                    __m256 size = _mm256_set1_ps(sizes[k][i]);
-                    a0 = _mm256_fmadd_ps(size, _mm256_load_ps(prefix + 16 * t), a0);
-                    b0 = _mm256_fmadd_ps(size, _mm256_load_ps(prefix + 16 * t + 8), b0);
-                    jumps += sizes[k][i];
+                for (int64_t i = first[k]; i < first[k + 1]; i++) {
+                    __m256 size = _mm256_set1_ps(jump_sizes[i]);
+                    a0 = _mm256_fmadd_ps(size, _mm256_load_ps(prefix + offsets[i]), a0);
+                    b0 = _mm256_fmadd_ps(size, _mm256_load_ps(prefix + offsets[i] + 8), b0);
                 }
-                __m256 level = _mm256_set1_ps(columns[dense + k][t0] + jumps);
+                __m256 level = _mm256_set1_ps(levels[k]);
                 __m256 slope = _mm256_set1_ps(slopes[k]);
                 a0 = _mm256_fmsub_ps(slope, _mm256_loadu_ps(stats[4]), a0);
                 b0 = _mm256_fmsub_ps(slope, _mm256_loadu_ps(stats[4] + 8), b0);
@@ -256,100 +321,7 @@ FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t 
         for (int64_t s = 0; s < lists; s++) cursor[s] = until[s];
     }
     free(strip), free(prefix), free(shifts), free(cursor);
-    return 0;
-}
-
-/* The 16-bit sort key of a float16 bit pattern, as probe.auroc.sort_keys: keys order like
- * the values (negatives have all bits flipped, the rest their sign bit set). */
-static inline uint16_t sort_key(uint16_t bits) {
-    return bits ^ (uint16_t)(((int16_t)bits >> 15) | 0x8000); /* no branch to mispredict */
-}
-
-/* out[j, t] = sort_key(x[t, picked[j]]) for rows [start, stop) of a (chars, units) array:
- * the chosen columns, transposed. Tile by tile (~64 KB of rows, in L2), 16 rows at a time
- * (in L1), column by column, so each output row is written in order. Picking columns
- * straight from memory hops `units` values between rows, which the hardware prefetchers
- * follow poorly, so each tile is fetched in order ahead of use: the first touched a byte
- * per cache line, each next one prefetched a few lines per column picked in the tile
- * before it (a touch before each tile waits on memory: its 6 x 1 GB arrays x 68 columns,
- * A/B in one process on a Zen 1, median of 10: 0.62 s prefetched vs 0.75 s touched). */
-int probe_column_keys(const uint16_t *restrict x, int64_t units, int64_t start, int64_t stop,
-                      const int64_t *picked, int64_t count, uint16_t *restrict out,
-                      int64_t chars) {
-    enum { ROWS = 16, TOUCH_BYTES = 1 << 16 };
-    int64_t tile = TOUCH_BYTES / (2 * units) / ROWS * ROWS;
-    tile = tile < ROWS ? ROWS : tile;
-    for (int64_t t1 = start; t1 < stop; t1 += tile) {
-        int64_t end = stop - t1 < tile ? stop : t1 + tile;
-        if (t1 == start) {
-            const uint8_t *bytes = (const uint8_t *)(x + t1 * units);
-            uint8_t touched = 0;
-            for (int64_t b = 0; b < (end - t1) * units * 2; b += 64) touched |= bytes[b];
-            __asm__ volatile("" : : "r"(touched)); /* keep the reads */
-        }
-        const char *ahead = (const char *)(x + end * units); /* the next tile's bytes */
-        const char *ahead_end = (const char *)(x + (stop - end < tile ? stop : end + tile) * units);
-        int64_t lines = (ahead_end - ahead + 63) / 64, picks = (end - t1 + ROWS - 1) / ROWS * count;
-        int64_t each = picks ? (lines + picks - 1) / picks : 0; /* lines per column picked */
-        for (int64_t t0 = t1; t0 < end; t0 += ROWS) {
-            int64_t n = end - t0 < ROWS ? end - t0 : ROWS;
-            for (int64_t j = 0; j < count; j++) {
-                for (int64_t k = 0; k < each && ahead < ahead_end; k++, ahead += 64)
-                    _mm_prefetch(ahead, _MM_HINT_T1);
-                const uint16_t *column = x + t0 * units + picked[j];
-                uint16_t *keys = out + j * chars + t0;
-                for (int64_t t = 0; t < n; t++) keys[t] = sort_key(column[t * units]);
-            }
-        }
-    }
-    return 0;
-}
-
-/* counts[key] = number of i < n with keys[i] == key, -0.0 counted with +0.0. Four
- * interleaved sub-histograms in `scratch` (4 x 65536), so runs of equal keys (saturated
- * units) do not wait on one counter's previous increment. */
-static void histogram(const uint16_t *keys, int64_t n, uint32_t *scratch, int64_t *counts) {
-    memset(scratch, 0, sizeof(uint32_t) * (4 << 16));
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int k = 0; k < 4; k++) scratch[(k << 16) | keys[i + k]]++;
-    for (; i < n; i++) scratch[keys[i]]++;
-    for (int64_t key = 0; key < (1 << 16); key++)
-        counts[key] = (int64_t)scratch[key] + scratch[(1 << 16) | key] + scratch[(2 << 16) | key] +
-                      scratch[(3 << 16) | key];
-    counts[0x8000] += counts[0x7FFF], counts[0x7FFF] = 0; /* keys of +0.0 and -0.0 */
-}
-
-/* Exact AUROC of one unit against each of `features` binary features, as probe.auroc does
- * with numpy: keys (n) are the unit's sort keys at every char, positives[f] the counts[f]
- * chars where feature f is 1 (in any order). With P positives and A(v) = #(chars below v)
- * + #(chars equal to v) / 2 from one histogram of every char, the Mann-Whitney U (ties
- * counted half) is sum over the positives of A(v) - P^2 / 2: each pair of positives adds
- * 1/2 to that sum whatever their values, so no histogram of the positives is needed, only
- * one lookup per positive. NaN without both classes. A is exact in doubles (n < 2^52). */
-int probe_auroc(const uint16_t *keys, int64_t n, const int64_t *const *positives,
-                const int64_t *counts, int64_t features, double *auroc) {
-    uint32_t *scratch = malloc(sizeof(uint32_t) * (4 << 16));
-    int64_t *every = malloc(sizeof(int64_t) * (1 << 16));
-    double *midrank = malloc(sizeof(double) * (1 << 16));
-    if (!scratch || !every || !midrank) {
-        free(scratch), free(every), free(midrank);
-        return -1;
-    }
-    histogram(keys, n, scratch, every);
-    double below = 0;
-    for (int64_t key = 0; key < (1 << 16); key++) {
-        midrank[key] = below + every[key] / 2.0;
-        below += every[key];
-    }
-    midrank[0x7FFF] = midrank[0x8000]; /* -0.0 equals +0.0 */
-    for (int64_t f = 0; f < features; f++) {
-        double positive = (double)counts[f], sum = 0;
-        for (int64_t i = 0; i < counts[f]; i++) sum += midrank[keys[positives[f][i]]];
-        double pairs = positive * ((double)n - positive);
-        auroc[f] = pairs > 0 ? (sum - positive * positive / 2) / pairs : NAN;
-    }
-    free(scratch), free(every), free(midrank);
+    free(first), free(offsets), free(jump_sizes), free(levels);
     return 0;
 }
 

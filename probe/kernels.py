@@ -1,6 +1,7 @@
-"""The compiled kernels: `library`, one C library built from probe/_kernels.c (search's
-passes, wrapped here) and probe/_recorder_kernels.c (the recorder's layers, log-probs and
-float16 copies, wrapped in probe/recorder_kernels.py), or None where they cannot run.
+"""The compiled kernels: `library`, one C library built from probe/_kernels.c and
+probe/_auroc_kernels.c (search's passes, wrapped here) and probe/_recorder_kernels.c (the
+recorder's layers, log-probs and float16 copies, wrapped in probe/recorder_kernels.py), or
+None where they cannot run.
 
 `pip install` compiles them when a C compiler is at hand (the extension is optional,
 so an install without one still works). The kernels run on x86-64 CPUs with AVX2 and FMA;

@@ -35,7 +35,9 @@ their time slice stall every small parallel op).
   (a test checks it computes `CharRNN.trace`'s states); also `CharRNN.trace` with batch 1
   ("layer-major loop" row), a stricter loop that already hoists each layer's input
   projection out of the time loop and writes into preallocated outputs; (b) the fused
-  `nn.LSTM`/`GRU`/`RNN` forward over the same text in the same streams, h only, nothing stored;
+  `nn.LSTM`/`GRU`/`RNN` forward over the same text in the same streams, h only, nothing stored,
+  timed on the first quarter of each stream's steps (same GEMMs; storing nothing, its rate
+  is steady from the start, and the whole text took a quarter of the bench's time);
   (c) the FLOP bound = peak fp32 GEMM rate / FLOPs per char, the peak being the best rate
   of the whole run (8 GEMMs 1024^3 each through MKL `torch.mm` and oneDNN in every round of
   every shape: noise only ever slows a GEMM down, and a slowed peak flatters every fraction

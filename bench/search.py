@@ -3,10 +3,11 @@ against 10 features over the text, out of core from the float16 memmaps.
 
 The recording is made by our recorder into the temp folder and deleted afterwards. Its
 weights are random: the r pass does not depend on them, and the AUROC candidates spread over
-every array, the candidates' pass's worst case (a trained model's gather in fewer layers). Features are computed once and cached by
-search, so the timed rounds after the first measure the scan itself; the first (cold) call,
-which also runs the feature lexer over the text, is reported too, and so is the search with
-the shift null (the CLI's and dashboard's default: 5 shifted copies of each feature, 60
+every array, the candidates' pass's worst case (a trained model's gather in fewer layers).
+Features are computed once and cached by search, with what it derives from each (mean,
+variance, 1s, steps), so the timed rounds after the first measure the scan itself; the first
+(cold) call, which also runs the feature lexer over the text, is reported too, and so is the
+search with the shift null (the CLI's and dashboard's default: 5 shifted copies of each feature, 60
 columns in the r pass; this recording has no random-init twin, whose null would add one more
 search of a recording of the same shape). GB/s counts two reads of every array (the r pass,
 then gathering the AUROC candidates' columns, which touches the pages of the arrays holding

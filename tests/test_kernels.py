@@ -74,8 +74,8 @@ def test_steps_rebuild_every_shifted_column():
     rows = stepped_features(5_000, rng)
     offsets = (0, 1_234, 4_999)
     columns = S._shifted(rows - rows.mean(1, keepdims=True), offsets)
-    binary = np.zeros(len(columns), bool)
-    stepped = S._stepped(rows, columns, offsets, binary, {})
+    profiles = [S.feature_profile(row) for row in rows]
+    stepped = S._stepped(profiles, columns, offsets, rows.shape[1])
     assert sorted(stepped) == list(range(len(columns)))
     for column, steps in stepped.items():
         change = np.full(rows.shape[1], steps.slope, np.float64)
@@ -93,7 +93,8 @@ def test_stepped_moments_match_float64_numpy(units, with_dense):
     array = (rng.standard_normal((chars, units)) * 3 + 5).astype(np.float16)
     rows = stepped_features(chars, rng)
     columns = rows - rows.mean(1, keepdims=True)
-    steps = list(S._stepped(rows, columns, (0,), np.zeros(3, bool), {}).values())
+    profiles = [S.feature_profile(row) for row in rows]
+    steps = list(S._stepped(profiles, columns, (0,), chars).values())
     assert [step.slope for step in steps] == [1, 0, -1]
     shift = np.asarray(array[:100], np.float32).mean(0)
     dense = [columns[1]] if with_dense else []  # the same feature both ways in one call

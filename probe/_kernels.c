@@ -32,7 +32,8 @@ int probe_supported(void) {
 }
 
 /* 8 float16 values at row (of which `lanes` are there; the rest read as 0) - shift */
-static FAST inline __attribute__((always_inline)) __m256 cast_half(const uint16_t *row, int64_t lanes, __m256 shift) {
+static FAST inline __attribute__((always_inline)) __m256 cast_half(const uint16_t *row,
+                                                                    int64_t lanes, __m256 shift) {
     if (lanes >= 8)
         return _mm256_sub_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)row)), shift);
     uint16_t part[8] = {0}; /* the last, partial strip: pad lanes hold zeros */
@@ -186,14 +187,16 @@ FAST int probe_moments(const uint16_t *x, int64_t units, int64_t start, int64_t 
     int64_t padded = (units + 15) / 16 * 16, lists = sparse + stepped;
     int64_t tile = TILE_BYTES / (2 * units);
     tile = tile < 16 ? 16 : tile > STRIP_ROWS ? STRIP_ROWS : tile;
-    size_t strip_bytes = sizeof(float) * 16 * (STRIP_ROWS + 2); /* + odd n */
+    /* 16 floats a row + an odd n's; prefix: 32 floats a pair of rows, + an odd n's */
+    size_t strip_bytes = sizeof(float) * 16 * (STRIP_ROWS + 2);
     float *strip = aligned_alloc(64, strip_bytes);
     float *prefix = stepped ? aligned_alloc(64, strip_bytes) : NULL;
     float *shifts = aligned_alloc(32, sizeof(float) * padded);
     int64_t *cursor = malloc(sizeof(int64_t) * 2 * (lists + 1)), *until = cursor + lists + 1;
     /* this tile's jumps of the stepped features, found once for all its strips: feature k's
      * are [first[k], first[k + 1]), each its P's offset in `prefix` and its size */
-    int64_t jumps_max = stepped * (STRIP_ROWS + 1), *first = malloc(sizeof(int64_t) * (stepped + 1));
+    int64_t jumps_max = stepped * (STRIP_ROWS + 1);
+    int64_t *first = malloc(sizeof(int64_t) * (stepped + 1));
     int32_t *offsets = malloc(sizeof(int32_t) * (jumps_max + 1));
     float *jump_sizes = malloc(sizeof(float) * (jumps_max + 1));
     float *levels = malloc(sizeof(float) * (stepped + 1));

@@ -61,7 +61,7 @@ their time slice stall every small parallel op).
   against the read rate of all cores together. Both passes run row blocks on a pool of one
   thread per core, each calling the compiled kernels (`probe/_kernels.c` and
   `probe/_auroc_kernels.c`, AVX2; where they are not built the same passes run in torch,
-  2-2.5x slower). The r pass takes a tile of
+  ~4x slower: 3x512, 300k chars, Zen 1, 0.58 vs 2.3 s). The r pass takes a tile of
   rows (256 KB, in L2) one 16-unit strip at a time: it casts the strip to float32, taking
   its sums and squares as it goes, into a 16 KB buffer in L1 that it then sweeps with the
   dense features' sums in registers (no dense or binary feature, no buffer). A feature that

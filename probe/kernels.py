@@ -6,7 +6,7 @@ None where they cannot run.
 `pip install` compiles them when a C compiler is at hand (the extension is optional,
 so an install without one still works). The kernels run on x86-64 CPUs with AVX2 and FMA;
 anywhere else `library` is None and probe.scan, probe.auroc and the recorder use torch,
-which gives the same results (tests run both), slower (search 2-2.5x, recording an LSTM,
+which gives the same results (tests run both), slower (search ~4x, recording an LSTM,
 GRU or RNN 2x256 1.7-1.8x). PROBE_KERNELS=0 turns them off.
 
 Arrays go in by pointer (ctypes releases the GIL for the call, so one call per core runs

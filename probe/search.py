@@ -121,10 +121,8 @@ def feature_profile(values: np.ndarray) -> FeatureProfile:
     jumps = np.flatnonzero(change != slope)
     stepped = len(jumps) <= chars // STEP_SHARE and not (binary and len(jumps) >= len(ones))
     mean, var = float(values.mean(dtype=np.float64)), float(values.var(dtype=np.float64))
-    if not stepped:
-        return FeatureProfile(mean, var, binary, ones, None, None, None)
-    sizes = (change[jumps] - slope).astype(np.float32)
-    return FeatureProfile(mean, var, binary, ones, slope, jumps, sizes)
+    steps = (slope, jumps, (change[jumps] - slope).astype(np.float32)) if stepped else (None,) * 3
+    return FeatureProfile(mean, var, binary, ones, *steps)
 
 
 def shift_offsets(chars: int, count: int = SHIFTS, seed: int = SHIFT_SEED) -> np.ndarray:

@@ -170,10 +170,11 @@ static FAST void add_lanes(double *out, __m256 low, __m256 high, int64_t lanes) 
  *                          row. v0 is read from columns[dense + k], the feature's values.
  *   sums[u] += sum_t x'[t, u], squares[u] += sum_t x'[t, u]^2
  *   low[u], high[u] = running min / max of x'              (skipped when low is NULL)
- * Each tile of rows (in L2) is cast one 16-unit column strip at a time into a float32 buffer
- * (16 KB, in L1), written in order, taking the strip's sums (and range, and prefix sums for
- * the stepped features) as it goes; the buffer is then read for its binary features' sums
- * and once per block of FEATURE_BLOCK dense features, with every sum in registers.
+ * Each tile of rows (in L2) is cast one 16-unit column strip at a time, taking the strip's
+ * sums (and range, and the prefix sums the stepped features' jumps look up) as it goes, into
+ * a float32 buffer (16 KB, in L1) where binary or dense features will read it: once for the
+ * binary features' sums, once per block of FEATURE_BLOCK dense features, with every sum in
+ * registers. The tile's jumps are found once, before its strips.
  * Meanwhile each strip prefetches its share of the next tile into L2 (its rows lie `units`
  * values apart, too far for the hardware), a line or two per pair of rows it casts: in one
  * burst, the prefetches fill the load queue and the cast waits on them. Sums run in

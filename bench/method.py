@@ -190,8 +190,18 @@ What still costs, LSTM 2x256 at 1M chars, by perf profiles of whole recordings. 
 CPU samples (GEMM sweeps 45%, gate math and float16 copies 9%), layer 2's input projection
 (MKL) 20%, copying the writes into the page cache ~3%, the log-probs ~2.5%. On the Zen 1
 (to tmpfs, the input projection summed in the layer kernel, tried below): the GEMM sweeps 72%, the rest of the layer kernel 11%, page-cache copies 6%, the
-log-probs 3%; for 3x512 the sweeps take 85%, and the whole recording reaches ~0.7 of the
-bound, the kernel alone ~0.9 with both cores busy. Writing to this disk rather than tmpfs
+log-probs 3%. LSTM 3x512 on the Zen 1 (250k chars to tmpfs, the code as it is): the sweeps
+51% of samples for 60% of the FLOPs (~0.9 of the peak GEMM rate), MKL's input projections
+of layers 2 and 3 30% for 40% (at the peak), the rest of the layer kernel (gate math,
+float16 copies) 6%, page-cache copies 5%; to disk rather than tmpfs ~5% slower (4.65-4.8k
+vs 4.9-5.1k chars/s), 1M chars no faster than 250k (4.4-5.0k). On that machine the per-char
+loop runs ~275 chars/s (its 20 MB of weights from memory every char), so 20x asks for
+~0.83 of the FLOP bound, where the fused h-only layer reaches 0.73 and we ~0.77. The
+warm-up is 6% of that run's chars, and random weights need none (without it: 4.8-5.4k
+vs 4.7-4.8k chars/s, alternating runs), but trained ones do: the shipped stdlib LSTM on 300k held-out chars
+records 67-77k chars/s with 500 warm-up chars, 60k with 100 and 32-33k with none, its
+repairs running longer, so it stays at 500. Sigmoids by reciprocal and a Newton step
+instead of a division: within the noise (LSTM 2x256, A/B in one process). Writing to this disk rather than tmpfs
 costs the Zen 1 ~14% (alternating runs: 27.6k vs 31.8k chars/s): the kernel's writeback
 shares the two cores. The layer kernel's GEMM takes the streams in tiles of 4-6: a tile of
 r streams costs max(r, 4) cycles a k on the Zen 3 (below 4 the FMA latency binds), so each

@@ -18,8 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import regex
 
 from probe.errors import ProbeError
+
+# A user's regex may backtrack for hours (`(\w+\s?)+$` on a long line); the `regex` package
+# (re's syntax) takes a time limit and releases the GIL, so a dashboard serving others goes on.
+REGEX_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -303,19 +308,28 @@ def list_features() -> list[Feature]:
     return list(FEATURES.values())
 
 
-def regex_feature(pattern: str) -> Feature:
-    """1 inside any non-empty match of pattern (multiline: ^ and $ work per line)."""
+def regex_feature(pattern: str, seconds: float = REGEX_SECONDS) -> Feature:
+    """1 inside any non-empty match of pattern (multiline: ^ and $ work per line).
+
+    Matching a text stops with a ProbeError after `seconds`.
+    """
     if not pattern:
         raise ProbeError("empty regex: write re:PATTERN, e.g. re:[0-9]+")
     try:
-        regex = re.compile(pattern, re.MULTILINE)
-    except re.error as err:
+        compiled = regex.compile(pattern, regex.MULTILINE | regex.VERSION0)
+    except regex.error as err:
         raise ProbeError(f"invalid regex {pattern!r}: {' '.join(str(err).split())}") from None
 
     def inside_match(text: str) -> np.ndarray:
         out = np.zeros(len(text), np.float32)
-        for match in regex.finditer(text):
-            out[match.start() : match.end()] = 1
+        try:
+            for match in compiled.finditer(text, timeout=seconds):
+                out[match.start() : match.end()] = 1
+        except TimeoutError:
+            raise ProbeError(
+                f"regex {pattern!r} took over {seconds:g} s on {len(text):,} chars "
+                "(nested repeats like (a+)+ backtrack without end); simplify it"
+            ) from None
         return out
 
     return Feature(f"re:{pattern}", f"inside a match of the regex {pattern!r}", True, inside_match)

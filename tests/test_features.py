@@ -20,6 +20,7 @@ from probe.features import (
     lex,
     list_features,
     looks_like_python,
+    regex_feature,
 )
 
 LINUX = Path(__file__).resolve().parents[1].parent / "shared/data/linux.txt"
@@ -262,6 +263,14 @@ def test_regex_feature(name, shown, row):
 def test_bad_regex_is_one_line_error(name, message):
     with pytest.raises(ProbeError, match=message) as error:
         get_feature(name)
+    assert "\n" not in str(error.value)
+
+
+def test_backtracking_regex_stops_with_one_line_error():
+    # (a|aa)+$ before a non-a tries every split of the run: ~2^n steps, seconds at n = 28.
+    feature = regex_feature("(a|aa)+$", seconds=0.05)
+    with pytest.raises(ProbeError, match="took over 0.05 s") as error:
+        feature.function("a" * 60 + "!")  # 2^60 steps: only the time limit ends it
     assert "\n" not in str(error.value)
 
 

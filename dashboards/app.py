@@ -225,6 +225,7 @@ def register(app: dash.Dash, context: Context) -> None:
         Output("banner", "children"),
         Output("unit-key", "data"),
         Output("window-payload", "data"),
+        Output("tabs", "value"),
         *(Output(*prop) for prop in control_props.values()),
         Input("url", "search"),
         *(Input(c, "value") for c in CONTROLS),
@@ -240,7 +241,7 @@ def register(app: dash.Dash, context: Context) -> None:
         trigger = ctx.triggered_id
         fired = ctx.triggered[0]["value"] if ctx.triggered else None
         if isinstance(trigger, dict) and not fired:  # a result list re-rendered, no click
-            return (no_update,) * (5 + len(control_props))
+            return (no_update,) * (6 + len(control_props))
         old = View.from_json(previous) if previous else None
         payload = no_update
         if old is None or trigger in (None, "url"):
@@ -264,8 +265,9 @@ def register(app: dash.Dash, context: Context) -> None:
         unit_key = f"{view.rec}|{view.unit}|{view.cmap}"
         changed = old is None or f"{old.rec}|{old.unit}|{old.cmap}" != unit_key
         banner = html.Div([html.Div(m) for m in messages]) if messages else None
+        tab = "text" if isinstance(trigger, dict) else no_update  # a clicked result is shown
         return (view.to_json(), view.query(), banner, unit_key if changed else no_update, payload,
-                *values)  # fmt: skip
+                tab, *values)  # fmt: skip
 
 
 def register_step(app: dash.Dash, context: Context) -> None:

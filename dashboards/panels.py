@@ -1,7 +1,8 @@
 """Side panels: feature search, brush-and-match, top contexts and the model card.
 
 Every clickable result is a `goto` button whose id carries its target as "UNIT@POS" (either
-part may be empty); the navigation callback in app.py handles them all the same way.
+part may be empty) and its place on the page (ids must be unique: one unit can top two
+features' searches); the navigation callback in app.py handles them all the same way.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from probe.colors import text_color, to_rgb
 from probe.errors import ProbeError
 
 
-def goto(target: str, children, title: str = "") -> html.Button:
+def goto(target: str, children, place: str, title: str = "") -> html.Button:
     """A result the user can click to jump to a unit and/or position ("UNIT@POS")."""
     return html.Button(
         children,
-        id={"type": "goto", "target": target},
+        id={"type": "goto", "target": target, "place": place},
         className="goto",
         title=title or f"show {target}",
     )
@@ -64,11 +65,11 @@ def search_table(context: Context, view: View, top: int = 10) -> html.Table | ht
             className="result",
             children=[
                 html.Td(row.feature),
-                html.Td(goto(f"{row.unit}@", row.unit)),
+                html.Td(goto(f"{row.unit}@", row.unit, f"search-{rank}")),
                 *(html.Td(number(getattr(row, c, None))) for c in SEARCH_COLUMNS[2:]),
             ],
         )
-        for row in results.itertuples()
+        for rank, row in enumerate(results.itertuples())
     ]
     return html.Table([html.Thead(header), html.Tbody(rows)], className="search-table")
 
@@ -94,7 +95,7 @@ def brush_results(context: Context, view: View, start, stop, threshold, kinds, o
     matches = match_spans(
         recording, units, float(threshold), top=20, exclude=(int(start), int(stop))
     )
-    unit_buttons = [goto(f"{unit}@{start}", str(unit)) for unit in units[:40]]
+    unit_buttons = [goto(f"{unit}@{start}", str(unit), f"brush-{unit}") for unit in units[:40]]
     match_rows = [
         html.Li(
             goto(
@@ -104,10 +105,11 @@ def brush_results(context: Context, view: View, start, stop, threshold, kinds, o
                     f" {row.units_on:g} on · ",
                     html.Code(repr(row.text)[1:-1]),
                 ],
+                f"match-{number}",
                 title=f"score {row.score:.3f}",
             )
         )
-        for row in matches.itertuples()
+        for number, row in enumerate(matches.itertuples())
     ]
     return html.Div(
         [
@@ -127,12 +129,13 @@ def contexts_list(context: Context, view: View, k: int = 8, width: int = 40) -> 
     recording = context.recording(view.rec)
     limit = context.limit(view.rec, view.unit)
     items = []
-    for row in top_contexts(recording, view.unit, k=k, width=width, sign="absolute").itertuples():
+    contexts = top_contexts(recording, view.unit, k=k, width=width, sign="absolute")
+    for number, row in enumerate(contexts.itertuples()):
         values = recording.unit(view.unit, int(row.start), int(row.stop))
         text = recording.text[int(row.start) : int(row.stop)]
         label = html.Span(f"#{row.position} {row.value:+.3f} ", className="ctx-label")
         snippet = html.Span(colored_text(text, values, limit, view.cmap), className="ctx-text")
-        items.append(html.Li(goto(f"@{row.position}", [label, snippet])))
+        items.append(html.Li(goto(f"@{row.position}", [label, snippet], f"context-{number}")))
     return html.Ol(items, className="contexts")
 
 
@@ -279,4 +282,4 @@ def register(app, context: Context) -> None:
 
 
 # The input every panel's results feed into; app.py's navigation callback listens to it.
-GOTO = Input({"type": "goto", "target": ALL}, "n_clicks")
+GOTO = Input({"type": "goto", "target": ALL, "place": ALL}, "n_clicks")

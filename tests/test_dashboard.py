@@ -40,16 +40,20 @@ def text_of(component) -> str:
     return " ".join(text_of(child) for child in children)
 
 
-def goto_targets(component) -> list[str]:
+def goto_ids(component) -> list[dict]:
     found = []
     component_id = getattr(component, "id", None)
     if isinstance(component_id, dict) and component_id.get("type") == "goto":
-        found.append(component_id["target"])
+        found.append(component_id)
     children = getattr(component, "children", None)
     for child in children if isinstance(children, list | tuple) else [children]:
         if child is not None and not isinstance(child, str | int | float):
-            found += goto_targets(child)
+            found += goto_ids(child)
     return found
+
+
+def goto_targets(component) -> list[str]:
+    return [component_id["target"] for component_id in goto_ids(component)]
 
 
 def test_index_page_uses_no_external_assets(app):
@@ -161,6 +165,15 @@ def test_search_table_rows_jump_to_units(context):
     targets = goto_targets(table)
     assert len(targets) >= 2 and all(re.fullmatch(r"\d:\w+:\d+@", t) for t in targets)
     assert "re:[{}]" in text_of(table)
+
+
+def test_a_unit_topping_two_features_gets_two_clickable_rows(context):
+    # Block comments and in_comment pick the same units: Dash drops buttons that share an id.
+    view = View(unit="1:cell:0", features=("in_comment",), regex=r"(?s)/\*.*?\*/")
+    ids = goto_ids(search_table(context, view))
+    targets = [component_id["target"] for component_id in ids]
+    assert len(set(targets)) < len(targets)
+    assert len({tuple(sorted(i.items())) for i in ids}) == len(ids)
 
 
 def test_brush_and_match(context, tiny_recording):

@@ -211,3 +211,40 @@ def test_lines_in_view_are_drawn_first(page, server, tiny_recording):
     page.locator("body").press("j")  # the next coloring draws everything once idle
     check_colors(wait_for_key(page, "|1:cell:1|"), tiny_recording, "1:cell:1")
     assert page.evaluate(BLOCKS)["empty"] == 0
+
+
+def test_saturation_tab_draws_in_every_page_and_its_units_show_the_text(page, server):
+    for _ in range(2):  # a reload is a new page: it draws the tab again
+        page.goto(server + "?rec=0&unit=1:cell:0&pos=0")
+        wait_for_key(page, "|1:cell:0|")
+        page.click("text=Gate saturation")
+        page.wait_for_function(
+            "() => document.querySelectorAll('#saturation-plot .scatterlayer .point').length > 0"
+        )
+    button = page.locator("#saturation-list .goto").first
+    unit = button.inner_text().split()[0]
+    button.click()
+    wait_for_key(page, f"|{unit}|")
+    assert (
+        page.locator("#tab-text").is_visible() and not page.locator("#tab-saturation").is_visible()
+    )
+
+
+def test_every_search_row_is_clickable(page, server, tiny_recording):
+    # in_comment and a block-comment regex are topped by the same units: two rows each.
+    regex = "(?s)/%5C*.*?%5C*/"
+    page.goto(server + f"?rec=0&unit=1:cell:0&pos=0&features=in_comment&regex={regex}")
+    wait_for_key(page, "|1:cell:0|")
+    page.click("#search-button")
+    rows = page.locator(".search-table .goto")
+    rows.first.wait_for()
+    units = rows.all_inner_texts()
+    unit = next(u for i, u in enumerate(units) if u in units[:i] and u != "1:cell:0")
+    for row in (i for i, u in enumerate(units) if u == unit):
+        rows.nth(row).click()
+        check_colors(wait_for_key(page, f"|{unit}|"), tiny_recording, unit)
+        page.locator("body").press("j")  # away, so the next click has something to do
+        page.wait_for_function(
+            "(u) => !document.getElementById('text-body').dataset.drawn.includes(u)",
+            arg=f"|{unit}|",
+        )

@@ -4,7 +4,7 @@ and the most right-saturated forget (LSTM) or update (GRU) gates as buttons that
 from __future__ import annotations
 
 import plotly.graph_objects as go
-from dash import Input, Output, dcc, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 
 from dashboards.context import Context, View
 from dashboards.panels import goto
@@ -25,6 +25,7 @@ def layout(context: Context) -> html.Div:
                 "long-term integrators.",
                 className="hint",
             ),
+            dcc.Store(id="saturation-shown"),  # the recording drawn in this page, per browser tab
             dcc.Loading(dcc.Graph(id="saturation-plot", figure=go.Figure())),
             html.Div(id="saturation-list"),
         ]
@@ -40,7 +41,12 @@ def saturation_panel(context: Context, rec: int) -> tuple[go.Figure, list]:
         return go.Figure(), [html.Div(str(error), className="hint")]
     top = integrators(table, recording.config["cell"], TOP)
     buttons = [
-        goto(f"{row.unit}@", f"{row.unit} open {row.right:.0%}", f"color the text by {row.unit}")
+        goto(
+            f"{row.unit}@",
+            f"{row.unit} open {row.right:.0%}",
+            f"saturation-{row.unit}",
+            f"color the text by {row.unit}",
+        )
         for row in top.itertuples()
     ]
     kind = top["kind"].iloc[0].replace("_", " ") if len(top) else "gate"
@@ -51,17 +57,18 @@ def saturation_panel(context: Context, rec: int) -> tuple[go.Figure, list]:
 
 
 def register(app, context: Context) -> None:
-    shown = {}  # rec -> panel; the cache on disk makes recomputing cheap, this skips resending
-
+    # Drawn when the tab is opened and again only for another recording (the cache on disk
+    # makes recomputing cheap; this skips resending). What a page shows is that page's state.
     @app.callback(
         Output("saturation-plot", "figure"),
         Output("saturation-list", "children"),
+        Output("saturation-shown", "data"),
         Input("tabs", "value"),
         Input("view", "data"),
+        State("saturation-shown", "data"),
     )
-    def show(tab, data):
+    def show(tab, data, shown):
         rec = View.from_json(data).rec
-        if tab != "saturation" or shown.get("rec") == rec:
-            return no_update, no_update
-        shown["rec"] = rec
-        return saturation_panel(context, rec)
+        if tab != "saturation" or shown == rec:
+            return no_update, no_update, no_update
+        return *saturation_panel(context, rec), rec

@@ -8,14 +8,13 @@ a safe default.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode
 
 import numpy as np
 
-from probe.colors import COLORMAPS, DEFAULT_COLORMAP
+from probe.colors import COLORMAPS, DEFAULT_COLORMAP, percentile_limit
 from probe.errors import ProbeError
 from probe.recording import Recording, array_name
 from probe.units import Unit
@@ -99,15 +98,12 @@ class Context:
     @functools.lru_cache(maxsize=8)  # noqa: B019
     def loss_bits(self, rec: int) -> np.ndarray:
         """Surprise of each char in bits: -log2 p(char t | text before t); NaN at char 0."""
-        logprob = np.asarray(self.recording(rec).logprob, np.float32)
-        return np.concatenate([[np.nan], -logprob[:-1] / math.log(2)]).astype(np.float32)
+        return self.recording(rec).loss_bits()
 
     @functools.lru_cache(maxsize=8)  # noqa: B019
     def loss_limit(self, rec: int) -> float:
         """99th percentile of the per-char loss, so a few huge surprises don't wash out color."""
-        loss = self.loss_bits(rec)
-        finite = loss[np.isfinite(loss)]
-        return float(np.percentile(finite, 99)) if len(finite) else 1.0
+        return percentile_limit(self.loss_bits(rec))
 
     def feature(self, rec: int, name: str) -> np.ndarray:
         """A feature's values over the recording's text (cached by probe.search)."""

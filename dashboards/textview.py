@@ -67,16 +67,15 @@ def window_payload(context: Context, view: View) -> dict:
 def export_bytes(context: Context, view: View, fmt: str) -> tuple[bytes, str]:
     """The current window as a paper figure from probe.export, and its file name."""
     try:
-        from probe.export import text_heatmap
+        from probe.export import LOSS, text_heatmap
     except ImportError:
         raise ProbeError("export is not available in this version of probe") from None
     start, stop = window_bounds(context, view)
     recording = context.recording(view.rec)
     features = view.feature_names or None
-    figure = text_heatmap(
-        recording, [view.unit], start, stop, colormap=view.cmap, features=features
-    )
-    name = f"{view.unit.replace(':', '-')}_{start}-{stop}.{fmt}"
+    unit = LOSS if view.color == "loss" else view.unit  # what the view is colored by
+    figure = text_heatmap(recording, [unit], start, stop, colormap=view.cmap, features=features)
+    name = f"{unit.replace(':', '-')}_{start}-{stop}.{fmt}"
     return figure.to_bytes(fmt), name
 
 

@@ -51,6 +51,13 @@ def text_color(rgb: np.ndarray) -> np.ndarray:
     return np.where(luminance > 0.45, "#000000", "#ffffff")
 
 
+def percentile_limit(values: np.ndarray, percentile: float = 99) -> float:
+    """A range that a few outliers do not wash out (per-char loss): a percentile of |value|."""
+    finite = np.abs(values[np.isfinite(values)])
+    limit = float(np.percentile(finite, percentile)) if len(finite) else 0.0
+    return limit if limit > 0 else 1.0
+
+
 def symmetric_limit(values: np.ndarray) -> float:
     """The unit's symmetric range over the whole recording: max |value| (1.0 if all zero)."""
     limit = float(np.nanmax(np.abs(values))) if len(values) else 0.0

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from probe.colors import DEFAULT_COLORMAP, anchors, symmetric_limit, to_rgb
+from probe.colors import DEFAULT_COLORMAP, anchors, percentile_limit, symmetric_limit, to_rgb
 from probe.errors import ProbeError
 from probe.figure_files import (  # noqa: F401 (export_plot is public here)
     check_format,
@@ -31,6 +31,7 @@ from probe.figure_files import (  # noqa: F401 (export_plot is public here)
 from probe.recording import Recording
 from probe.units import Unit
 
+LOSS = "loss"  # a panel of the model's per-char loss in bits, as the dashboard colors by loss
 MAX_CHARS = 20_000  # a longer range makes an unreadable figure; the dashboard scrolls instead
 TAB_MARK, NEWLINE_MARK, CONTROL_MARK = "→", "↵", "·"
 MONO_FONT = "DejaVu Sans Mono"  # ships with matplotlib, so every machine draws the same glyphs
@@ -206,11 +207,12 @@ def check_range(recording: Recording, start: int, stop: int | None) -> tuple[int
     return start, stop
 
 
-def parse_units(units) -> list[Unit]:
+def parse_units(units) -> list[Unit | str]:
+    """Units, and LOSS where asked for."""
     units = [units] if isinstance(units, (str, Unit)) else list(units)
     if not units:
         raise ProbeError("no unit given; name one like 2:cell:137")
-    return [Unit.parse(unit) for unit in units]
+    return [LOSS if unit == LOSS else Unit.parse(unit) for unit in units]
 
 
 def unit_limit(recording: Recording, unit: Unit, limit: float | None, tanh: bool = False) -> float:
@@ -275,6 +277,8 @@ def text_heatmap(
 ) -> TextHeatmap:
     """The paper's Figure 2 for any units: text[start:stop] colored by each unit, stacked.
 
+    A unit may also be LOSS ("loss"): the model's per-char loss in bits, on 0 to its 99th
+    percentile over the recording (as the dashboard colors by loss).
     Colors span each unit's symmetric range over the whole recording (or `limit` for all), so
     panels are comparable across figures. `features` add r to each label and underline tracks.
     `tanh` colors tanh(value) on a fixed (-1, 1) range, as the paper's Figure 2 does for cells.
@@ -292,17 +296,18 @@ def text_heatmap(
     lines = layout_text(text, width, show_whitespace)
     columns = feature_columns(recording, features)
     tracks = {name: column[start:stop] for name, column in columns.items()}
-    panels = [
-        Panel(
-            label=labels[i] if labels else unit_label(recording, unit, columns, tanh),
-            text=text,
-            values=squashed(recording.unit(unit, start, stop), tanh),
-            limit=unit_limit(recording, unit, limit, tanh),
-            lines=lines,
-            tracks=tracks,
-        )
-        for i, unit in enumerate(units)
-    ]
+    panels = []
+    for i, unit in enumerate(units):
+        if unit == LOSS:  # colored as the dashboard does: 0 to the 99th percentile
+            whole = recording.loss_bits()
+            values, label = whole[start:stop], "per-char loss (bits)"
+            unit_range = percentile_limit(whole) if limit is None else unit_limit(None, unit, limit)
+        else:
+            values = squashed(recording.unit(unit, start, stop), tanh)
+            label = unit_label(recording, unit, columns, tanh)
+            unit_range = unit_limit(recording, unit, limit, tanh)
+        label = labels[i] if labels else label
+        panels.append(Panel(label, text, values, unit_range, lines, tracks))
     return TextHeatmap(panels, colormap, colorbar, font_size, title)
 
 

@@ -14,6 +14,7 @@ milliseconds and costs no RAM until read.
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import threading
@@ -130,6 +131,11 @@ class Recording:
     def logprob(self) -> np.ndarray:
         """log p(next char) per character (float32, NaN at the last character)."""
         return np.load(self.path / "logprob.npy", mmap_mode="r")
+
+    def loss_bits(self) -> np.ndarray:
+        """Each char's surprise in bits, -log2 p(char t | text before t) (NaN at char 0)."""
+        logprob = np.asarray(self.logprob, np.float32)
+        return np.concatenate([[np.nan], -logprob[:-1] / math.log(2)]).astype(np.float32)
 
     @cached_property
     def init_twin(self) -> Recording | None:

@@ -88,6 +88,19 @@ def test_svg_has_one_box_per_character_with_the_dashboard_color(heatmap, tiny_re
     assert root.find(f".//{SVG}g[@id='track-0']") is not None or "in_comment" in texts
 
 
+def test_loss_panel_is_the_per_char_loss_in_bits(tiny_recording):
+    figure = text_heatmap(tiny_recording, ["loss", "1:cell:0"], 0, 300)
+    loss = -np.asarray(tiny_recording.logprob[:299], np.float64) / np.log(2)
+    panel = figure.panels[0]
+    assert panel.label == "per-char loss (bits)" and np.isnan(panel.values[0])
+    assert np.allclose(panel.values[1:], loss, atol=1e-5)
+    whole = tiny_recording.loss_bits()
+    assert panel.limit == pytest.approx(np.percentile(whole[1:], 99))
+    assert figure.panels[1].label.startswith("layer 1")
+    with pytest.raises(ProbeError, match="bad unit 'los'"):
+        text_heatmap(tiny_recording, ["los"], 0, 300)
+
+
 def test_png_has_the_requested_size(heatmap):
     from PIL import Image
 

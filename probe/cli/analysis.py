@@ -144,7 +144,10 @@ def add_export(subparsers) -> None:
     )
     p.add_argument("--recording", required=True)
     p.add_argument(
-        "--unit", action="append", required=True, help="LAYER:KIND:INDEX; repeat for stacked panels"
+        "--unit",
+        action="append",
+        required=True,
+        help="LAYER:KIND:INDEX, or loss (the per-char loss in bits); repeat for stacked panels",
     )
     p.add_argument(
         "--range",

@@ -46,8 +46,10 @@ BUTTONS = ["prev-unit", "next-unit", "prev-window", "next-window", "prev-strong"
 
 
 def navigate(context: Context, view: View, trigger, value, controls: dict) -> tuple[View, list]:
-    """The new view after one user action (`trigger` is the component id that fired)."""
+    """The new view after one user action (`trigger` is the component id that fired), and
+    messages: what the action could not do, then check_view's."""
     recording = context.recording(view.rec)
+    notes = []
     if isinstance(trigger, dict):  # a clicked result: "UNIT@POS", either part may be empty
         unit, _, pos = trigger["target"].partition("@")
         view = replace(view, unit=unit or view.unit, pos=int(pos) if pos else view.pos)
@@ -57,7 +59,11 @@ def navigate(context: Context, view: View, trigger, value, controls: dict) -> tu
         layer, kind = controls["layer-select"], controls["kind-select"]
         if (layer, kind) not in recording.layer_kinds:  # a layer change keeps the kind if it can
             kind = next(k for l, k in recording.layer_kinds if l == layer)
-        index = min(max(int(controls["index-input"] or 0), 0), recording.units_in(layer, kind) - 1)
+        units = recording.units_in(layer, kind)
+        asked = int(controls["index-input"] or 0)
+        index = min(max(asked, 0), units - 1)
+        if index != asked:
+            notes.append(f"layer {layer} {kind} has units 0..{units - 1}; showing {index}")
         view = replace(view, unit=str(Unit(layer, kind, index)))
     elif trigger in ("prev-unit", "next-unit"):
         view = replace(
@@ -70,7 +76,11 @@ def navigate(context: Context, view: View, trigger, value, controls: dict) -> tu
             view, pos=view.pos + (context.window if trigger == "next-window" else -context.window)
         )
     elif trigger in ("prev-strong", "next-strong"):
-        view = replace(view, pos=next_strong(context, view, 1 if trigger == "next-strong" else -1))
+        pos = next_strong(context, view, 1 if trigger == "next-strong" else -1)
+        if pos == view.pos:
+            where = "after" if trigger == "next-strong" else "before"
+            notes.append(f"no strong activation of {view.unit} {where} char {view.pos}")
+        view = replace(view, pos=pos)
     elif trigger == "features-select":
         view = replace(view, features=tuple(value or ()))
     elif trigger == "regex-input":
@@ -81,7 +91,8 @@ def navigate(context: Context, view: View, trigger, value, controls: dict) -> tu
         view = replace(view, cmap=value)
     if trigger in ("prev-window", "next-window"):  # clamp quietly: paging past the end is normal
         view = replace(view, pos=min(max(view.pos, 0), recording.chars - 1))
-    return check_view(context, view)
+    view, messages = check_view(context, view)
+    return view, notes + messages
 
 
 def control_values(context: Context, view: View) -> dict:
@@ -97,7 +108,6 @@ def control_values(context: Context, view: View) -> dict:
         "kind-options": kinds,
         "kind-select": unit.kind,
         "index-input": unit.index,
-        "index-max": recording.units_in(unit.layer, unit.kind) - 1,
         "pos-slider": view.pos,
         "pos-max": recording.chars - 1,
         "features-select": list(view.features),
@@ -129,7 +139,9 @@ def sidebar(context: Context) -> html.Aside:
                 className="row",
                 children=[
                     html.Button("◀", id="prev-unit", title="previous unit (k)"),
-                    dcc.Input(id="index-input", type="number", min=0, step=1, debounce=True),
+                    # No min or max: the browser would drop an out-of-range number unsaid;
+                    # navigate() clamps it and says so.
+                    dcc.Input(id="index-input", type="number", step=1, debounce=True),
                     html.Button("▶", id="next-unit", title="next unit (j)"),
                 ],
             ),
@@ -210,7 +222,6 @@ def register(app: dash.Dash, context: Context) -> None:
         "kind-options": ("kind-select", "options"),
         "kind-select": ("kind-select", "value"),
         "index-input": ("index-input", "value"),
-        "index-max": ("index-input", "max"),
         "pos-slider": ("pos-slider", "value"),
         "pos-max": ("pos-slider", "max"),
         "features-select": ("features-select", "value"),
@@ -257,11 +268,15 @@ def register(app: dash.Dash, context: Context) -> None:
                 payload, messages = no_update, [*messages, str(error)]
         shown = control_values(context, view)
         before = control_values(context, old) if old and trigger != "url" else {}
-        # Never overwrite what the user is typing in the control that fired.
-        values = [
-            no_update if key == trigger or before.get(key) == shown[key] else shown[key]
-            for key in control_props
-        ]
+
+        # Never overwrite what the user typed in the control that fired, but a unit index the
+        # view had to clamp (the box would name a unit that is not shown).
+        def unchanged(key: str) -> bool:
+            if key == trigger:
+                return key != "index-input" or shown[key] == fired
+            return before.get(key) == shown[key]
+
+        values = [no_update if unchanged(key) else shown[key] for key in control_props]
         unit_key = f"{view.rec}|{view.unit}|{view.cmap}"
         changed = old is None or f"{old.rec}|{old.unit}|{old.cmap}" != unit_key
         banner = html.Div([html.Div(m) for m in messages]) if messages else None

@@ -135,6 +135,7 @@ def layout(context: Context) -> html.Div:
             ),
             html.Div(id="export-message", className="message"),
             html.Div(id="legend", className="legend"),
+            html.Div(id="step-note", className="step-note"),  # probe.js: what a step could not do
             html.Pre(id="text-body", className="text-body"),
             dcc.Store(id="window-payload"),
             dcc.Store(id="render-done"),

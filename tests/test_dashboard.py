@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -138,7 +139,8 @@ def test_navigation(context, tiny_recording):
     new, _ = navigate(context, view, "kind-select", "hidden", {**controls, "kind-select": "hidden"})
     assert new.unit == "1:hidden:3"
     new, messages = navigate(context, view, "index-input", 500, {**controls, "index-input": 500})
-    assert new.unit == "1:cell:31" and not messages  # clamped to the layer's last unit
+    assert new.unit == "1:cell:31"  # clamped to the layer's last unit, and said
+    assert messages == ["layer 1 cell has units 0..31; showing 31"]
     new, _ = navigate(context, view, {"type": "goto", "target": "2:cell:1@777"}, 1, controls)
     assert (new.unit, new.pos) == ("2:cell:1", 777)
     new, _ = navigate(context, view, "next-window", 1, controls)
@@ -158,6 +160,10 @@ def test_next_strong_activation(context, tiny_recording):
     assert second > forward and abs(values[second - 1]) < 0.5 * limit  # a new run, not the same
     assert next_strong(context, View(unit=view.unit, pos=second), -1) == forward
     assert next_strong(context, View(unit=view.unit, pos=forward), -1) <= forward
+    last = int(context.strong_starts(0, view.unit)[-1])
+    controls = control_values(context, view)
+    new, messages = navigate(context, replace(view, pos=last), "next-strong", 1, controls)
+    assert new.pos == last and messages == [f"no strong activation of 2:cell:2 after char {last}"]
 
 
 def test_search_table_rows_jump_to_units(context):

@@ -248,3 +248,18 @@ def test_every_search_row_is_clickable(page, server, tiny_recording):
             "(u) => !document.getElementById('text-body').dataset.drawn.includes(u)",
             arg=f"|{unit}|",
         )
+
+
+def test_what_a_step_or_index_cannot_do_is_said(page, server, tiny_recording):
+    last = tiny_recording.chars - 1
+    page.goto(server + f"?rec=0&unit=2:cell:3&pos={last}")
+    wait_for_key(page, "|2:cell:3|")
+    page.locator("body").press("n")  # nothing strong after the last char
+    page.wait_for_function("() => document.getElementById('step-note').textContent !== ''")
+    assert page.inner_text("#step-note") == f"no strong activation of 2:cell:3 after char {last}"
+    page.fill("#index-input", "500")
+    page.press("#index-input", "Enter")
+    wait_for_key(page, "|2:cell:31|")
+    page.wait_for_function("() => document.getElementById('index-input').value === '31'")
+    assert "has units 0..31" in page.inner_text("#banner")
+    assert page.inner_text("#step-note") == ""  # the next drawing clears the note

@@ -223,6 +223,9 @@
       peak: t.values.reduce((m, v) => (v === null ? m : Math.max(m, Math.abs(v))), 0),
     }));
     pending = null; // superseded: draw() below covers every block again
+    clearTimeout(syncTimer); // a step's view, not yet handed to Dash, is superseded too
+    const note = document.getElementById("step-note");
+    if (note) note.textContent = ""; // a step that could not move sets it again after this
     const view = viewOf(body); // layout read before the writes below
     const fresh = body.dataset.layout !== payload.layout || spans.length !== payload.text.length;
     if (fresh) {
@@ -300,6 +303,8 @@
       if (!response.ok) return;
       const answer = await response.json();
       render(answer.payload);
+      const note = document.getElementById("step-note");
+      if (note) note.textContent = (answer.messages || []).join(" · ");
       // Let the URL, controls and panels catch up once the user pauses: rapid stepping
       // (holding j) then costs one small request per step and nothing else.
       clearTimeout(syncTimer);

@@ -39,12 +39,15 @@ def color(value, default=None):
 
 
 def plain(text) -> str:
-    """Plotly's HTML-ish text (<b>, <br>, &amp;) as plain text for matplotlib."""
+    """Plotly's HTML-ish text (<b>, <br>, <sub>, &amp;) as text for matplotlib (subscripts as
+    mathtext, any other $ escaped)."""
     if not text:
         return ""
-    text = re.sub(r"<br\s*/?>", "\n", str(text), flags=re.I)
+    text = str(text).replace("$", r"\$")
+    text = re.sub(r"<sub>(.*?)</sub>", r"$_{\1}$", text, flags=re.I)
+    text = re.sub(r"<br\s*/?>", "\n", text, flags=re.I)
     text = re.sub(r"<[^>]+>", "", text)
-    return text.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("$", r"\$")
+    return text.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
 
 
 def colormap(scale, name: str = "plotly") -> LinearSegmentedColormap:

@@ -31,6 +31,20 @@ def paper_layout(figure: go.Figure, title: str, height: int = 420) -> go.Figure:
     return figure
 
 
+def placeholder(message: str, height: int = 160) -> go.Figure:
+    """No axes, only a line of text: what an empty plot shows until there is something to plot."""
+    figure = go.Figure()
+    figure.update_layout(
+        template="plotly_white",
+        font=FONT,
+        height=height,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[{"text": message, "showarrow": False, "font": {"color": "#777"}}],
+    )
+    return figure
+
+
 def rgba(hex_color: str, alpha: float) -> str:
     r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{alpha})"
@@ -96,8 +110,9 @@ def decay_figure(
                     hovertemplate=f"{name}<br>lag %{{x}}<br>%{{y:.3g}}<extra></extra>",
                 )
             )
-    what = "‖∂L_t/∂state_{t−k}‖ / ‖∂L_t/∂state_t‖" if normalise else "‖∂L_t/∂state_{t−k}‖"
-    paper_layout(figure, "Gradient-norm decay with time lag (mean, band = 10th–90th percentile)")
+    what = "‖∂L<sub>t</sub>/∂state<sub>t−k</sub>‖"
+    what += " / ‖∂L<sub>t</sub>/∂state<sub>t</sub>‖" if normalise else ""
+    paper_layout(figure, "Gradient-norm decay (mean; band: 10th–90th percentile)")
     figure.update_xaxes(title_text="lag k (characters)")
     figure.update_yaxes(title_text=what, type="log" if log_y else "linear", exponentformat="power")
     return figure
@@ -150,12 +165,10 @@ def saturation_figure(saturation: pd.DataFrame, layer: int | None = None) -> go.
             col=column,
         )
         figure.update_xaxes(
-            title_text="fraction left-saturated (< 0.1)", range=[-0.02, 1.02], row=1, col=column
+            title_text="left-saturated (< 0.1)", range=[-0.02, 1.02], row=1, col=column
         )
-    figure.update_yaxes(
-        title_text="fraction right-saturated (> 0.9)", range=[-0.02, 1.02], row=1, col=1
-    )
-    return paper_layout(figure, "Gate saturation", height=440)
+    figure.update_yaxes(title_text="right-saturated (> 0.9)", range=[-0.02, 1.02], row=1, col=1)
+    return paper_layout(figure, "Gate saturation: fraction of characters", height=440)
 
 
 def search_figure(search: pd.DataFrame) -> go.Figure:

@@ -11,10 +11,11 @@ from dash import Input, Output, State, dcc, html
 from dashboards.context import Context
 from probe.errors import ProbeError
 from probe.gradients import recording_decay
-from probe.plots import decay_figure
+from probe.plots import decay_figure, placeholder
 
 TITLE = "Gradient decay"
 POSITIONS = 128
+MAX_LAG = 1000
 
 
 def layout(context: Context) -> html.Div:
@@ -26,19 +27,21 @@ def layout(context: Context) -> html.Div:
                 "its random-init twin (top layer; dashed: LSTM cell state).",
                 className="hint",
             ),
-            html.Label(
-                [
-                    "max lag ",
-                    dcc.Input(
-                        id="gradients-lag", type="number", min=1, max=1000, step=1, value=200
-                    ),
-                ]
+            html.Div(
+                className="row",
+                children=[
+                    "max lag",
+                    dcc.Input(id="gradients-lag", type="number", step=1, value=200),
+                    html.Button("Compute", id="gradients-run"),
+                ],
             ),
-            html.Button("Compute", id="gradients-run", className="goto"),
             dcc.Loading(
                 [
-                    html.Div(id="gradients-message", className="hint"),
-                    dcc.Graph(id="gradients-plot", figure=go.Figure()),
+                    html.Div(id="gradients-message", className="message"),
+                    dcc.Graph(
+                        id="gradients-plot",
+                        figure=placeholder("press Compute (seconds to minutes on a CPU)"),
+                    ),
                 ]
             ),
         ]
@@ -56,7 +59,7 @@ def gradients_panel(
         except ProbeError as error:
             problems.append(f"{recording.name}: {error}")
     if not frames:
-        return go.Figure(), "; ".join(problems) or "no recordings"
+        return placeholder("no curves"), "; ".join(problems) or "no recordings"
     return decay_figure(pd.concat(frames, ignore_index=True), normalise=True), "; ".join(problems)
 
 
@@ -69,6 +72,6 @@ def register(app, context: Context) -> None:
         prevent_initial_call=True,
     )
     def compute(_, max_lag):
-        if not max_lag or max_lag < 1:
-            return go.Figure(), "max lag must be a positive whole number"
+        if not isinstance(max_lag, int) or not 1 <= max_lag <= MAX_LAG:
+            return placeholder("no curves"), f"max lag must be a whole number in 1..{MAX_LAG}"
         return gradients_panel(context, max_lag)

@@ -9,7 +9,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from dashboards.context import Context, View
 from dashboards.panels import goto
 from probe.errors import ProbeError
-from probe.plots import saturation_figure
+from probe.plots import placeholder, saturation_figure
 from probe.saturation import integrators, recording_saturation
 
 TITLE = "Gate saturation"
@@ -26,7 +26,7 @@ def layout(context: Context) -> html.Div:
                 className="hint",
             ),
             dcc.Store(id="saturation-shown"),  # the recording drawn in this page, per browser tab
-            dcc.Loading(dcc.Graph(id="saturation-plot", figure=go.Figure())),
+            dcc.Loading(dcc.Graph(id="saturation-plot", figure=placeholder("computing…"))),
             html.Div(id="saturation-list"),
         ]
     )
@@ -38,7 +38,7 @@ def saturation_panel(context: Context, rec: int) -> tuple[go.Figure, list]:
     try:
         table = recording_saturation(recording)
     except ProbeError as error:
-        return go.Figure(), [html.Div(str(error), className="hint")]
+        return placeholder("no gates to plot"), [html.Div(str(error), className="hint")]
     top = integrators(table, recording.config["cell"], TOP)
     buttons = [
         goto(

@@ -49,7 +49,12 @@ def number(value: float, digits: int = 3) -> str:
 
 
 # --- feature search ------------------------------------------------------------------------
-SEARCH_COLUMNS = ["feature", "unit", "r", "auroc", "null_init", "null_shift"]
+SEARCH_COLUMNS = ["feature", "unit", "score", "r", "auroc", "null_init", "null_shift"]
+SEARCH_TITLES = {
+    "score": "what ranks units: max(AUROC, 1 − AUROC) for binary features, |r| for the others",
+    "null_init": "the best score of any unit of the random-init twin",
+    "null_shift": "the best score against the feature circularly shifted",
+}
 
 
 def search_table(context: Context, view: View, top: int = 10) -> html.Table | html.Div:
@@ -59,18 +64,24 @@ def search_table(context: Context, view: View, top: int = 10) -> html.Table | ht
     if not view.feature_names:
         return html.Div("pick features (or type a regex) to search units", className="hint")
     results: pd.DataFrame = search(context.recording(view.rec), view.feature_names, top=top)
-    header = html.Tr([html.Th(c) for c in SEARCH_COLUMNS])
-    rows = [
-        html.Tr(
-            className="result",
-            children=[
-                html.Td(row.feature),
-                html.Td(goto(f"{row.unit}@", row.unit, f"search-{rank}")),
-                *(html.Td(number(getattr(row, c, None))) for c in SEARCH_COLUMNS[2:]),
-            ],
-        )
-        for rank, row in enumerate(results.itertuples())
-    ]
+    header = html.Tr([html.Th(c, title=SEARCH_TITLES.get(c, "")) for c in SEARCH_COLUMNS])
+    rows = []
+    for feature, group in results.groupby("feature", sort=False):
+        if group["score"].isna().all():  # all 0 or all 1 here: nothing to rank
+            message = "constant on this text: no unit can track it"
+            rows.append(html.Tr([html.Td(feature), html.Td(message, colSpan=6, className="hint")]))
+            continue
+        rows += [
+            html.Tr(
+                className="result",
+                children=[
+                    html.Td(feature),
+                    html.Td(goto(f"{row.unit}@", row.unit, f"search-{feature}-{row.unit}")),
+                    *(html.Td(number(getattr(row, c, None))) for c in SEARCH_COLUMNS[2:]),
+                ],
+            )
+            for row in group.itertuples()
+        ]
     return html.Table([html.Thead(header), html.Tbody(rows)], className="search-table")
 
 

@@ -171,6 +171,8 @@ def test_search_table_rows_jump_to_units(context):
     targets = goto_targets(table)
     assert len(targets) >= 2 and all(re.fullmatch(r"\d:\w+:\d+@", t) for t in targets)
     assert "re:[{}]" in text_of(table)
+    table = search_table(context, View(unit="1:cell:0", features=("in_comment",), regex="QQQ"))
+    assert "re:QQQ constant on this text" in text_of(table) and len(goto_targets(table)) == 10
 
 
 def test_a_unit_topping_two_features_gets_two_clickable_rows(context):

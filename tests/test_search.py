@@ -293,6 +293,12 @@ def test_cli_search_formats(tiny_recording, capsys, tmp_path):
     assert header[:5] == ["feature", "rank", "unit", "measure", "score"]
     assert sum(line.split()[0] == "in_comment" for line in out.splitlines()[1:]) == 3
     code, out, _ = run_cli(
+        capsys, "search", "--recording", rec, "--feature", "re:NO SUCH TEXT", "--no-nulls"
+    )
+    assert code == 0 and out.splitlines()[0] == (
+        "re:NO SUCH TEXT: constant on this text, no unit can track it"
+    )
+    code, out, _ = run_cli(
         capsys,
         "search",
         "--recording",

@@ -82,11 +82,19 @@ SEARCH_COLUMNS = [
 
 
 def format_search_table(table) -> str:
-    """An aligned text table of search results, with a note on what the columns mean."""
-    output = table[SEARCH_COLUMNS].to_string(
-        index=False, float_format=lambda v: f"{v:.3f}", na_rep="-"
+    """An aligned text table of search results, with a note on what the columns mean; a
+    feature constant on the text (no score anywhere) gets one line saying so, not rows."""
+    constant = table.groupby("feature", sort=False)["score"].apply(lambda s: s.isna().all())
+    table = table[~table["feature"].isin(constant.index[constant])]
+    output = (
+        table[SEARCH_COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")
+        if len(table)
+        else ""
     )
-    return output + "\n" + SEARCH_NOTE + "\n"
+    notes = [
+        f"{name}: constant on this text, no unit can track it" for name in constant.index[constant]
+    ]
+    return "\n".join(filter(None, [output, *notes, SEARCH_NOTE])) + "\n"
 
 
 # --- contexts ------------------------------------------------------------------------------

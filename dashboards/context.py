@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlencode
 
 import numpy as np
 
-from probe.colors import COLORMAPS, DEFAULT_COLORMAP, percentile_limit
+from probe.colors import COLORMAPS, DEFAULT_COLORMAP, kind_low, percentile_limit
 from probe.errors import ProbeError
 from probe.recording import Recording, array_name
 from probe.units import Unit
@@ -84,10 +84,16 @@ class Context:
                 self.limits(rec, layer, kind)
 
     def limit(self, rec: int, unit: str) -> float:
-        """The unit's fixed color range over the whole recording, so colors compare."""
+        """The unit's largest |value| over the whole recording."""
         parsed = Unit.parse(unit)
         self.recording(rec).unit(parsed, 0, 1)  # validates the index
         return float(self.limits(rec, parsed.layer, parsed.kind)[parsed.index])
+
+    def color_range(self, rec: int, unit: str) -> tuple[float | None, float]:
+        """The unit's fixed color range (low, top) over the whole recording, so colors compare:
+        ±limit, or 0 to 1 for a gate (as in the exports; low None means -top)."""
+        low = kind_low(Unit.parse(unit).kind)
+        return (low, 1.0) if low is not None else (None, self.limit(rec, unit))
 
     @functools.lru_cache(maxsize=64)  # noqa: B019
     def strong_starts(self, rec: int, unit: str) -> np.ndarray:

@@ -27,9 +27,10 @@ def goto(target: str, children, place: str, title: str = "") -> html.Button:
     )
 
 
-def colored_text(text: str, values, limit: float, cmap: str) -> list[html.Span]:
+def colored_text(text: str, values, color_range: tuple, cmap: str) -> list[html.Span]:
     """Server-side colored characters for short snippets (contexts), same colors as the view."""
-    rgb = to_rgb(values, limit, cmap)
+    low, limit = color_range
+    rgb = to_rgb(values, limit, cmap, low)
     fg = text_color(rgb)
     return [
         html.Span(
@@ -138,14 +139,16 @@ def contexts_list(context: Context, view: View, k: int = 8, width: int = 40) -> 
     from probe.search import top_contexts
 
     recording = context.recording(view.rec)
-    limit = context.limit(view.rec, view.unit)
+    color_range = context.color_range(view.rec, view.unit)
     items = []
     contexts = top_contexts(recording, view.unit, k=k, width=width, sign="absolute")
     for number, row in enumerate(contexts.itertuples()):
         values = recording.unit(view.unit, int(row.start), int(row.stop))
         text = recording.text[int(row.start) : int(row.stop)]
         label = html.Span(f"#{row.position} {row.value:+.3f} ", className="ctx-label")
-        snippet = html.Span(colored_text(text, values, limit, view.cmap), className="ctx-text")
+        snippet = html.Span(
+            colored_text(text, values, color_range, view.cmap), className="ctx-text"
+        )
         items.append(html.Li(goto(f"@{row.position}", [label, snippet], f"context-{number}")))
     return html.Ol(items, className="contexts")
 

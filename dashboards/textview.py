@@ -33,10 +33,10 @@ def window_payload(context: Context, view: View) -> dict:
     start, stop = window_bounds(context, view)
     if view.color == "loss":
         values = context.loss_bits(view.rec)[start:stop]
-        limit, label = context.loss_limit(view.rec), "per-char loss (bits)"
+        (low, limit), label = (0.0, context.loss_limit(view.rec)), "per-char loss (bits)"
     else:
         values = recording.unit(view.unit, start, stop)
-        limit, label = context.limit(view.rec, view.unit), Unit.parse(view.unit).label
+        (low, limit), label = context.color_range(view.rec, view.unit), Unit.parse(view.unit).label
     features = ",".join(view.feature_names)
     tracks = []
     for number, name in enumerate(view.feature_names):
@@ -56,6 +56,7 @@ def window_payload(context: Context, view: View) -> dict:
         "text": recording.text[start:stop],
         "values": rounded(values),
         "limit": float(limit),
+        "low": -float(limit) if low is None else float(low),
         "label": label,
         "focus": view.pos,
         "tracks": tracks,

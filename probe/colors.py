@@ -1,6 +1,8 @@
-"""Diverging color maps shared by the dashboard and every export, so colors always match.
+"""Color maps shared by the dashboard and every export, so colors always match.
 
-Values are mapped linearly from [-limit, +limit] to the map, centred on 0 (white/neutral).
+Values are mapped linearly from [low, limit] to the map. low is -limit for states (a
+diverging range centred on 0, white/neutral) and 0 for what cannot be negative: gates,
+which live in (0, 1), and the per-char loss.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from probe.errors import ProbeError
+from probe.units import GATE_KINDS
 
 # Anchor colors from negative to positive; interpolated linearly in RGB.
 COLORMAPS = {
@@ -17,7 +20,7 @@ COLORMAPS = {
     "puor": ["#542788", "#998ec3", "#d8daeb", "#f7f7f7", "#fee0b6", "#f1a340", "#b35806"],
     # The paper's look: saturated blue through white to saturated red.
     "paper": ["#0000ff", "#ffffff", "#ff0000"],
-    # Sequential map for non-negative values such as gates (0..1 mapped from -limit..limit).
+    # Sequential: white at the bottom of the range, black at the top.
     "gray": ["#ffffff", "#000000"],
 }
 DEFAULT_COLORMAP = "rdbu"
@@ -29,20 +32,40 @@ def anchors(name: str) -> np.ndarray:
     return np.array([[int(h[i : i + 2], 16) for i in (1, 3, 5)] for h in COLORMAPS[name]], float)
 
 
-def to_rgb(values: np.ndarray, limit: float, colormap: str = DEFAULT_COLORMAP) -> np.ndarray:
-    """uint8 RGB (n, 3) for values, clipped to [-limit, limit]; NaN maps to the centre."""
+def to_rgb(
+    values: np.ndarray, limit: float, colormap: str = DEFAULT_COLORMAP, low: float | None = None
+) -> np.ndarray:
+    """uint8 RGB (n, 3) for values clipped to [low, limit] (low: -limit unless given); NaN
+    maps to the centre of the map."""
     table = anchors(colormap)
     limit = float(limit) if limit and np.isfinite(limit) and limit > 0 else 1.0
-    position = (np.nan_to_num(np.asarray(values, float)) / limit).clip(-1, 1)
+    low = -limit if low is None else float(low)
+    position = 2 * (np.asarray(values, float) - low) / (limit - low) - 1
+    position = np.where(np.isnan(position), 0.0, position).clip(-1, 1)
     scaled = (position + 1) / 2 * (len(table) - 1)
     low = np.floor(scaled).astype(int).clip(0, len(table) - 2)
     fraction = (scaled - low)[:, None]
     return np.round(table[low] * (1 - fraction) + table[low + 1] * fraction).astype(np.uint8)
 
 
-def to_hex(values: np.ndarray, limit: float, colormap: str = DEFAULT_COLORMAP) -> list[str]:
+def to_hex(
+    values: np.ndarray, limit: float, colormap: str = DEFAULT_COLORMAP, low: float | None = None
+) -> list[str]:
     """'#rrggbb' strings for values (see `to_rgb`)."""
-    return ["#%02x%02x%02x" % tuple(rgb) for rgb in to_rgb(np.atleast_1d(values), limit, colormap)]
+    rgb = to_rgb(np.atleast_1d(values), limit, colormap, low)
+    return ["#%02x%02x%02x" % tuple(color) for color in rgb]
+
+
+def kind_low(kind: str) -> float | None:
+    """The bottom of a kind's color range: 0 for gates (with a top of 1), else None (-limit)."""
+    return 0.0 if kind in GATE_KINDS else None
+
+
+def range_labels(low: float | None, limit: float) -> tuple[str, str]:
+    """Colorbar end labels: '−0.97', '+0.97' for a diverging range, '0', '1' for a gate's."""
+    if low is None:
+        return f"−{limit:.2g}", f"+{limit:.2g}"
+    return f"{low:.2g}".replace("-", "−"), f"{limit:.2g}"
 
 
 def text_color(rgb: np.ndarray) -> np.ndarray:

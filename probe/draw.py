@@ -15,7 +15,7 @@ from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from probe.colors import text_color, to_hex, to_rgb
+from probe.colors import range_labels, text_color, to_hex
 from probe.export import LABEL_FONT, MONO_FONT, Line, Panel, TextHeatmap, track_color
 
 ADVANCE = 0.60205  # DejaVu Sans Mono advance width in em (1233/2048): one column
@@ -141,10 +141,11 @@ def draw_label_row(ax, heatmap: TextHeatmap, panel: Panel, y: float, width: floa
         return
     small = 0.8 * font
     right = width - MARGIN
+    bottom_label, top_label = range_labels(panel.low, panel.limit)
     ax.text(
         right,
         middle,
-        f"+{panel.limit:.2g}",
+        top_label,
         fontsize=small,
         family=LABEL_FONT,
         color="#444444",
@@ -156,19 +157,19 @@ def draw_label_row(ax, heatmap: TextHeatmap, panel: Panel, y: float, width: floa
     ax.text(
         bar_left - 0.4 * small,
         middle,
-        f"−{panel.limit:.2g}",
+        bottom_label,
         fontsize=small,
         family=LABEL_FONT,
         color="#444444",
         ha="right",
         va="center",
     )
-    steps = np.linspace(-panel.limit, panel.limit, COLORBAR_STEPS)
+    steps = panel.colorbar_values(COLORBAR_STEPS)
     step = COLORBAR_WIDTH / COLORBAR_STEPS
     rectangles = [
         (bar_left + i * step, middle - 0.35 * font, step, 0.7 * font) for i in range(COLORBAR_STEPS)
     ]
-    colors = to_hex(steps, panel.limit, heatmap.colormap)
+    colors = to_hex(steps, panel.limit, heatmap.colormap, panel.low)
     ax.add_collection(boxes(rectangles, colors, "colorbar", 0.2), autolim=False)
     ax.add_artist(
         Rectangle(
@@ -194,7 +195,7 @@ def boxes(rectangles: list[tuple], colors: list[str], gid: str, line_width: floa
 
 
 def draw_panel(ax, heatmap: TextHeatmap, panel: Panel, index: int, top: float, g: Geometry):
-    rgb = to_rgb(panel.values, panel.limit, heatmap.colormap)
+    rgb = heatmap.rgb(panel)
     fills = ["#%02x%02x%02x" % tuple(color) for color in rgb]
     inks = text_color(rgb)
     where: dict[int, tuple[float, float, float]] = {}

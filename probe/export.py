@@ -19,7 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from probe.colors import DEFAULT_COLORMAP, anchors, percentile_limit, symmetric_limit, to_rgb
+from probe.colors import (
+    DEFAULT_COLORMAP,
+    anchors,
+    kind_low,
+    percentile_limit,
+    symmetric_limit,
+    to_rgb,
+)
 from probe.errors import ProbeError
 from probe.figure_files import (  # noqa: F401 (export_plot is public here)
     check_format,
@@ -63,10 +70,15 @@ class Panel:
     label: str
     text: str
     values: np.ndarray  # float32, one per character of text
-    limit: float  # colors span [-limit, +limit]
+    limit: float  # colors span [low, limit]
     lines: list[Line]
     tracks: dict[str, np.ndarray] = field(default_factory=dict)  # feature -> value per char
     highlights: list[int] = field(default_factory=list)  # positions outlined (sheet: the peak)
+    low: float | None = None  # None: -limit (states); 0 for gates and the loss
+
+    def colorbar_values(self, count: int) -> np.ndarray:
+        """Values evenly spaced over the color range, bottom to top (for colorbars)."""
+        return np.linspace(-self.limit if self.low is None else self.low, self.limit, count)
 
 
 @dataclass
@@ -81,7 +93,7 @@ class TextHeatmap:
 
     def rgb(self, panel: Panel) -> np.ndarray:
         """uint8 RGB per character of a panel, exactly as the dashboard colors it."""
-        return to_rgb(panel.values, panel.limit, self.colormap)
+        return to_rgb(panel.values, panel.limit, self.colormap, panel.low)
 
     @property
     def track_names(self) -> list[str]:
@@ -215,14 +227,22 @@ def parse_units(units) -> list[Unit | str]:
     return [LOSS if unit == LOSS else Unit.parse(unit) for unit in units]
 
 
-def unit_limit(recording: Recording, unit: Unit, limit: float | None, tanh: bool = False) -> float:
-    """The fixed color range: given, 1 for tanh, else the unit's symmetric range over the whole
-    recording (as the dashboard colors it)."""
+def check_limit(limit: float | None) -> None:
+    if limit is not None and not limit > 0:
+        raise ProbeError(f"--limit must be positive, got {limit}")
+
+
+def unit_range(
+    recording: Recording, unit: Unit, limit: float | None, tanh: bool = False
+) -> tuple[float | None, float]:
+    """The fixed color range (low, top), as the dashboard colors it: a gate's is 0 to 1, any
+    other unit's is symmetric, ±(max |value| over the whole recording); tanh puts it on ±1;
+    `limit` sets the top."""
+    check_limit(limit)
+    low = None if tanh else kind_low(unit.kind)
     if limit is not None:
-        if not limit > 0:
-            raise ProbeError(f"--limit must be positive, got {limit}")
-        return float(limit)
-    return 1.0 if tanh else symmetric_limit(recording.unit(unit))
+        return low, float(limit)
+    return low, 1.0 if tanh or low is not None else symmetric_limit(recording.unit(unit))
 
 
 def squashed(values: np.ndarray, tanh: bool) -> np.ndarray:
@@ -291,6 +311,7 @@ def text_heatmap(
         raise ProbeError(f"--width must be positive, got {width}")
     if labels is not None and len(labels) != len(units):
         raise ProbeError(f"got {len(labels)} labels for {len(units)} units")
+    check_limit(limit)
     start, stop = check_range(recording, start, stop)
     text = recording.text[start:stop]
     lines = layout_text(text, width, show_whitespace)
@@ -301,13 +322,13 @@ def text_heatmap(
         if unit == LOSS:  # colored as the dashboard does: 0 to the 99th percentile
             whole = recording.loss_bits()
             values, label = whole[start:stop], "per-char loss (bits)"
-            unit_range = percentile_limit(whole) if limit is None else unit_limit(None, unit, limit)
+            low, top = 0.0, percentile_limit(whole) if limit is None else float(limit)
         else:
             values = squashed(recording.unit(unit, start, stop), tanh)
             label = unit_label(recording, unit, columns, tanh)
-            unit_range = unit_limit(recording, unit, limit, tanh)
+            low, top = unit_range(recording, unit, limit, tanh)
         label = labels[i] if labels else label
-        panels.append(Panel(label, text, values, unit_range, lines, tracks))
+        panels.append(Panel(label, text, values, top, lines, tracks, low=low))
     return TextHeatmap(panels, colormap, colorbar, font_size, title)
 
 
@@ -356,13 +377,15 @@ def top_contexts_sheet(
         pieces.append((row.start, row.stop))
         offset += len(piece)
     gather = np.concatenate([np.arange(a, b) for a, b in pieces])
+    low, top = unit_range(recording, unit, limit, tanh)
     panel = Panel(
         label=f"{unit_label(recording, unit, columns, tanh)} · top {len(lines)} contexts",
         text="".join(recording.text[a:b] for a, b in pieces),
         values=squashed(recording.unit(unit)[gather], tanh),
-        limit=unit_limit(recording, unit, limit, tanh),
+        limit=top,
         lines=lines,
         tracks={name: column[gather] for name, column in columns.items()},
         highlights=highlights,
+        low=low,
     )
     return TextHeatmap([panel], colormap, colorbar, font_size, title)

@@ -10,7 +10,7 @@ import html
 
 import numpy as np
 
-from probe.colors import text_color, to_hex, to_rgb
+from probe.colors import range_labels, text_color, to_hex, to_rgb
 from probe.export import CONTROL_MARK, NEWLINE_MARK, TAB_MARK, Line, TextHeatmap, track_color
 
 MONO_CSS = "'DejaVu Sans Mono', Menlo, Consolas, monospace"
@@ -30,13 +30,14 @@ def runs(line: Line, keys: list) -> list[tuple[int, int]]:
 # ----------------------------------------------------------------------------- HTML
 
 
-def colorbar_html(limit: float, colormap: str) -> str:
-    stops = ", ".join(to_hex(np.linspace(-limit, limit, 9), limit, colormap))
+def colorbar_html(panel, colormap: str) -> str:
+    stops = ", ".join(to_hex(panel.colorbar_values(9), panel.limit, colormap, panel.low))
+    bottom, top = range_labels(panel.low, panel.limit)
     bar = (
         f'<span style="display:inline-block;width:80px;height:9px;margin:0 4px;'
         f'border:1px solid #888;background:linear-gradient(to right, {stops})"></span>'
     )
-    return f'<span style="font-size:11px;color:#444">−{limit:.2g}{bar}+{limit:.2g}</span>'
+    return f'<span style="font-size:11px;color:#444">{bottom}{bar}{top}</span>'
 
 
 def to_html(heatmap: TextHeatmap, standalone: bool = True) -> str:
@@ -51,12 +52,12 @@ def to_html(heatmap: TextHeatmap, standalone: bool = True) -> str:
             f'<div style="font-weight:bold;margin:2px 0 6px">{html.escape(heatmap.title)}</div>'
         )
     for panel in heatmap.panels:
-        colorbar = colorbar_html(panel.limit, heatmap.colormap) if heatmap.colorbar else ""
+        colorbar = colorbar_html(panel, heatmap.colormap) if heatmap.colorbar else ""
         out.append(
             f'<div style="font-size:13px;margin:8px 0 3px;display:flex;gap:16px;'
             f'align-items:center"><span>{html.escape(panel.label)}</span>{colorbar}</div>'
         )
-        rgb = to_rgb(panel.values, panel.limit, heatmap.colormap)
+        rgb = heatmap.rgb(panel)
         fills = ["#%02x%02x%02x" % tuple(color) for color in rgb]
         inks = text_color(rgb)
         out.append(
@@ -146,12 +147,13 @@ def rgb_spec(color: np.ndarray) -> str:
     return "%d,%d,%d" % tuple(int(c) for c in color)
 
 
-def colorbar_tex(limit: float, colormap: str) -> str:
+def colorbar_tex(panel, colormap: str) -> str:
     boxes = "".join(
         r"\colorbox[RGB]{%s}{\rule{2.5pt}{0pt}\rule{0pt}{1.2ex}}" % rgb_spec(color)
-        for color in to_rgb(np.linspace(-limit, limit, 17), limit, colormap)
+        for color in to_rgb(panel.colorbar_values(17), panel.limit, colormap, panel.low)
     )
-    return r"\quad{\scriptsize $-$%.2g\,}%s{\scriptsize \,+%.2g}" % (limit, boxes, limit)
+    bottom, top = (label.replace("−", "$-$") for label in range_labels(panel.low, panel.limit))
+    return r"\quad{\scriptsize %s\,}%s{\scriptsize \,%s}" % (bottom, boxes, top)
 
 
 def track_indices(heatmap: TextHeatmap, panel, position: int) -> tuple[int, ...]:
@@ -180,7 +182,7 @@ def to_latex(heatmap: TextHeatmap) -> str:
     names = ", ".join(panel.label for panel in heatmap.panels)
     out = [
         f"% probe text heatmap: {text_escape(names)}",
-        f"% colormap {heatmap.colormap}; each unit's colors span [-limit, +limit] as labelled.",
+        f"% colormap {heatmap.colormap}; each unit's colors span the range labelled.",
         "% Preamble needs: \\usepackage{xcolor}  (optional: \\usepackage[T1]{fontenc})",
         "% Use: \\input{this-file} (inside a figure environment if you like).",
         "% Resize: \\renewcommand{\\probeheatmapfont}{\\scriptsize} before \\input.",
@@ -195,12 +197,12 @@ def to_latex(heatmap: TextHeatmap) -> str:
     if heatmap.title:
         out.append(r"\strut\textbf{%s}\par" % text_escape(heatmap.title))
     for panel in heatmap.panels:
-        colorbar = colorbar_tex(panel.limit, heatmap.colormap) if heatmap.colorbar else ""
+        colorbar = colorbar_tex(panel, heatmap.colormap) if heatmap.colorbar else ""
         out.append(
             r"\vspace{0.4ex}\strut{\sffamily %s}%s\par" % (text_escape(panel.label), colorbar)
         )
         out.append(r"{\offinterlineskip\ttfamily")
-        rgb = to_rgb(panel.values, panel.limit, heatmap.colormap)
+        rgb = heatmap.rgb(panel)
         inks = text_color(rgb)
         highlights = set(panel.highlights)
         on = [track_indices(heatmap, panel, position) for position in range(len(rgb))]

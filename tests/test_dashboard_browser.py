@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from probe.colors import symmetric_limit, to_rgb
+from probe.colors import kind_low, symmetric_limit, to_rgb
+from probe.units import Unit
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -85,7 +86,9 @@ def check_colors(shown: dict, recording, unit: str) -> None:
     start, spans = shown["start"], shown["spans"]
     assert "".join(text for text, _ in spans) == recording.text[start : start + len(spans)]
     values = recording.unit(unit, start, start + len(spans))
-    expected = to_rgb(values, symmetric_limit(recording.unit(unit)))
+    low = kind_low(Unit.parse(unit).kind)  # gates: 0 to 1
+    top = 1.0 if low is not None else symmetric_limit(recording.unit(unit))
+    expected = to_rgb(values, top, "rdbu", low)
     got = np.array([[int(x) for x in color[4:-1].split(",")[:3]] for _, color in spans])
     assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
 
@@ -213,6 +216,13 @@ def test_lines_in_view_are_drawn_first(page, server, tiny_recording):
     assert page.evaluate(BLOCKS)["empty"] == 0
 
 
+def test_gates_are_colored_from_0_to_1(page, server, tiny_recording):
+    page.goto(server + "?rec=0&unit=2:forget_gate:4&pos=3000")
+    check_colors(wait_for_key(page, "|2:forget_gate:4|"), tiny_recording, "2:forget_gate:4")
+    ticks = page.locator("#legend .legend-tick").all_inner_texts()
+    assert ticks == ["0.000", "1.000"]
+
+
 def test_saturation_tab_draws_in_every_page_and_its_units_show_the_text(page, server):
     for _ in range(2):  # a reload is a new page: it draws the tab again
         page.goto(server + "?rec=0&unit=1:cell:0&pos=0")
@@ -244,9 +254,8 @@ def test_every_search_row_is_clickable(page, server, tiny_recording):
         rows.nth(row).click()
         check_colors(wait_for_key(page, f"|{unit}|"), tiny_recording, unit)
         page.locator("body").press("j")  # away, so the next click has something to do
-        page.wait_for_function(
-            "(u) => !document.getElementById('text-body').dataset.drawn.includes(u)",
-            arg=f"|{unit}|",
+        page.wait_for_function(  # and handed to Dash (the URL follows a step once it pauses)
+            "(u) => !location.search.includes(encodeURIComponent(u))", arg=unit
         )
 
 

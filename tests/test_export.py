@@ -101,6 +101,17 @@ def test_loss_panel_is_the_per_char_loss_in_bits(tiny_recording):
         text_heatmap(tiny_recording, ["los"], 0, 300)
 
 
+def test_gates_and_loss_span_0_to_their_top_and_states_are_symmetric(tiny_recording):
+    rdbu = [to_hex(value, 1.0, "rdbu")[0] for value in (-1.0, 0.0, 1.0)]  # bottom, centre, top
+    assert to_hex([0.0, 0.5, 1.0], 1.0, "rdbu", low=0.0) == rdbu
+    assert to_hex([np.nan], 1.0, "rdbu", low=0.0) == rdbu[1:2]  # no value: the centre
+    figure = text_heatmap(tiny_recording, ["1:forget_gate:0", "1:cell:0", "loss"], 0, 200)
+    gate, cell, loss = figure.panels
+    assert (gate.low, gate.limit) == (0.0, 1.0) and cell.low is None and loss.low == 0.0
+    tex = figure.to_bytes("tex").decode()
+    assert "{\\scriptsize 0\\,}" in tex and "{\\scriptsize $-$" in tex  # gate's and cell's bars
+
+
 def test_png_has_the_requested_size(heatmap):
     from PIL import Image
 

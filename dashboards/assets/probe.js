@@ -7,14 +7,16 @@
     return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
   }
 
-  // Same math as probe.colors.to_rgb: clip v/limit to [-1, 1], interpolate the anchors.
-  function toRgb(table, value, limit) {
-    const v = value === null || !isFinite(value) ? 0 : value;
-    const position = Math.max(-1, Math.min(1, v / (limit > 0 ? limit : 1)));
+  // Same math as probe.colors.to_rgb: [low, limit] onto [-1, 1], clipped; no value: 0, the
+  // map's centre. Then interpolate the anchors.
+  function toRgb(table, value, limit, low) {
+    const top = limit > 0 ? limit : 1;
+    const position = value === null || isNaN(value) ? 0 :
+      Math.max(-1, Math.min(1, (2 * (value - low)) / (top - low) - 1));
     const scaled = ((position + 1) / 2) * (table.length - 1);
-    const low = Math.max(0, Math.min(table.length - 2, Math.floor(scaled)));
-    const f = scaled - low;
-    return [0, 1, 2].map((c) => Math.round(table[low][c] * (1 - f) + table[low + 1][c] * f));
+    const anchor = Math.max(0, Math.min(table.length - 2, Math.floor(scaled)));
+    const f = scaled - anchor;
+    return [0, 1, 2].map((c) => Math.round(table[anchor][c] * (1 - f) + table[anchor + 1][c] * f));
   }
 
   // Same rule as probe.colors.text_color.
@@ -60,9 +62,9 @@
       .join("");
     legend.innerHTML =
       '<span class="legend-label">' + payload.label + "</span>" +
-      '<span class="legend-tick">' + (-payload.limit).toFixed(3) + "</span>" +
+      '<span class="legend-tick">' + payload.low.toFixed(3).replace("-", "−") + "</span>" +
       '<span class="legend-bar" style="background:linear-gradient(to right,' + gradient + ')"></span>' +
-      '<span class="legend-tick">+' + payload.limit.toFixed(3) + "</span>" +
+      '<span class="legend-tick">' + (payload.low < 0 ? "+" : "") + payload.limit.toFixed(3) + "</span>" +
       '<span class="legend-window">chars ' + payload.start + "–" +
       (payload.start + payload.text.length) + "</span>" + tracks;
   }
@@ -72,7 +74,7 @@
 
   // Inline style of char i: its color, plus one stripe per feature track under it.
   function styleOf(payload, i, table, inks) {
-    const rgb = toRgb(table, payload.values[i], payload.limit);
+    const rgb = toRgb(table, payload.values[i], payload.limit, payload.low);
     const background = "rgb(" + rgb.join(",") + ")";
     let css = "color:" + textColor(rgb) + ";";
     if (!payload.tracks.length) return css + "background-color:" + background;
@@ -214,7 +216,8 @@
     spans = new Array(text.length);
   }
 
-  function render(payload) {
+  // Draw a window payload: from Dash (a control, the URL, a clicked result) or from a step.
+  function render(payload, fromStep) {
     const body = document.getElementById("text-body");
     if (!payload || !body) return window.dash_clientside.no_update;
     const table = payload.anchors.map(hexToRgb);
@@ -223,7 +226,7 @@
       peak: t.values.reduce((m, v) => (v === null ? m : Math.max(m, Math.abs(v))), 0),
     }));
     pending = null; // superseded: draw() below covers every block again
-    clearTimeout(syncTimer); // a step's view, not yet handed to Dash, is superseded too
+    if (!fromStep) clearTimeout(syncTimer); // a step's view not yet handed to Dash is superseded
     const note = document.getElementById("step-note");
     if (note) note.textContent = ""; // a step that could not move sets it again after this
     const view = viewOf(body); // layout read before the writes below
@@ -302,9 +305,11 @@
       });
       if (!response.ok) return;
       const answer = await response.json();
-      render(answer.payload);
+      const moved = JSON.stringify(answer.view) !== JSON.stringify(current.view);
+      render(answer.payload, true);
       const note = document.getElementById("step-note");
       if (note) note.textContent = (answer.messages || []).join(" · ");
+      if (!moved) return; // nothing for Dash to catch up on
       // Let the URL, controls and panels catch up once the user pauses: rapid stepping
       // (holding j) then costs one small request per step and nothing else.
       clearTimeout(syncTimer);

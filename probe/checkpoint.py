@@ -163,3 +163,18 @@ def optimizer_from_state(optimizer, tensors: dict[str, torch.Tensor], scalars: d
             _, param_id, slot = key.split(".", 2)
             state.setdefault(int(param_id), {})[slot] = value
     optimizer.load_state_dict({"state": state, "param_groups": scalars["param_groups"]})
+
+
+# The state carried between training batches, saved with the resume state.
+def state_tensors(state) -> dict[str, torch.Tensor]:
+    if state is None:
+        return {}
+    parts = state if isinstance(state, tuple) else (state,)
+    return {f"carried.{i}": s.detach().cpu() for i, s in enumerate(parts)}
+
+
+def state_from_tensors(tensors: dict[str, torch.Tensor], cell: str, device):
+    parts = [tensors[k].to(device) for k in sorted(k for k in tensors if k.startswith("carried."))]
+    if not parts:
+        return None
+    return tuple(parts) if cell == "lstm" else parts[0]

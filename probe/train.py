@@ -18,7 +18,7 @@ import platform
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +32,12 @@ from probe.checkpoint import (
     optimizer_from_state,
     optimizer_to_state,
     save_checkpoint,
+    state_from_tensors,
+    state_tensors,
 )
 from probe.corpus import Corpus, Vocab, load_corpus
 from probe.errors import ProbeError
+from probe.fileio import read_json
 from probe.model import CharRNN, ModelConfig, check_device, parameter_count
 
 LOG_FIELDS = [
@@ -150,20 +153,6 @@ def detach(state):
     return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
-def state_tensors(state) -> dict[str, torch.Tensor]:
-    if state is None:
-        return {}
-    parts = state if isinstance(state, tuple) else (state,)
-    return {f"carried.{i}": s.detach().cpu() for i, s in enumerate(parts)}
-
-
-def state_from_tensors(tensors: dict[str, torch.Tensor], cell: str, device):
-    parts = [tensors[k].to(device) for k in sorted(k for k in tensors if k.startswith("carried."))]
-    if not parts:
-        return None
-    return tuple(parts) if cell == "lstm" else parts[0]
-
-
 class Trainer:
     """Holds the model, data and optimizer for one run; `run()` trains until a stop rule."""
 
@@ -175,6 +164,8 @@ class Trainer:
         if config.resume:
             last = load_checkpoint(self.out / "last", config.device)
             self.vocab, self.model = last.vocab, last.model
+            if last.info["corpus"]["sha256"] != self.corpus.sha256:
+                raise ProbeError(f"{config.corpus} is not the text this run trained on")
         else:
             if (self.out / "last").exists():
                 raise ProbeError(f"{self.out} already holds a run: pass --resume to continue it")
@@ -387,6 +378,33 @@ def hardware(device: str) -> str:
     return f"cpu: {os.cpu_count()} cores {platform.machine()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}"
 
 
+# What a resumed run may change: how much longer it goes on and where it runs. The rest is the
+# run's own: another split, say, would leak held-out text into training.
+RESUME_MAY_CHANGE = ("max_steps", "max_minutes", "patience", "device")
+
+
+def resumed_config(config: TrainConfig) -> TrainConfig:
+    """The run's saved settings; flags left at their defaults take the run's value, and a flag
+    set to something else than the run's is an error (outside RESUME_MAY_CHANGE)."""
+    path = Path(config.out) / "last" / "config.json"
+    if not path.is_file():
+        raise ProbeError(f"{config.out} holds no run to resume (no last/config.json)")
+    saved = read_json(path, "checkpoint config").get("train_args", {})
+    defaults = TrainConfig(device="cpu")
+    merged = {}
+    for name in (f.name for f in fields(TrainConfig) if f.name in saved and f.name != "out"):
+        given, default, run = getattr(config, name), getattr(defaults, name), saved[name]
+        same = (lambda a, b: np.allclose(a, b)) if name == "split" else (lambda a, b: a == b)
+        if name not in RESUME_MAY_CHANGE and not same(given, default) and not same(given, run):
+            flag = "--" + name.replace("_", "-")
+            raise ProbeError(
+                f"{flag} {given} is not the run's ({run}): a resumed run keeps its settings"
+            )
+        merged[name] = given if name in RESUME_MAY_CHANGE and not same(given, default) else run
+    merged["split"] = tuple(merged.get("split", config.split))
+    return replace(config, **merged)
+
+
 def train(config: TrainConfig) -> dict:
     """Train (or resume) a run; returns a summary with val/test loss."""
-    return Trainer(config).run()
+    return Trainer(resumed_config(config) if config.resume else config).run()

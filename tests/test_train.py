@@ -43,6 +43,26 @@ def test_resume_gives_the_same_losses_as_an_uninterrupted_run(linux_file, tmp_pa
     assert float(straight[-1]["val_loss"]) < float(straight[0]["val_loss"])
 
 
+def test_resume_keeps_the_runs_settings(linux_file, tmp_path):
+    run = tmp_path / "run"
+    train(settings(linux_file, run, max_steps=10, split=(0.8, 0.1, 0.1)))
+    # Only the run folder and a longer budget: shape, corpus, split and batch are the run's.
+    train(TrainConfig(out=str(run), resume=True, max_steps=20, eval_chars=5_000, quiet=True))
+    args = load_checkpoint(run / "last").info["train_args"]
+    assert args["max_steps"] == 20 and args["hidden"] == 24 and args["batch"] == 8
+    assert args["split"] == [0.8, 0.1, 0.1] and args["corpus"] == str(linux_file)
+    with pytest.raises(ProbeError, match=r"--hidden 32 is not the run's \(24\)"):
+        train(settings(linux_file, run, hidden=32, max_steps=30, resume=True))
+    with pytest.raises(ProbeError, match="--split"):
+        train(settings(linux_file, run, split=(0.7, 0.2, 0.1), max_steps=30, resume=True))
+    other = tmp_path / "other.c"
+    other.write_text(linux_file.read_text()[:-100])
+    with pytest.raises(ProbeError, match="--corpus"):
+        train(settings(other, run, max_steps=30, resume=True))
+    with pytest.raises(ProbeError, match="no run to resume"):
+        train(settings(linux_file, tmp_path / "none", resume=True))
+
+
 def test_snapshots_and_checkpoint_contents(linux_file, tmp_path):
     result = train(settings(linux_file, tmp_path / "run", max_steps=20, snapshot_every=10))
     snapshots = sorted(p.name for p in (tmp_path / "run" / "snapshots").iterdir())

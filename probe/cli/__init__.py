@@ -2,13 +2,14 @@
 
 Each subcommand is a pair: `add_NAME(subparsers)` declares its flags and `cmd_NAME(args)`
 does the work (`pipeline.py`: train, sample, record, features, dashboard, demo;
-`analysis.py`: search, contexts, export, gradients, saturation). A ProbeError anywhere
-becomes one line on stderr and exit status 2.
+`analysis.py`: search, contexts, export, gradients, saturation). A ProbeError, a bad flag
+or a file the OS refuses anywhere becomes one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import probe
@@ -30,8 +31,15 @@ COMMANDS = [
 ]
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the message and where to look, not the whole usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="probe",
         description="Look inside character-level recurrent networks.",
         epilog="Run `probe COMMAND --help` for a command's flags and examples.",
@@ -44,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # named after the command, not the top-level parser argparse would blame
+        parser.error(f"unrecognized arguments for probe {args.command}: {' '.join(unknown)}")
     try:
         args.func(args)
     except ProbeError as error:
@@ -53,6 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"probe {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `probe features | head -1`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as error:  # a folder that is a file, a read-only disk, /proc, ...
+        where = f": {error.filename}" if error.filename else ""
+        print(f"probe {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from probe.cli.args import (
     command,
+    int_in,
     load_text,
     positive_float,
     positive_int,
@@ -196,7 +197,7 @@ def add_export(subparsers) -> None:
     )
     p.add_argument("--title")
     p.add_argument("--font-size", type=positive_float, default=9.0, help="points (default 9)")
-    p.add_argument("--dpi", type=positive_int, default=300, help="PNG resolution (default 300)")
+    p.add_argument("--dpi", type=int_in(10, 1200), default=300, help="PNG resolution (default 300)")
     p.add_argument("--out", required=True, help="file to write: .pdf .svg .png .tex or .html")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(func=cmd_export)

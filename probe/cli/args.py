@@ -19,6 +19,23 @@ def positive_int(value: str) -> int:
     return number
 
 
+def int_in(low: int, high: int):
+    """An argument type: a whole number in [low, high]."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if number is None or not low <= number <= high:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number {low}..{high}, got {value!r}"
+            )
+        return number
+
+    return parse
+
+
 def positive_float(value: str) -> float:
     try:
         number = float(value)

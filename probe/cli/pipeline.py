@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
 from probe.cli.args import (
     command,
     fractions,
+    int_in,
     load_text,
     positive_float,
     positive_int,
@@ -72,7 +74,10 @@ def add_train(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument(
-        "--resume", action="store_true", help="continue the run in --out exactly where it stopped"
+        "--resume",
+        action="store_true",
+        help="continue the run in --out exactly where it stopped, with its own settings "
+        "(only --max-steps, --max-minutes, --patience and --device may change)",
     )
     p.set_defaults(func=cmd_train)
 
@@ -220,7 +225,7 @@ def add_dashboard(subparsers) -> None:
     p.add_argument(
         "--host", default="127.0.0.1", help="interface to bind (default: this machine only)"
     )
-    p.add_argument("--port", type=positive_int, default=8050)
+    p.add_argument("--port", type=int_in(1, 65535), default=8050)
     p.add_argument("--debug", action="store_true", help="Dash debug mode: error pop-ups, dev tools")
     p.set_defaults(func=cmd_dashboard)
 
@@ -271,11 +276,24 @@ def serve(recordings, checkpoints, host: str, port: int, debug: bool = False) ->
     from dashboards import build_app
 
     app = build_app(recordings, checkpoints)
+    check_address(host, port)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     print(f"probe dashboard: serving {len(recordings)} recording(s) at http://{host}:{port}/")
+    app.run(host=host, port=port, debug=debug, use_reloader=False)
+
+
+def check_address(host: str, port: int) -> None:
+    """Fail in one line before serving if the address cannot be bound (in use, no such host)."""
+    import socket
+
     try:
-        app.run(host=host, port=port, debug=debug, use_reloader=False)
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as probe_socket:
+            probe_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug
+            probe_socket.bind(address)
     except OSError as error:
-        raise ProbeError(f"cannot serve on {host}:{port} ({error.strerror}); try --port") from None
+        reason = error.strerror or str(error)
+        raise ProbeError(f"cannot serve on {host}:{port} ({reason})") from None
 
 
 # --- demo ----------------------------------------------------------------------------------
@@ -288,7 +306,7 @@ def add_demo(subparsers) -> None:
     )
     p.add_argument("--no-dashboard", action="store_true", help="print the top cells and stop")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=positive_int, default=8050)
+    p.add_argument("--port", type=int_in(1, 65535), default=8050)
     p.set_defaults(func=cmd_demo, debug=False)
 
 

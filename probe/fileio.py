@@ -14,14 +14,20 @@ from probe.errors import ProbeError
 
 
 @contextlib.contextmanager
-def atomic_folder(target: str | Path, overwrite: bool = False) -> Iterator[Path]:
+def atomic_folder(target: str | Path, marker: str, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it replaces `target` in one rename.
 
     A crash or Ctrl-C leaves `target` as it was (old contents or absent), never half-written.
+    `overwrite` replaces only what this would write, a folder holding `marker` (or an empty
+    one), never another file or folder that happens to be at `target`.
     """
     target = Path(target)
     if target.exists() and not overwrite:
         raise ProbeError(f"{target} already exists (pass --overwrite to replace it)")
+    if target.exists() and not (target.is_dir() and (target / marker).is_file()):
+        if not target.is_dir() or any(target.iterdir()):
+            what = "a folder without " + marker if target.is_dir() else "a file"
+            raise ProbeError(f"{target} is {what}; refusing to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -29,9 +35,14 @@ def atomic_folder(target: str | Path, overwrite: bool = False) -> Iterator[Path]
     try:
         yield tmp
         old = target.parent / f".{target.name}.old-{os.getpid()}"
-        if target.exists():
-            os.replace(target, old)
-        os.replace(tmp, target)
+        try:
+            if target.exists():
+                os.replace(target, old)
+            os.replace(tmp, target)
+        except BaseException:  # e.g. Ctrl-C between the renames: put the old one back
+            if old.exists() and not target.exists():
+                os.replace(old, target)
+            raise
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -285,7 +285,7 @@ def record(
         "kinds": kinds,
         "unknown_chars": unknown,
     }
-    with atomic_folder(out, overwrite=overwrite) as folder:
+    with atomic_folder(out, "manifest.json", overwrite=overwrite) as folder:
         runs = [(model, text, folder, "recording")]
         if twin and not init_only:
             (folder / "init").mkdir()

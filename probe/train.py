@@ -159,6 +159,8 @@ class Trainer:
     def __init__(self, config: TrainConfig):
         self.config = config
         self.out = Path(config.out)
+        if self.out.exists() and not self.out.is_dir():
+            raise ProbeError(f"--out {self.out} is a file, not a run folder")
         torch.manual_seed(config.seed)
         self.corpus: Corpus = load_corpus(config.corpus, tuple(config.split))
         if config.resume:

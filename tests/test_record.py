@@ -86,6 +86,20 @@ def test_refuses_to_overwrite_and_leaves_nothing_half_written(tiny_checkpoint, t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # no temporary folders left
 
 
+def test_overwrite_replaces_only_a_recording(tiny_checkpoint, tmp_path):
+    text_file, run = tmp_path / "chapter.txt", tmp_path / "run"
+    text_file.write_text("abc" * 100)
+    (run / "last").mkdir(parents=True)
+    for target, what in [(text_file, "is a file"), (run, "a folder without manifest.json")]:
+        with pytest.raises(ProbeError, match=what):
+            record(tiny_checkpoint, "xyz" * 100, target, overwrite=True, twin=False, progress=False)
+    assert text_file.read_text() == "abc" * 100 and (run / "last").is_dir()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    record(tiny_checkpoint, "xyz" * 100, empty, overwrite=True, twin=False, progress=False)
+    assert Recording.open(empty).text == "xyz" * 100
+
+
 def test_recording_checks_its_files(tiny_checkpoint, tmp_path):
     out = tmp_path / "r"
     record(tiny_checkpoint, "abc" * 100, out, twin=False, progress=False)

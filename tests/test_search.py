@@ -332,6 +332,11 @@ def test_cli_search_formats(tiny_recording, capsys, tmp_path):
     )
     rows = json.loads(target.read_text())
     assert code == 0 and len(rows) == 2 and rows[0]["feature"] == "re:[0-9]+"
+    again = ("search", "--recording", rec, "--feature", "in_comment", "--out", str(target))
+    code, _, err = run_cli(capsys, *again)
+    assert code == 2 and "--force" in err and json.loads(target.read_text()) == rows
+    code, _, err = run_cli(capsys, *again, "--force")
+    assert code == 0 and target.read_text().split()[:2] == ["feature", "rank"]
 
 
 def test_cli_errors_are_one_line(tiny_recording, capsys, tmp_path):

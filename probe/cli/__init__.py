@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments for probe {args.command}: {' '.join(unknown)}")
     try:
         args.func(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
     except ProbeError as error:
         print(f"probe {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -39,6 +39,7 @@ def add_search(subparsers) -> None:
     p.add_argument("--top", type=positive_int, default=10, help="units per feature")
     p.add_argument("--format", default="table", choices=["table", "csv", "json"])
     p.add_argument("--out", help="write to this file instead of standard output")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--no-nulls", action="store_true", help="skip the init-twin and shift nulls")
     p.set_defaults(func=cmd_search)
 
@@ -66,7 +67,7 @@ def cmd_search(args) -> None:
         output = table.to_json(orient="records", indent=1) + "\n"
     else:
         output = format_search_table(table)
-    write_output(output, args.out)
+    write_output(output, args.out, args.force)
 
 
 SEARCH_COLUMNS = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 from probe.errors import ProbeError
@@ -85,12 +86,15 @@ def corpus_fractions(spec: str) -> tuple[float, float, float]:
     return (0.8, 0.1, 0.1) if spec == "warpeace" else (0.9, 0.05, 0.05)
 
 
-def write_output(output: str, path: str | None) -> None:
-    """Print, or write to a file (a bad path is the user's error, not a traceback)."""
+def write_output(output: str, path: str | None, force: bool = False) -> None:
+    """Print, or write to a file (never over an existing one unless `force`)."""
     if path is None:
         print(output, end="")
         return
+    if Path(path).exists() and not force:
+        raise ProbeError(f"{path} already exists (pass --force to overwrite it)")
     try:
         Path(path).write_text(output, encoding="utf-8")
     except OSError as error:
         raise ProbeError(f"cannot write {path}: {error.strerror}") from None
+    print(f"wrote {path}", file=sys.stderr)

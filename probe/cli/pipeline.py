@@ -220,6 +220,7 @@ def add_dashboard(subparsers) -> None:
     )
     p.add_argument("--text", help="UTF-8 text file to record with --checkpoint")
     p.add_argument("--out", help="keep the new recording here (default: a temporary folder)")
+    p.add_argument("--overwrite", action="store_true", help="replace the recording at --out")
     p.add_argument("--max-chars", type=positive_int, help="record only the first N chars of --text")
     p.add_argument("--device", default="cpu", help="record --text on cpu or cuda")
     p.add_argument(
@@ -238,6 +239,8 @@ def cmd_dashboard(args) -> None:
 
     if bool(args.checkpoint) != bool(args.text):
         raise ProbeError("--checkpoint and --text go together")
+    if not args.checkpoint and (args.out or args.overwrite or args.max_chars):
+        raise ProbeError("--out, --overwrite and --max-chars go with --checkpoint and --text")
     if not args.recording and not args.checkpoint:
         raise ProbeError("nothing to show: give --recording FOLDER, or --checkpoint C --text FILE")
     recordings = [Recording.open(path) for path in args.recording]
@@ -260,6 +263,7 @@ def cmd_dashboard(args) -> None:
                     max_chars=args.max_chars,
                     source=str(args.text),
                     device=args.device,
+                    overwrite=args.overwrite,
                 )
             )
         serve(

@@ -14,6 +14,7 @@ import sys
 
 import probe
 from probe.cli import analysis, pipeline
+from probe.cli.args import show_defaults
 from probe.errors import ProbeError
 
 COMMANDS = [
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in COMMANDS:
         add(subparsers)
+    for command_parser in subparsers.choices.values():
+        show_defaults(command_parser)
     return parser
 
 

@@ -58,6 +58,16 @@ def fractions(value: str) -> tuple[float, float, float]:
     return tuple(p / total for p in parts)
 
 
+def show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Append '(default: X)' to the help of every flag with a default worth saying."""
+    for action in parser._actions:
+        text = action.help or ""
+        unset = action.default is None or action.default is False or action.default in ("", [])
+        unset = unset or action.default == argparse.SUPPRESS
+        if not unset and "default" not in text and action.help != argparse.SUPPRESS:
+            action.help = f"{text} (default: %(default)s)".strip()
+
+
 def command(subparsers, name: str, help: str, examples: str):
     return subparsers.add_parser(
         name,

@@ -111,7 +111,7 @@ def add_sample(subparsers) -> None:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--temperature", type=positive_float, default=0.5)
     p.add_argument("--length", type=positive_int, default=400)
-    p.add_argument("--prime", default="\n")
+    p.add_argument("--prime", default="\n", help="text to start from (default: a newline)")
     p.add_argument("--seed", type=int)
     p.set_defaults(func=cmd_sample)
 

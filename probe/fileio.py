@@ -48,6 +48,19 @@ def atomic_folder(target: str | Path, marker: str, overwrite: bool = False) -> I
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def save_cache(frame, path: Path) -> None:
+    """Write a DataFrame computed from a recording next to it, atomically, so the next call
+    reads it; a recording on a read-only disk is simply not cached."""
+    temporary = path.with_suffix(f".tmp-{os.getpid()}")
+    try:
+        path.parent.mkdir(exist_ok=True)
+        frame.to_csv(temporary, index=False)
+        temporary.replace(path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+
+
 def write_json(path: Path, data: object) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 

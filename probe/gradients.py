@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from probe.checkpoint import Checkpoint, load_checkpoint
 from probe.errors import ProbeError
+from probe.fileio import save_cache
 from probe.model import CharRNN, check_device
 from probe.recording import Recording
 
@@ -323,8 +324,5 @@ def recording_decay(
         ],
         ignore_index=True,
     )
-    cache.parent.mkdir(exist_ok=True)
-    temporary = cache.with_suffix(".tmp")
-    frame.to_csv(temporary, index=False)
-    temporary.replace(cache)
+    save_cache(frame, cache)
     return frame

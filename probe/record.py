@@ -273,7 +273,7 @@ def record(
         "recorder": RECORDER_VERSION,
         "checkpoint": {
             "id": checkpoint.id,
-            "path": str(checkpoint.path),
+            "path": str(Path(checkpoint.path).resolve()),  # found from any working folder
             "name": checkpoint.name,
             "init_only": init_only,
             **{

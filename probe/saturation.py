@@ -18,6 +18,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from probe.errors import ProbeError
+from probe.fileio import save_cache
 from probe.recording import Recording
 from probe.units import GATE_KINDS, Unit
 
@@ -123,8 +124,5 @@ def recording_saturation(recording: Recording, progress: bool = False) -> pd.Dat
     if cache.is_file():
         return pd.read_csv(cache)
     table = gate_saturation(recording, progress=progress)
-    cache.parent.mkdir(exist_ok=True)
-    temporary = cache.with_suffix(".tmp")
-    table.to_csv(temporary, index=False)
-    temporary.replace(cache)
+    save_cache(table, cache)
     return table

@@ -172,6 +172,11 @@ class Trainer:
             if (self.out / "last").exists():
                 raise ProbeError(f"{self.out} already holds a run: pass --resume to continue it")
             self.vocab = Vocab.build(self.corpus.split("train"), config.min_char_count)
+            if len(self.vocab) < 3:  # <unk> and one char: nothing to predict
+                raise ProbeError(
+                    f"only {len(self.vocab) - 1} char(s) occur {config.min_char_count}+ times in "
+                    "the training text; lower --min-char-count"
+                )
             model_config = ModelConfig(
                 config.cell, config.layers, config.hidden, config.dropout, len(self.vocab)
             )

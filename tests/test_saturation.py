@@ -127,3 +127,14 @@ def test_cli_rnn_recording_is_a_one_line_error(tmp_path, capsys):
     assert main(["saturation", "--recording", str(tmp_path / "rnn")]) == 2
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "no gates" in error
+
+
+def test_a_cache_that_cannot_be_written_is_skipped(tmp_path):
+    import pandas as pd
+
+    from probe.fileio import save_cache
+
+    (tmp_path / "file").write_text("")
+    save_cache(pd.DataFrame({"a": [1]}), tmp_path / "file" / "cache" / "x.csv")  # no error
+    save_cache(pd.DataFrame({"a": [1]}), tmp_path / "cache" / "x.csv")
+    assert (tmp_path / "cache" / "x.csv").read_text() == "a\n1\n"

@@ -63,6 +63,11 @@ def test_resume_keeps_the_runs_settings(linux_file, tmp_path):
         train(settings(linux_file, tmp_path / "none", resume=True))
 
 
+def test_a_vocabulary_of_one_char_is_refused(linux_file, tmp_path):
+    with pytest.raises(ProbeError, match="lower --min-char-count"):
+        train(settings(linux_file, tmp_path / "run", min_char_count=10**9, max_steps=1))
+
+
 def test_snapshots_and_checkpoint_contents(linux_file, tmp_path):
     result = train(settings(linux_file, tmp_path / "run", max_steps=20, snapshot_every=10))
     snapshots = sorted(p.name for p in (tmp_path / "run" / "snapshots").iterdir())

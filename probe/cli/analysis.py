@@ -283,10 +283,15 @@ def cmd_gradients(args) -> None:
 
     text, source = load_text(args)
     paths = [s for c in args.checkpoint for s in (run_snapshots(c) if args.snapshots else [c])]
-    decays, radii = [], []
+    if len({Path(path).resolve() for path in paths}) < len(paths):
+        raise ProbeError("a checkpoint is given twice")
+    decays, radii, labels = [], [], set()
     for path in paths:
         checkpoint = load_checkpoint(path, args.device)
         label = checkpoint_label(checkpoint)
+        if label in labels:  # the curves and the table are keyed by it
+            raise ProbeError(f"{path}: a checkpoint named {label!r} is already given")
+        labels.add(label)
         if args.layer and args.layer > checkpoint.model.config.layers:
             raise ProbeError(f"--layer {args.layer}: {label} has {checkpoint.model.config.layers}")
         decays.append(

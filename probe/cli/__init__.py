@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 import probe
 from probe.cli import analysis, pipeline
@@ -59,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # named after the command, not the top-level parser argparse would blame
         parser.error(f"unrecognized arguments for probe {args.command}: {' '.join(unknown)}")
+    # A library warning (e.g. a recording that could not be made exact) is one line too.
+    warnings.showwarning = lambda message, *_: print(
+        f"probe {args.command}: warning: {message}", file=sys.stderr
+    )
     try:
         args.func(args)
         sys.stdout.flush()  # here, where a closed pipe is caught, not at exit

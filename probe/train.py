@@ -16,6 +16,7 @@ import math
 import os
 import platform
 import signal
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -81,16 +82,8 @@ class TrainConfig:
     quiet: bool = False
 
     def __post_init__(self):
-        positive = [
-            "layers",
-            "hidden",
-            "seq_len",
-            "batch",
-            "val_every",
-            "lr_decay_every",
-            "eval_chars",
-        ]
-        for name in positive:
+        positive = ("layers", "hidden", "seq_len", "batch", "val_every", "lr_decay_every")
+        for name in (*positive, "eval_chars"):
             if int(getattr(self, name)) < 1:
                 raise ProbeError(f"--{name.replace('_', '-')} must be a positive integer")
         if self.lr <= 0 or self.grad_clip <= 0 or not 0 < self.lr_decay <= 1:
@@ -300,6 +293,7 @@ class Trainer:
                 if c.snapshot_every and p.step % c.snapshot_every == 0:
                     self.save(f"snapshots/step-{p.step:06d}", with_state=False)
                 if p.step % c.val_every == 0:
+                    bar.set_postfix_str("validating…")  # seconds on a big val split
                     if self._validate(float(np.mean(losses)), grad_norm, speed):
                         reason = "early stop"
                         break
@@ -310,6 +304,8 @@ class Trainer:
             bar.close()
             for number, handler in handlers.items():
                 signal.signal(number, handler)
+        if not c.quiet:  # after a stop, say what the remaining seconds are for
+            print("finishing: validating, saving, measuring the test loss…", file=sys.stderr)
         if losses:  # the last partial interval is validated too, so `last` is never stale
             self._validate(
                 float(np.mean(losses)),

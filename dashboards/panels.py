@@ -146,9 +146,9 @@ def contexts_list(context: Context, view: View, k: int = 8, width: int = 40) -> 
         values = recording.unit(view.unit, int(row.start), int(row.stop))
         text = recording.text[int(row.start) : int(row.stop)]
         label = html.Span(f"#{row.position} {row.value:+.3f} ", className="ctx-label")
-        snippet = html.Span(
-            colored_text(text, values, color_range, view.cmap), className="ctx-text"
-        )
+        chars = colored_text(text, values, color_range, view.cmap)
+        chars[int(row.position - row.start)].className = "ctx-peak"  # as the view's focus
+        snippet = html.Span(chars, className="ctx-text")
         items.append(html.Li(goto(f"@{row.position}", [label, snippet], f"context-{number}")))
     return html.Ol(items, className="contexts")
 
@@ -235,7 +235,7 @@ def layout(context: Context) -> html.Div:
                 ],
             ),
             html.Section(
-                className="panel",
+                className="panel wide-panel",
                 children=[
                     html.H3("Top contexts"),
                     dcc.Loading(html.Div(id="contexts")),

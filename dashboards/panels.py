@@ -230,6 +230,12 @@ def layout(context: Context) -> html.Div:
                         value=[],
                         inline=True,
                     ),
+                    html.Div(
+                        "Select text to brush it. A unit is on where its value is ≥ threshold "
+                        "on every brushed char (as LSTMVis): hidden states lie in −1..1, gates "
+                        "in 0..1, cells are unbounded.",
+                        className="hint",
+                    ),
                     html.Button("find units", id="brush-button"),
                     dcc.Loading(html.Div(id="brush-results")),
                 ],

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 
 from probe.checkpoint import Checkpoint
 from probe.errors import ProbeError
 
 
-@torch.no_grad()
 def sample(
     checkpoint: Checkpoint,
     length: int = 400,
@@ -17,6 +18,20 @@ def sample(
     seed: int | None = None,
 ) -> str:
     """Generate `length` characters after `prime` (the prime is not repeated in the output)."""
+    return "".join(generate(checkpoint, length, temperature, prime, seed))
+
+
+def generate(
+    checkpoint: Checkpoint,
+    length: int = 400,
+    temperature: float = 0.5,
+    prime: str = "\n",
+    seed: int | None = None,
+) -> Iterator[str]:
+    """`sample` one character at a time, so a long sample can be shown as it is written.
+
+    The arguments are checked here, before the first character.
+    """
     if length < 1:
         raise ProbeError("--length must be positive")
     if temperature <= 0:
@@ -24,15 +39,18 @@ def sample(
     if not prime:
         raise ProbeError("--prime must not be empty")
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    return _characters(checkpoint, length, temperature, prime, generator)
+
+
+@torch.no_grad()
+def _characters(checkpoint, length, temperature, prime, generator) -> Iterator[str]:
     model, vocab = checkpoint.model.eval(), checkpoint.vocab
     logits, state = model(torch.from_numpy(vocab.encode(prime))[None])
     last = logits[0, -1]
-    out = []
     for _ in range(length):
         probs = torch.softmax(last / temperature, dim=-1)
         probs[0] = 0  # never emit the unknown character
         next_id = torch.multinomial(probs, 1, generator=generator)
-        out.append(vocab.chars[int(next_id)])
+        yield vocab.chars[int(next_id)]
         logits, state = model(next_id[None], state)
         last = logits[0, -1]
-    return "".join(out)

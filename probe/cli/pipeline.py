@@ -119,10 +119,14 @@ def add_sample(subparsers) -> None:
 
 def cmd_sample(args) -> None:
     from probe.checkpoint import load_checkpoint
-    from probe.sample import sample
+    from probe.sample import generate
 
     checkpoint = load_checkpoint(args.checkpoint)
-    print(args.prime + sample(checkpoint, args.length, args.temperature, args.prime, args.seed))
+    characters = generate(checkpoint, args.length, args.temperature, args.prime, args.seed)
+    print(args.prime, end="")
+    for char in characters:  # shown as it is written: a long sample takes a while
+        print(char, end="", flush=char == "\n")
+    print()
 
 
 # --- record --------------------------------------------------------------------------------

@@ -59,8 +59,9 @@ def gate_saturation(
     chars = recording.chars
     frames = []
     total = chars * len(pairs)
+    description = f"saturation of {len(pairs)} gate arrays"  # chars x arrays rows to read
     with tqdm(
-        total=total, unit="char", unit_scale=True, disable=not progress, desc="saturation"
+        total=total, unit="row", unit_scale=True, disable=not progress, desc=description
     ) as bar:
         for layer, kind in pairs:
             array = recording.array(layer, kind)

@@ -201,12 +201,14 @@ def decay_norms(
     warmup: int,
     batch: int = 64,
     progress: bool = False,
+    label: str = "",
 ) -> dict[tuple[int, str], np.ndarray]:
     """||dL_t/dstate_{t-k}|| per window: {(layer, state): float64 (windows, K+1)}, k = lag."""
     device = next(model.parameters()).device
     window = max_lag + 1
     norms: dict[tuple[int, str], list[np.ndarray]] = {}
-    with tqdm(total=len(starts), unit="pos", disable=not progress, desc="gradients") as bar:
+    description = f"gradients {label}".strip()  # one bar per model: say whose
+    with tqdm(total=len(starts), unit="pos", disable=not progress, desc=description) as bar:
         for lo in range(0, len(starts), batch):
             chunk = starts[lo : lo + batch]
             inputs = np.stack([ids[s - warmup : s + window] for s in chunk])
@@ -258,7 +260,8 @@ def gradient_decay(
     was_training = model.training
     model.eval()
     try:
-        norms = decay_norms(model, vocab.encode(text), starts, max_lag, warmup, batch, progress)
+        ids = vocab.encode(text)
+        norms = decay_norms(model, ids, starts, max_lag, warmup, batch, progress, label)
     finally:
         model.train(was_training)
     frames = []

@@ -122,8 +122,10 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
     try:
         model.load_state_dict(weights)
     except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
-        raise ProbeError(f"{weights_file} does not match its config ({first})") from None
+        # torch's message: a header line, then one line per problem; show the first problem.
+        problems = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
+        detail = problems[0] if problems else str(error).strip()
+        raise ProbeError(f"{weights_file} does not match its config ({detail})") from None
     model.eval()
     return Checkpoint(model, vocab, info, path)
 

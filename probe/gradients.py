@@ -72,7 +72,10 @@ def run_snapshots(path: str | Path) -> list[Path]:
     path = Path(path)
     folder = path / "snapshots"
     if not folder.is_dir():
-        raise ProbeError(f"{path} has no snapshots/ (train it with --snapshot-every N)")
+        raise ProbeError(
+            f"{path} has no snapshots/ (train it with --snapshot-every N, or give each snapshot "
+            "checkpoint as a --checkpoint)"
+        )
     found = sorted(p for p in folder.iterdir() if p.name.startswith("step-") and p.is_dir())
     return found + ([path / "best"] if (path / "best" / "config.json").is_file() else [])
 

@@ -327,7 +327,7 @@ def check_kinds(model: CharRNN, kinds: list[str] | None) -> list[str]:
     unknown = [k for k in kinds if k not in model.kinds]
     if unknown:
         raise ProbeError(
-            f"a {model.config.cell} has no kind {', '.join(unknown)}; choose from {', '.join(model.kinds)}"
+            f"a {model.config.cell} has no kind {', '.join(map(repr, unknown))}; choose from {', '.join(model.kinds)}"
         )
     return [k for k in model.kinds if k in kinds]
 

@@ -56,7 +56,7 @@ def cmd_search(args) -> None:
     from probe.search import search
 
     recording = Recording.open(args.recording)
-    kinds = [k.strip() for k in args.kinds.split(",")] if args.kinds else None
+    kinds = [k.strip() for k in args.kinds.split(",")] if args.kinds is not None else None
     table = search(
         recording, args.feature, kinds, args.top, not args.no_nulls, progress=sys.stderr.isatty()
     )
@@ -192,9 +192,8 @@ def add_export(subparsers) -> None:
     )
     p.add_argument(
         "--sign",
-        default="positive",
         choices=["positive", "negative", "absolute"],
-        help="with --top: which contexts are strongest",
+        help="with --top: which contexts are strongest (default: positive)",
     )
     p.add_argument("--title")
     p.add_argument("--font-size", type=positive_float, default=9.0, help="points (default 9)")
@@ -222,11 +221,16 @@ def cmd_export(args) -> None:
         title=args.title,
         tanh=args.tanh,
     )
+    if not args.top and args.sign:
+        raise ProbeError("--sign goes with --top (a sheet of the strongest contexts)")
     if args.top:
         if len(args.unit) > 1:
             raise ProbeError("--top makes a sheet for one unit; give a single --unit")
+        if args.range:
+            raise ProbeError("--top picks its contexts from the whole text; drop --range")
+        sign = args.sign or "positive"
         figure = top_contexts_sheet(
-            recording, args.unit[0], args.top, args.width or 40, args.sign, **style
+            recording, args.unit[0], args.top, args.width or 40, sign, **style
         )
     else:
         start, stop = args.range or (0, min(1000, recording.chars))

@@ -171,7 +171,7 @@ def cmd_record(args) -> None:
     if args.warmup < 0:
         raise ProbeError("--warmup must be >= 0")
     text, source = load_text(args)
-    kinds = [k.strip() for k in args.kinds.split(",")] if args.kinds else None
+    kinds = [k.strip() for k in args.kinds.split(",")] if args.kinds is not None else None
     recording = record(
         args.checkpoint,
         text,

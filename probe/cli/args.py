@@ -52,9 +52,13 @@ def fractions(value: str) -> tuple[float, float, float]:
         parts = tuple(float(p) for p in value.split("/"))
     except ValueError:
         parts = ()
-    if len(parts) != 3:
-        raise argparse.ArgumentTypeError(f"expected TRAIN/VAL/TEST like 90/5/5, got {value!r}")
+    if len(parts) != 3 or min(parts) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected three positive parts TRAIN/VAL/TEST like 90/5/5, got {value!r}"
+        )
     total = sum(parts)
+    if not (math.isclose(total, 100) or math.isclose(total, 1)):
+        raise argparse.ArgumentTypeError(f"TRAIN/VAL/TEST must sum to 100 (or 1), got {value!r}")
     return tuple(p / total for p in parts)
 
 

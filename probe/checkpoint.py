@@ -55,7 +55,7 @@ def save_checkpoint(
     train_state: tuple[dict[str, torch.Tensor], dict] | None = None,
 ) -> None:
     """Write a checkpoint folder atomically (replacing an older one at `path`)."""
-    with atomic_folder(path, "config.json", overwrite=True) as tmp:
+    with atomic_folder(path, ("config.json", FORMAT), overwrite=True) as tmp:
         weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(weights, tmp / "model.safetensors")
         digest = hashlib.sha256((tmp / "model.safetensors").read_bytes()).hexdigest()

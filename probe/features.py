@@ -327,7 +327,7 @@ def regex_feature(pattern: str, seconds: float = REGEX_SECONDS) -> Feature:
                 out[match.start() : match.end()] = 1
         except TimeoutError:
             raise ProbeError(
-                f"regex {pattern!r} took over {seconds:g} s on {len(text):,} chars "
+                f"regex '{pattern}' took over {seconds:g} s on {len(text):,} chars "
                 "(nested repeats like (a+)+ backtrack without end); simplify it"
             ) from None
         return out

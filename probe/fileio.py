@@ -14,19 +14,21 @@ from probe.errors import ProbeError
 
 
 @contextlib.contextmanager
-def atomic_folder(target: str | Path, marker: str, overwrite: bool = False) -> Iterator[Path]:
+def atomic_folder(
+    target: str | Path, marker: tuple[str, str], overwrite: bool = False
+) -> Iterator[Path]:
     """Yield a temporary sibling folder; on success it replaces `target` in one rename.
 
     A crash or Ctrl-C leaves `target` as it was (old contents or absent), never half-written.
-    `overwrite` replaces only what this would write, a folder holding `marker` (or an empty
-    one), never another file or folder that happens to be at `target`.
+    `overwrite` replaces only what this would write: an empty folder, or one whose JSON file
+    marker[0] says "format": marker[1]; never another file or folder that is at `target`.
     """
     target = Path(target)
     if target.exists() and not overwrite:
         raise ProbeError(f"{target} already exists (pass --overwrite to replace it)")
-    if target.exists() and not (target.is_dir() and (target / marker).is_file()):
+    if target.exists() and not (target.is_dir() and holds_format(target / marker[0], marker[1])):
         if not target.is_dir() or any(target.iterdir()):
-            what = "a folder without " + marker if target.is_dir() else "a file"
+            what = f"not a {marker[1]} folder" if target.is_dir() else "a file"
             raise ProbeError(f"{target} is {what}; refusing to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
@@ -46,6 +48,14 @@ def atomic_folder(target: str | Path, marker: str, overwrite: bool = False) -> I
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def holds_format(path: Path, name: str) -> bool:
+    """Whether path is a JSON object file with "format": name (what probe writes)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("format") == name
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def save_cache(frame, path: Path) -> None:

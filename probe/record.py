@@ -36,6 +36,7 @@ from probe.fastrecord import (
 )
 from probe.fileio import atomic_folder, sha256_text
 from probe.model import CharRNN
+from probe.recording import FORMAT as RECORDING_FORMAT
 from probe.recording import Recording, RecordingWriter, StreamWriter
 from probe.streams import (
     keep_freed_memory,
@@ -285,7 +286,7 @@ def record(
         "kinds": kinds,
         "unknown_chars": unknown,
     }
-    with atomic_folder(out, "manifest.json", overwrite=overwrite) as folder:
+    with atomic_folder(out, ("manifest.json", RECORDING_FORMAT), overwrite=overwrite) as folder:
         runs = [(model, text, folder, "recording")]
         if twin and not init_only:
             (folder / "init").mkdir()

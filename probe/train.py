@@ -381,9 +381,10 @@ def hardware(device: str) -> str:
     return f"cpu: {os.cpu_count()} cores {platform.machine()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}"
 
 
-# What a resumed run may change: how much longer it goes on and where it runs. The rest is the
-# run's own: another split, say, would leak held-out text into training.
-RESUME_MAY_CHANGE = ("max_steps", "max_minutes", "patience", "device")
+# What a resumed run may change: how much longer it goes on, where it runs, and how its corpus
+# is named (a path from another folder; its text must be the run's, see Trainer). The rest is
+# the run's own: another split, say, would leak held-out text into training.
+RESUME_MAY_CHANGE = ("max_steps", "max_minutes", "patience", "device", "corpus")
 
 
 def resumed_config(config: TrainConfig) -> TrainConfig:

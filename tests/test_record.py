@@ -90,7 +90,8 @@ def test_overwrite_replaces_only_a_recording(tiny_checkpoint, tmp_path):
     text_file, run = tmp_path / "chapter.txt", tmp_path / "run"
     text_file.write_text("abc" * 100)
     (run / "last").mkdir(parents=True)
-    for target, what in [(text_file, "is a file"), (run, "a folder without manifest.json")]:
+    (run / "manifest.json").write_text('{"name": "an app"}')  # a manifest, but not ours
+    for target, what in [(text_file, "is a file"), (run, "not a probe-recording folder")]:
         with pytest.raises(ProbeError, match=what):
             record(tiny_checkpoint, "xyz" * 100, target, overwrite=True, twin=False, progress=False)
     assert text_file.read_text() == "abc" * 100 and (run / "last").is_dir()

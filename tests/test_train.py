@@ -57,8 +57,11 @@ def test_resume_keeps_the_runs_settings(linux_file, tmp_path):
         train(settings(linux_file, run, split=(0.7, 0.2, 0.1), max_steps=30, resume=True))
     other = tmp_path / "other.c"
     other.write_text(linux_file.read_text()[:-100])
-    with pytest.raises(ProbeError, match="--corpus"):
+    with pytest.raises(ProbeError, match="not the text this run trained on"):
         train(settings(other, run, max_steps=30, resume=True))
+    same = tmp_path / "copy.c"  # the same text by another name (a path from another folder)
+    same.write_bytes(linux_file.read_bytes())
+    train(settings(same, run, max_steps=30, resume=True))
     with pytest.raises(ProbeError, match="no run to resume"):
         train(settings(linux_file, tmp_path / "none", resume=True))
 

@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # named after the command, not the top-level parser argparse would blame
-        parser.error(f"unrecognized arguments for probe {args.command}: {' '.join(unknown)}")
+        command = f"probe {args.command}"
+        parser.exit(2, f"{command}: error: unrecognized arguments: {' '.join(unknown)} "
+                       f"(see {command} --help)\n")  # fmt: skip
     # A library warning (e.g. a recording that could not be made exact) is one line too.
     warnings.showwarning = lambda message, *_: print(
         f"probe {args.command}: warning: {message}", file=sys.stderr

@@ -175,7 +175,8 @@ def add_export(subparsers) -> None:
     p.add_argument(
         "--limit",
         type=positive_float,
-        help="color range +-LIMIT (default: each unit's max |value| over the whole recording)",
+        help="top of the color range: ±LIMIT, or 0..LIMIT for gates and loss (default: a "
+        "unit's max |value| over the whole recording, 1 for gates, the loss's 99th percentile)",
     )
     p.add_argument(
         "--feature", action="append", help="add r to the label and underline it; repeatable"

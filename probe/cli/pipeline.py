@@ -78,7 +78,8 @@ def add_train(subparsers) -> None:
         "--resume",
         action="store_true",
         help="continue the run in --out exactly where it stopped, with its own settings "
-        "(only --max-steps, --max-minutes, --patience and --device may change)",
+        "(only --max-steps, --max-minutes, --patience, --device, and --corpus naming the same "
+        "text, may change)",
     )
     p.set_defaults(func=cmd_train)
 

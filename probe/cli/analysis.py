@@ -10,6 +10,7 @@ from probe.cli.args import (
     command,
     int_in,
     load_text,
+    make_out_folder,
     positive_float,
     positive_int,
     write_output,
@@ -286,6 +287,7 @@ def cmd_gradients(args) -> None:
     from probe.gradients import checkpoint_label, gradient_decay, run_snapshots, spectral_radii
     from probe.plots import decay_figure
 
+    out = make_out_folder(args.out)
     text, source = load_text(args)
     paths = [s for c in args.checkpoint for s in (run_snapshots(c) if args.snapshots else [c])]
     if len({Path(path).resolve() for path in paths}) < len(paths):
@@ -313,8 +315,6 @@ def cmd_gradients(args) -> None:
         )
         radii.append(spectral_radii(checkpoint.model).assign(model=label))
     decay, spectral = pd.concat(decays, ignore_index=True), pd.concat(radii, ignore_index=True)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     decay.to_csv(out / "decay.csv", index=False)
     spectral.to_csv(out / "spectral.csv", index=False)
     figure = decay_figure(decay, normalise=args.normalise, layer=args.layer)
@@ -361,6 +361,7 @@ def cmd_saturation(args) -> None:
     from probe.saturation import gate_saturation, integrators, saturation_summary
 
     recording = Recording.open(args.recording)
+    out = make_out_folder(args.out)
     saturation = gate_saturation(recording, progress=True)
     print(
         f"gate saturation over {recording.chars:,} chars of {recording.name} "
@@ -374,9 +375,7 @@ def cmd_saturation(args) -> None:
     )
     for row in top.itertuples():
         print(f"  {row.unit:24s} open {row.right:6.1%}  shut {row.left:6.1%}  mean {row.mean:.3f}")
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+    if out:
         saturation.to_csv(out / "saturation.csv", index=False)
         saturation_figure(saturation).write_html(out / "saturation.html", include_plotlyjs=True)
         print(f"wrote {out}/saturation.csv, saturation.html")

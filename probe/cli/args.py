@@ -100,6 +100,16 @@ def corpus_fractions(spec: str) -> tuple[float, float, float]:
     return (0.8, 0.1, 0.1) if spec == "warpeace" else (0.9, 0.05, 0.05)
 
 
+def make_out_folder(path: str | None) -> Path | None:
+    """Create the --out folder before any long work, so a bad path fails at once."""
+    if path is None:
+        return None
+    if Path(path).exists() and not Path(path).is_dir():
+        raise ProbeError(f"--out {path} is a file, not a folder")
+    Path(path).mkdir(parents=True, exist_ok=True)
+    return Path(path)
+
+
 def write_output(output: str, path: str | None, force: bool = False) -> None:
     """Print, or write to a file (never over an existing one unless `force`)."""
     if path is None:

@@ -60,10 +60,12 @@ def navigate(context: Context, view: View, trigger, value, controls: dict) -> tu
         if (layer, kind) not in recording.layer_kinds:  # a layer change keeps the kind if it can
             kind = next(k for l, k in recording.layer_kinds if l == layer)
         units = recording.units_in(layer, kind)
-        asked = int(controls["index-input"] or 0)
-        index = min(max(asked, 0), units - 1)
-        if index != asked:
+        asked = controls["index-input"] or 0
+        index = min(max(int(asked), 0), units - 1)
+        if index != int(asked):
             notes.append(f"layer {layer} {kind} has units 0..{units - 1}; showing {index}")
+        elif index != asked:
+            notes.append(f"unit index {asked} is not a whole number; showing {index}")
         view = replace(view, unit=str(Unit(layer, kind, index)))
     elif trigger in ("prev-unit", "next-unit"):
         view = replace(
@@ -141,7 +143,7 @@ def sidebar(context: Context) -> html.Aside:
                     html.Button("◀", id="prev-unit", title="previous unit (k)"),
                     # No min or max: the browser would drop an out-of-range number unsaid;
                     # navigate() clamps it and says so.
-                    dcc.Input(id="index-input", type="number", step=1, debounce=True),
+                    dcc.Input(id="index-input", type="number", debounce=True),
                     html.Button("▶", id="next-unit", title="next unit (j)"),
                 ],
             ),

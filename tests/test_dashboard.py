@@ -141,6 +141,10 @@ def test_navigation(context, tiny_recording):
     new, messages = navigate(context, view, "index-input", 500, {**controls, "index-input": 500})
     assert new.unit == "1:cell:31"  # clamped to the layer's last unit, and said
     assert messages == ["layer 1 cell has units 0..31; showing 31"]
+    new, messages = navigate(context, view, "index-input", 3.5, {**controls, "index-input": 3.5})
+    assert new.unit == "1:cell:3" and messages == [
+        "unit index 3.5 is not a whole number; showing 3"
+    ]
     new, _ = navigate(context, view, {"type": "goto", "target": "2:cell:1@777"}, 1, controls)
     assert (new.unit, new.pos) == ("2:cell:1", 777)
     new, _ = navigate(context, view, "next-window", 1, controls)

@@ -230,6 +230,8 @@ def cmd_export(args) -> None:
             raise ProbeError("--top makes a sheet for one unit; give a single --unit")
         if args.range:
             raise ProbeError("--top picks its contexts from the whole text; drop --range")
+        if args.unit[0] == "loss":
+            raise ProbeError("--top makes a sheet of a unit's strongest contexts, not of the loss")
         sign = args.sign or "positive"
         figure = top_contexts_sheet(
             recording, args.unit[0], args.top, args.width or 40, sign, **style

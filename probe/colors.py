@@ -62,10 +62,10 @@ def kind_low(kind: str) -> float | None:
 
 
 def range_labels(low: float | None, limit: float) -> tuple[str, str]:
-    """Colorbar end labels: '−0.97', '+0.97' for a diverging range, '0', '1' for a gate's."""
+    """Colorbar end labels: '−0.965', '+0.965' for a diverging range, '0', '1' for a gate's."""
     if low is None:
-        return f"−{limit:.2g}", f"+{limit:.2g}"
-    return f"{low:.2g}".replace("-", "−"), f"{limit:.2g}"
+        return f"−{limit:.3g}", f"+{limit:.3g}"
+    return f"{low:.3g}".replace("-", "−"), f"{limit:.3g}"
 
 
 def text_color(rgb: np.ndarray) -> np.ndarray:

@@ -115,6 +115,8 @@ def write_output(output: str, path: str | None, force: bool = False) -> None:
     if path is None:
         print(output, end="")
         return
+    if not path:
+        raise ProbeError("--out is empty; name a file")
     if Path(path).exists() and not force:
         raise ProbeError(f"{path} already exists (pass --force to overwrite it)")
     try:

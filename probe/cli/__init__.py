@@ -33,11 +33,15 @@ COMMANDS = [
 ]
 
 
+def usage_error(prog: str, message: str) -> str:
+    return f"{prog}: error: {message} (see {prog} --help)\n"
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: the message and where to look, not the whole usage."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, usage_error(self.prog, message))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,9 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # named after the command, not the top-level parser argparse would blame
-        command = f"probe {args.command}"
-        parser.exit(2, f"{command}: error: unrecognized arguments: {' '.join(unknown)} "
-                       f"(see {command} --help)\n")  # fmt: skip
+        message = f"unrecognized arguments: {' '.join(unknown)}"
+        parser.exit(2, usage_error(f"probe {args.command}", message))
     # A library warning (e.g. a recording that could not be made exact) is one line too.
     warnings.showwarning = lambda message, *_: print(
         f"probe {args.command}: warning: {message}", file=sys.stderr

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -188,3 +189,25 @@ def step_layer(cell: str, projected, w_hh, b_hh, state, keep: set[str]):
 
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def evaluate(model: CharRNN, ids: np.ndarray, seq_len: int = 200, streams: int = 32) -> float:
+    """Mean cross-entropy (nats/char) over `ids`, read as parallel streams with carried state."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    streams = max(1, min(streams, (len(ids) - 1) // max(seq_len, 1)))
+    data = torch.from_numpy(ids[: (len(ids) // streams) * streams].reshape(streams, -1)).to(device)
+    total, count, state = 0.0, 0, None
+    for start in range(0, data.shape[1] - 1, seq_len):
+        x = data[:, start : start + seq_len]
+        y = data[:, start + 1 : start + seq_len + 1]
+        x = x[:, : y.shape[1]]
+        logits, state = model(x, state)
+        total += F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum"
+        ).item()
+        count += y.numel()
+    model.train(was_training)
+    return total / max(count, 1)

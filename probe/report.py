@@ -21,10 +21,10 @@ import pandas as pd
 from probe.checkpoint import load_checkpoint, save_checkpoint
 from probe.corpus import load_corpus
 from probe.errors import ProbeError
+from probe.model import evaluate
 from probe.record import record_or_reuse
 from probe.recording import Recording
 from probe.search import search
-from probe.train import evaluate
 
 BITS = 1 / math.log(2)
 SHIPPED = ["stdlib-lstm", "warpeace-lstm", "linux-lstm", "linux-gru", "linux-rnn"]

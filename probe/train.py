@@ -39,18 +39,9 @@ from probe.checkpoint import (
 from probe.corpus import Corpus, Vocab, load_corpus
 from probe.errors import ProbeError
 from probe.fileio import read_json
-from probe.model import CharRNN, ModelConfig, check_device, parameter_count
+from probe.model import CharRNN, ModelConfig, check_device, evaluate, parameter_count
 
-LOG_FIELDS = [
-    "step",
-    "epoch",
-    "train_loss",
-    "val_loss",
-    "grad_norm",
-    "lr",
-    "chars_per_s",
-    "elapsed_s",
-]
+LOG_FIELDS = "step epoch train_loss val_loss grad_norm lr chars_per_s elapsed_s".split()
 
 
 @dataclass
@@ -118,28 +109,6 @@ def make_streams(ids: np.ndarray, batch: int, seq_len: int) -> torch.Tensor:
             f"training text too short: {len(ids)} chars for --batch {batch} x --seq-len {seq_len}"
         )
     return torch.from_numpy(ids[: stream_len * batch].reshape(batch, stream_len).copy())
-
-
-@torch.no_grad()
-def evaluate(model: CharRNN, ids: np.ndarray, seq_len: int = 200, streams: int = 32) -> float:
-    """Mean cross-entropy (nats/char) over `ids`, read as parallel streams with carried state."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    streams = max(1, min(streams, (len(ids) - 1) // max(seq_len, 1)))
-    data = torch.from_numpy(ids[: (len(ids) // streams) * streams].reshape(streams, -1)).to(device)
-    total, count, state = 0.0, 0, None
-    for start in range(0, data.shape[1] - 1, seq_len):
-        x = data[:, start : start + seq_len]
-        y = data[:, start + 1 : start + seq_len + 1]
-        x = x[:, : y.shape[1]]
-        logits, state = model(x, state)
-        total += F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum"
-        ).item()
-        count += y.numel()
-    model.train(was_training)
-    return total / max(count, 1)
 
 
 def detach(state):
@@ -387,9 +356,10 @@ def hardware(device: str) -> str:
 RESUME_MAY_CHANGE = ("max_steps", "max_minutes", "patience", "device", "corpus")
 
 
-def resumed_config(config: TrainConfig) -> TrainConfig:
-    """The run's saved settings; flags left at their defaults take the run's value, and a flag
-    set to something else than the run's is an error (outside RESUME_MAY_CHANGE)."""
+def resumed_config(config: TrainConfig, given: set[str] | None = None) -> TrainConfig:
+    """The run's saved settings, with the fields in `given` (the flags typed on the command
+    line) taken from `config`: one outside RESUME_MAY_CHANGE that differs from the run's is
+    an error. Without `given` (the Python API), a field left at its default counts as not given."""
     path = Path(config.out) / "last" / "config.json"
     if not path.is_file():
         raise ProbeError(f"{config.out} holds no run to resume (no last/config.json)")
@@ -397,18 +367,20 @@ def resumed_config(config: TrainConfig) -> TrainConfig:
     defaults = TrainConfig(device="cpu")
     merged = {}
     for name in (f.name for f in fields(TrainConfig) if f.name in saved and f.name != "out"):
-        given, default, run = getattr(config, name), getattr(defaults, name), saved[name]
+        value, run = getattr(config, name), saved[name]
         same = (lambda a, b: np.allclose(a, b)) if name == "split" else (lambda a, b: a == b)
-        if name not in RESUME_MAY_CHANGE and not same(given, default) and not same(given, run):
+        typed = name in given if given is not None else not same(value, getattr(defaults, name))
+        if typed and name not in RESUME_MAY_CHANGE and not same(value, run):
             flag = "--" + name.replace("_", "-")
             raise ProbeError(
-                f"{flag} {given} is not the run's ({run}): a resumed run keeps its settings"
+                f"{flag} {value} is not the run's ({run}): a resumed run keeps its settings"
             )
-        merged[name] = given if name in RESUME_MAY_CHANGE and not same(given, default) else run
+        merged[name] = value if typed and name in RESUME_MAY_CHANGE else run
     merged["split"] = tuple(merged.get("split", config.split))
     return replace(config, **merged)
 
 
-def train(config: TrainConfig) -> dict:
-    """Train (or resume) a run; returns a summary with val/test loss."""
-    return Trainer(resumed_config(config) if config.resume else config).run()
+def train(config: TrainConfig, given: set[str] | None = None) -> dict:
+    """Train (or resume) a run; returns a summary with val/test loss. `given`: see
+    `resumed_config`."""
+    return Trainer(resumed_config(config, given) if config.resume else config).run()

@@ -1,5 +1,6 @@
 """The `probe` command: real runs end to end, and one-line errors (exit 2) for bad input."""
 
+import json
 import subprocess
 import sys
 
@@ -73,6 +74,19 @@ def test_train_sample_record_end_to_end(linux_file, tmp_path):
         tmp_path / "rec",
     )
     assert_one_line_error(code, err, "already exists", "--overwrite")
+
+
+def test_resume_takes_the_flags_typed_even_at_their_defaults(linux_file, tmp_path):
+    run = ["train", "--corpus", linux_file, "--out", tmp_path / "run", "--val-every", 5]
+    code, _, err = probe(*run, "--layers", 1, "--hidden", 16, "--batch", 8, "--max-steps", 5)
+    assert code == 0, err
+    code, _, err = probe(*run, "--resume", "--max-steps", 10, "--hidden", 256)
+    assert_one_line_error(code, err, "--hidden 256 is not the run's (16)")
+    for patience in (7, 20):  # 20 is the default: typed, it still replaces the run's 7
+        code, _, err = probe(*run, "--resume", "--max-steps", 10, "--patience", patience)
+        assert code == 0, err
+        config = json.loads((tmp_path / "run" / "last" / "config.json").read_text())
+        assert config["train_args"]["patience"] == patience
 
 
 @pytest.mark.parametrize(

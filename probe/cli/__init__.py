@@ -44,7 +44,8 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, usage_error(self.prog, message))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(defaults: bool = True) -> argparse.ArgumentParser:
+    """The whole command line; with `defaults=False`, a parse holds only the flags typed."""
     parser = Parser(
         prog="probe",
         description="Look inside character-level recurrent networks.",
@@ -56,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         add(subparsers)
     for command_parser in subparsers.choices.values():
         show_defaults(command_parser)
+        for action in command_parser._actions if not defaults else ():
+            action.default = argparse.SUPPRESS
     return parser
 
 
@@ -65,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:  # named after the command, not the top-level parser argparse would blame
         message = f"unrecognized arguments: {' '.join(unknown)}"
         parser.exit(2, usage_error(f"probe {args.command}", message))
+    # What was typed, not defaulted: `train --resume` keeps the run's value of every flag left out.
+    args.typed_flags = set(vars(build_parser(defaults=False).parse_known_args(argv)[0]))
     # A library warning (e.g. a recording that could not be made exact) is one line too.
     warnings.showwarning = lambda message, *_: print(
         f"probe {args.command}: warning: {message}", file=sys.stderr

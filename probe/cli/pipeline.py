@@ -89,7 +89,7 @@ def cmd_train(args) -> None:
 
     names = TrainConfig.__dataclass_fields__
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
-    result = train(config)
+    result = train(config, given=args.typed_flags)
     print(
         f"stopped ({result['reason']}) at step {result['step']} after {result['minutes']:.1f} min"
     )

@@ -10,7 +10,7 @@ import pytest
 
 from probe.checkpoint import load_checkpoint
 from probe.corpus import find_named, load_corpus
-from probe.train import evaluate
+from probe.model import evaluate
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 SHIPPED = sorted(p.parent for p in CHECKPOINTS.glob("*/card.md"))

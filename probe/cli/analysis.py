@@ -205,6 +205,9 @@ def add_export(subparsers) -> None:
     p.set_defaults(func=cmd_export)
 
 
+LONG_EXPORT_CHARS = 5_000  # a range this long takes seconds to draw: say so first
+
+
 def cmd_export(args) -> None:
     from probe.export import format_of, text_heatmap, top_contexts_sheet
     from probe.recording import Recording
@@ -238,6 +241,8 @@ def cmd_export(args) -> None:
         )
     else:
         start, stop = args.range or (0, min(1000, recording.chars))
+        if stop - start >= LONG_EXPORT_CHARS:  # seconds of silence otherwise
+            print(f"drawing {stop - start:,} chars to {out}…", file=sys.stderr, flush=True)
         figure = text_heatmap(
             recording,
             args.unit,

@@ -81,7 +81,8 @@ def navigate(context: Context, view: View, trigger, value, controls: dict) -> tu
         pos = next_strong(context, view, 1 if trigger == "next-strong" else -1)
         if pos == view.pos:
             where = "after" if trigger == "next-strong" else "before"
-            notes.append(f"no strong activation of {view.unit} {where} char {view.pos}")
+            shown = "high loss" if view.color == "loss" else f"strong activation of {view.unit}"
+            notes.append(f"no {shown} {where} char {view.pos}")
         view = replace(view, pos=pos)
     elif trigger == "features-select":
         view = replace(view, features=tuple(value or ()))

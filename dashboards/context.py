@@ -20,7 +20,10 @@ from probe.recording import Recording, array_name
 from probe.units import Unit
 
 WINDOW = 3000  # characters rendered around the focused position
-STRONG = 0.5  # |value| >= STRONG * limit counts as a strong activation (n/p navigation)
+# n/p navigation: a char is strong where its value is off the unit's rest by at least STRONG x
+# half its color range. Rest is 0 for states (|v| >= half of max |v|); a gate (0..1) or the
+# loss rests at its median, so an always-open forget gate stops where it closes.
+STRONG = 0.5
 COLORINGS = ("unit", "loss")
 
 
@@ -97,8 +100,16 @@ class Context:
 
     @functools.lru_cache(maxsize=64)  # noqa: B019
     def strong_starts(self, rec: int, unit: str) -> np.ndarray:
-        """Positions where a run of strong activation (|v| >= STRONG * limit) begins."""
-        strong = np.abs(self.column(rec, unit)) >= STRONG * self.limit(rec, unit)
+        """Positions where a run of strong values (see STRONG) of a unit, or of the per-char
+        loss for unit "loss", begins."""
+        if unit == "loss":
+            values, low, top = self.loss_bits(rec), 0.0, self.loss_limit(rec)
+        else:
+            values = self.column(rec, unit)
+            low, top = self.color_range(rec, unit)
+        rest = 0.0 if low is None else float(np.nanmedian(values))
+        half_range = top if low is None else (top - low) / 2
+        strong = np.abs(values - rest) >= STRONG * half_range  # NaN (loss at char 0): False
         return np.flatnonzero(strong & ~np.concatenate([[False], strong[:-1]]))
 
     @functools.lru_cache(maxsize=8)  # noqa: B019
@@ -244,8 +255,9 @@ def step_unit(recording: Recording, unit: str, step: int) -> str:
 
 
 def next_strong(context: Context, view: View, direction: int) -> int:
-    """The start of the next (direction=1) or previous (-1) strong run; stays put if none."""
-    starts = context.strong_starts(view.rec, view.unit)
+    """The start of the next (direction=1) or previous (-1) strong run of what the view is
+    colored by (the unit, or the loss); stays put if none."""
+    starts = context.strong_starts(view.rec, "loss" if view.color == "loss" else view.unit)
     if direction > 0:
         later = starts[starts > view.pos]
         return int(later[0]) if len(later) else view.pos

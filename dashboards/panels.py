@@ -17,13 +17,16 @@ from probe.colors import text_color, to_rgb
 from probe.errors import ProbeError
 
 
-def goto(target: str, children, place: str, title: str = "") -> html.Button:
-    """A result the user can click to jump to a unit and/or position ("UNIT@POS")."""
+def goto(target: str, children, place: str, title: str = "", span=None) -> html.Button:
+    """A result the user can click to jump to a unit and/or position ("UNIT@POS"); with
+    `span` (start, stop), probe.js marks those chars once the text is there."""
+    marked = {"data-span": f"{span[0]}:{span[1]}"} if span else {}
     return html.Button(
         children,
         id={"type": "goto", "target": target, "place": place},
         className="goto",
         title=title or f"show {target}",
+        **marked,
     )
 
 
@@ -119,6 +122,7 @@ def brush_results(context: Context, view: View, start, stop, threshold, kinds, o
                 ],
                 f"match-{number}",
                 title=f"score {row.score:.3f}",
+                span=(row.start, row.stop),
             )
         )
         for number, row in enumerate(matches.itertuples())
@@ -127,7 +131,11 @@ def brush_results(context: Context, view: View, start, stop, threshold, kinds, o
         [
             html.Div(f"{len(units)} unit(s) on across [{start}, {stop}):", className="sub"),
             html.Div(unit_buttons, className="unit-list"),
-            html.Div(f"{len(match_rows)} matching span(s), best first:", className="sub"),
+            html.Div(
+                f"{len(match_rows)} matching span(s), best first (click one to show it, "
+                "marked in purple):",
+                className="sub",
+            ),
             html.Ol(match_rows, className="match-list"),
         ]
     )

@@ -170,6 +170,32 @@ def test_next_strong_activation(context, tiny_recording):
     assert new.pos == last and messages == [f"no strong activation of 2:cell:2 after char {last}"]
 
 
+def first_run_start(strong: np.ndarray) -> int:
+    """The first t > 0 where a run of True begins."""
+    return int(np.flatnonzero(strong[1:] & ~strong[:-1])[0]) + 1
+
+
+def test_strong_means_off_its_rest_for_gates_and_the_loss(context, tiny_recording):
+    # A forget gate resting high that sometimes falls: strong is a quarter off its median.
+    gates = tiny_recording.array(2, "forget_gate")[:].astype(np.float32)
+    medians = np.median(gates, axis=0)
+    falls = (np.abs(gates - medians) >= 0.25).mean(axis=0)
+    index = int(np.argmax(np.where((falls > 0.001) & (falls < 0.2), medians, -1)))
+    assert medians[index] > 0.6
+    values, unit = gates[:, index], f"2:forget_gate:{index}"
+    strong = np.abs(values - np.median(values)) >= 0.25
+    assert next_strong(context, View(unit=unit, pos=0), 1) == first_run_start(strong)
+    # Colored by loss, n goes to the next char the model found surprising.
+    loss = context.loss_bits(0)
+    view = View(unit=unit, pos=0, color="loss")
+    strong = np.abs(loss - np.nanmedian(loss)) >= 0.25 * context.loss_limit(0)
+    assert next_strong(context, view, 1) == first_run_start(strong)
+    end = tiny_recording.chars - 1
+    controls = control_values(context, view)
+    new, messages = navigate(context, replace(view, pos=end), "next-strong", 1, controls)
+    assert new.pos == end and messages == [f"no high loss after char {end}"]
+
+
 def test_search_table_rows_jump_to_units(context):
     table = search_table(context, View(unit="1:cell:0", features=("in_comment",), regex="[{}]"))
     targets = goto_targets(table)

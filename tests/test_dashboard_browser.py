@@ -106,7 +106,7 @@ def test_dashboard_end_to_end(page, server, tiny_recording, tmp_path):
     focus.hover()
     title = focus.get_attribute("title")
     value = tiny_recording.unit("2:cell:3", 5000, 5001)[0]
-    assert title.startswith("#5000") and f"{value:.3f}" in title
+    assert title.startswith("#5000") and f"layer 2 · cell 3 = {value:.3f}" in title
 
     # Pick a unit: the next-unit key (j) and the index box; the URL follows.
     page.locator("body").press("j")

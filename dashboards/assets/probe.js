@@ -94,20 +94,26 @@
   let brushed = [0, 0]; // the brushed span [start, stop) in recording positions
   let pending = null; // what is left to draw: {payload, table, inks, blocks: [k, ...]}
 
-  // Mark the chars of the brushed span that are in the window (kept across redraws).
+  let matched = [0, 0]; // the Brush & match result last clicked, marked the same way
+
+  // Mark the brushed span's chars, and the clicked match's, that are in the window (kept
+  // across redraws).
   function markBrush() {
     const body = document.getElementById("text-body");
     if (!body) return;
     const start = Number(body.dataset.start);
-    body.querySelectorAll("span.brushed").forEach((s) => s.classList.remove("brushed"));
-    const from = Math.max(brushed[0] - start, 0);
-    const to = Math.min(brushed[1] - start, spans.length);
-    for (let i = from; i < to; i++) if (spans[i]) spans[i].classList.add("brushed");
+    [["brushed", brushed], ["matched", matched]].forEach(([name, range]) => {
+      body.querySelectorAll("span." + name).forEach((s) => s.classList.remove(name));
+      const from = Math.max(range[0] - start, 0);
+      const to = Math.min(range[1] - start, spans.length);
+      for (let i = from; i < to; i++) if (spans[i]) spans[i].classList.add(name);
+    });
   }
 
   function setBrush(start, stop) {
     const valid = Number.isInteger(start) && Number.isInteger(stop) && start < stop;
     brushed = valid ? [start, stop] : [0, 0];
+    matched = [0, 0]; // a new brush: the old one's match is no longer the question
     markBrush();
     return window.dash_clientside.no_update;
   }
@@ -263,8 +269,9 @@
     const i = spans.indexOf(span);
     if (i < 0) return;
     const index = current.start + i;
-    let title = "#" + index + "  " + JSON.stringify(current.text[i]) + "  value " +
-      fmt(current.values[i]);
+    // Named after what the view is colored by: "layer 2 · cell 37 = …", "per-char loss (bits) = …".
+    let title = "#" + index + "  " + JSON.stringify(current.text[i]) + "  " + current.label +
+      " = " + fmt(current.values[i]);
     current.tracks.forEach((t) => (title += "\n" + t.name + " = " + fmt(t.values[i])));
     span.title = title;
   }
@@ -294,6 +301,14 @@
   // at once, then hand the view to Dash ("view-sync") so the URL and controls follow.
   const STEPS = ["prev-unit", "next-unit", "prev-window", "next-window", "prev-strong", "next-strong"];
   let stepping = Promise.resolve();
+  // Field by field: the server's JSON sorts keys, Dash's keeps them in the View's order (a
+  // whole-string compare saw every step as a move, and a step that moved nothing then
+  // synced the view it started from over a change the user made meanwhile).
+  function sameView(a, b) {
+    const keys = Object.keys(a);
+    return keys.length === Object.keys(b).length &&
+      keys.every((k) => JSON.stringify(a[k]) === JSON.stringify(b[k]));
+  }
   let syncTimer = null;
   function step(action) {
     stepping = stepping.then(async () => {
@@ -305,7 +320,7 @@
       });
       if (!response.ok) return;
       const answer = await response.json();
-      const moved = JSON.stringify(answer.view) !== JSON.stringify(current.view);
+      const moved = !sameView(answer.view, current.view);
       render(answer.payload, true);
       const note = document.getElementById("step-note");
       if (note) note.textContent = (answer.messages || []).join(" · ");
@@ -335,6 +350,12 @@
     if (event.target.tagName === "SPAN" && event.target.closest("#text-body")) {
       describe(event.target);
     }
+  });
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest && event.target.closest("button[data-span]");
+    if (!button) return;
+    matched = button.dataset.span.split(":").map(Number);
+    markBrush(); // now where the span is in view; the window the click opens marks it again
   });
   document.addEventListener("mouseup", (event) => {
     if (event.target.closest && event.target.closest("#text-body")) brush();

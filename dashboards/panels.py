@@ -75,18 +75,30 @@ def search_table(context: Context, view: View, top: int = 10) -> html.Table | ht
             message = "constant on this text: no unit can track it"
             rows.append(html.Tr([html.Td(feature), html.Td(message, colSpan=6, className="hint")]))
             continue
-        rows += [
-            html.Tr(
-                className="result",
-                children=[
-                    html.Td(feature),
-                    html.Td(goto(f"{row.unit}@", row.unit, f"search-{feature}-{row.unit}")),
-                    *(html.Td(number(getattr(row, c, None))) for c in SEARCH_COLUMNS[2:]),
-                ],
-            )
-            for row in group.itertuples()
+        rows += [search_row(feature, row) for row in group.itertuples()]
+    return html.Div(
+        [
+            html.Div(f"for {', '.join(view.feature_names)}", className="sub"),
+            html.Table([html.Thead(header), html.Tbody(rows)], className="search-table"),
         ]
-    return html.Table([html.Thead(header), html.Tbody(rows)], className="search-table")
+    )
+
+
+def search_row(feature: str, row) -> html.Tr:
+    """One result; greyed where the score does not beat a null (chance-level tracking)."""
+    nulls = [getattr(row, name, math.nan) for name in ("null_init", "null_shift")]
+    beaten = [null for null in nulls if null is not None and row.score <= null]
+    return html.Tr(
+        className="result below-null" if beaten else "result",
+        title="no better than a null: the random-init twin or the shifted feature"
+        if beaten
+        else "",
+        children=[
+            html.Td(feature),
+            html.Td(goto(f"{row.unit}@", row.unit, f"search-{feature}-{row.unit}")),
+            *(html.Td(number(getattr(row, c, None))) for c in SEARCH_COLUMNS[2:]),
+        ],
+    )
 
 
 # --- brush and match -----------------------------------------------------------------------
@@ -209,6 +221,8 @@ def layout(context: Context) -> html.Div:
                 children=[
                     html.H3("Feature search"),
                     html.Button("search units", id="search-button"),
+                    dcc.Store(id="search-for"),  # [rec, features] of the table shown
+                    html.Div(id="search-stale", className="step-note"),
                     dcc.Loading(html.Div(id="search-results")),
                 ],
             ),
@@ -272,12 +286,27 @@ def guarded(build, *args) -> object:
 def register(app, context: Context) -> None:
     @app.callback(
         Output("search-results", "children"),
+        Output("search-for", "data"),
         Input("search-button", "n_clicks"),
         State("view", "data"),
         prevent_initial_call=True,
     )
     def run_search(_clicks, view_data):
-        return guarded(search_table, context, View.from_json(view_data))
+        view = View.from_json(view_data)
+        return guarded(search_table, context, view), [view.rec, view.feature_names]
+
+    @app.callback(
+        Output("search-stale", "children"),
+        Input("view", "data"),
+        Input("search-results", "children"),
+        State("search-for", "data"),
+    )
+    def flag_stale_search(view_data, _results, searched):
+        """Say so when the features picked since no longer match the table shown."""
+        view = View.from_json(view_data) if view_data else None
+        if not view or not searched or searched == [view.rec, view.feature_names]:
+            return None
+        return "the features changed since this search: search again to update it"
 
     @app.callback(
         Output("brush-results", "children"),

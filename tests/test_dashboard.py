@@ -17,6 +17,7 @@ from dashboards.panels import brush_results, contexts_list, model_card, search_t
 from dashboards.textview import export_bytes, window_payload
 from probe.cli import main as cli_main
 from probe.colors import symmetric_limit
+from probe.search import search
 
 
 @pytest.fixture(scope="module")
@@ -203,6 +204,12 @@ def test_search_table_rows_jump_to_units(context):
     assert "re:[{}]" in text_of(table)
     table = search_table(context, View(unit="1:cell:0", features=("in_comment",), regex="QQQ"))
     assert "re:QQQ constant on this text" in text_of(table) and len(goto_targets(table)) == 10
+    # Rows that do not beat a null (chance-level tracking) are greyed.
+    rows = search_table(context, View(unit="1:cell:0", regex="[{}]")).children[1].children[1]
+    classes = [row.className for row in rows.children]
+    scores = search(context.recording(0), ["re:[{}]"], top=10)
+    below = (scores["score"] <= scores["null_init"]) | (scores["score"] <= scores["null_shift"])
+    assert classes == ["result below-null" if b else "result" for b in below]
 
 
 def test_a_unit_topping_two_features_gets_two_clickable_rows(context):

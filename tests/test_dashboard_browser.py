@@ -125,8 +125,13 @@ def test_dashboard_end_to_end(page, server, tiny_recording, tmp_path):
     best = page.locator(".search-table .goto").first
     best.wait_for()
     unit = best.inner_text()
+    assert page.inner_text("#search-stale") == ""
     best.click()
     check_colors(wait_for_key(page, f"|{unit}|"), tiny_recording, unit)
+    page.fill("#regex-input", "[()]")  # the table shown is for [{}]: it says so
+    page.press("#regex-input", "Enter")
+    page.wait_for_function("() => document.getElementById('search-stale').innerText !== ''")
+    assert "search again" in page.inner_text("#search-stale")
 
     # Brush: drag across the first block comment's interior, find units, jump to a match.
     page.goto(server + "?rec=0&unit=1:cell:0&pos=0")

@@ -256,6 +256,14 @@ def test_cli_writes_and_refuses_to_overwrite(tiny_recording, tmp_path, capsys):
     )
     assert sheet.read_bytes().startswith(b"\x89PNG")
     assert main(argv[:-1] + [str(tmp_path / "fig.bmp")]) == 2
+    capsys.readouterr()
+    chars = tiny_recording.chars
+    open_end = argv[:7] + ["--range", f"{chars - 300}:", "--out", str(tmp_path / "end.pdf")]
+    assert main(open_end) == 0  # START: runs to the end of the text
+    past_end = argv[:7] + ["--range", f"0:{chars + 10}", "--out", str(tmp_path / "past.pdf")]
+    assert main(past_end) == 2
+    error = capsys.readouterr().err  # refused before anything is drawn or said
+    assert error.count("\n") == 1 and "outside the text" in error and "drawing" not in error
 
 
 def test_plotly_figures_export_without_a_browser(tmp_path):

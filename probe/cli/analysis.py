@@ -209,7 +209,7 @@ LONG_EXPORT_CHARS = 5_000  # a range this long takes seconds to draw: say so fir
 
 
 def cmd_export(args) -> None:
-    from probe.export import format_of, text_heatmap, top_contexts_sheet
+    from probe.export import check_range, format_of, text_heatmap, top_contexts_sheet
     from probe.recording import Recording
 
     out = Path(args.out)
@@ -240,7 +240,7 @@ def cmd_export(args) -> None:
             recording, args.unit[0], args.top, args.width or 40, sign, **style
         )
     else:
-        start, stop = args.range or (0, min(1000, recording.chars))
+        start, stop = check_range(recording, *(args.range or (0, min(1000, recording.chars))))
         if stop - start >= LONG_EXPORT_CHARS:  # seconds of silence otherwise
             print(f"drawing {stop - start:,} chars to {out}…", file=sys.stderr, flush=True)
         figure = text_heatmap(

@@ -30,6 +30,14 @@ def goto(target: str, children, place: str, title: str = "", span=None) -> html.
     )
 
 
+def shown_char(char: str) -> str:
+    """A char as a snippet shows it: a newline or control char (a CR would break the line)
+    as a mark, as the text view does."""
+    if char == "\n":
+        return "↵"
+    return "·" if (ord(char) < 32 and char != "\t") or char == "\x7f" else char
+
+
 def colored_text(text: str, values, color_range: tuple, cmap: str) -> list[html.Span]:
     """Server-side colored characters for short snippets (contexts), same colors as the view."""
     low, limit = color_range
@@ -37,7 +45,7 @@ def colored_text(text: str, values, color_range: tuple, cmap: str) -> list[html.
     fg = text_color(rgb)
     return [
         html.Span(
-            "↵" if ch == "\n" else ch,
+            shown_char(ch),
             style={"background": "#{:02x}{:02x}{:02x}".format(*c), "color": f},
         )
         for ch, c, f in zip(text, rgb, fg, strict=True)

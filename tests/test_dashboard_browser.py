@@ -32,13 +32,23 @@ READ_SPANS = """() => {
 
 
 @pytest.fixture(scope="module")
-def server(tiny_recording):
+def crlf_recording(tiny_checkpoint, tmp_path_factory):
+    """A short recording of text with Windows line ends (as War and Peace has) and a form feed."""
+    from probe.record import record
+
+    text = "int x = 1;\r\n\x0c/* two */\r\n" * 100
+    out = tmp_path_factory.mktemp("rec") / "crlf"
+    return record(tiny_checkpoint, text, out, twin=False, progress=False)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_recording, crlf_recording):
     """The dashboard served from a background thread on a free localhost port."""
     from werkzeug.serving import make_server
 
     from dashboards import build_app
 
-    app = build_app([tiny_recording])
+    app = build_app([tiny_recording, crlf_recording])
     http = make_server("127.0.0.1", 0, app.server, threaded=True)
     thread = threading.Thread(target=http.serve_forever, daemon=True)
     thread.start()
@@ -277,3 +287,19 @@ def test_what_a_step_or_index_cannot_do_is_said(page, server, tiny_recording):
     page.wait_for_function("() => document.getElementById('index-input').value === '31'")
     assert "has units 0..31" in page.inner_text("#banner")
     assert page.inner_text("#step-note") == ""  # the next drawing clears the note
+
+
+def test_crlf_text_is_single_spaced(page, server):
+    # A CR in the text view's pre-formatted spans would break the line: it shows as a mark.
+    page.goto(server + "?rec=1&unit=1:cell:0&pos=0")
+    wait_for_key(page, "1|unit|")
+    tops = page.evaluate(
+        """() => Array.from(document.querySelectorAll('#text-body span'))
+            .slice(0, 60).map((s) => Math.round(s.getBoundingClientRect().top))"""
+    )
+    text = "int x = 1;\r\n\x0c/* two */\r\n" * 3
+    lines = [text[:i].count("\n") for i in range(60)]  # each char's line
+    line_height = tops[lines.index(1)] - tops[0]
+    assert line_height > 0
+    expected = [tops[0] + line * line_height for line in lines]
+    assert all(abs(top - want) <= 1 for top, want in zip(tops, expected, strict=True)), tops

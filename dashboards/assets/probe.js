@@ -69,6 +69,7 @@
       (payload.start + payload.text.length) + "</span>" + tracks;
   }
 
+  const CONTROL = /[\x00-\x08\x0b-\x1f\x7f]/; // all but tab and newline
   const ESCAPE = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
   let current = null; // the payload on screen, for hover titles and brushing
 
@@ -139,9 +140,12 @@
     const html = [];
     for (let i = from; i < to; i++) {
       const ch = payload.text[i];
-      const cls = ch === "\n" ? ' class="nl"' : "";
+      // A control char (CR of CRLF text, form feed) shows as a mark, as in the exports: the
+      // browser would break the line at a CR and double-space the text.
+      const control = CONTROL.test(ch);
+      const cls = ch === "\n" ? ' class="nl"' : control ? ' class="ctl"' : "";
       html.push("<span" + cls + ' style="' + styleOf(payload, i, table, inks) + '">' +
-        (ESCAPE[ch] || ch) + "</span>");
+        (control ? "" : ESCAPE[ch] || ch) + "</span>");
     }
     return html.join("");
   }

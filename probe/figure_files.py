@@ -50,7 +50,6 @@ def figure_bytes(figure, fmt: str, dpi: int = 300, tight: bool = False) -> bytes
         "svg.fonttype": "none",
         "svg.hashsalt": "probe",
         "text.hinting": "none",
-        "text.hinting_factor": 1,
     }
     buffer = io.BytesIO()
     with matplotlib.rc_context(style):

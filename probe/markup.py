@@ -61,7 +61,7 @@ def to_html(heatmap: TextHeatmap, standalone: bool = True) -> str:
         fills = ["#%02x%02x%02x" % tuple(color) for color in rgb]
         inks = text_color(rgb)
         out.append(
-            f'<div style="font-family:{MONO_CSS};font-size:13px;line-height:1.3;white-space:pre">'
+            f'<div style="font-family:{MONO_CSS};font-size:13px;line-height:1.3">'
         )
         highlights = set(panel.highlights)
         for line in panel.lines:
@@ -80,7 +80,8 @@ def to_html(heatmap: TextHeatmap, standalone: bool = True) -> str:
                 cells.append(f'<span style="{style}" title="{title}">{html.escape(shown)}</span>')
             if line.note:
                 cells.append(f'<span style="color:#444"> {html.escape(line.note)}</span>')
-            out.append("<div>" + "".join(cells) + "</div>")
+            # pre per line, not on the panel: the newlines between the lines' divs would show
+            out.append('<div style="white-space:pre">' + "".join(cells) + "</div>")
         out.append("</div>")
     if names:
         legend = " ".join(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
@@ -127,6 +128,10 @@ def test_html_is_self_contained_and_notebook_friendly(heatmap):
     assert page.startswith("<!DOCTYPE html>")
     assert "src=" not in page and "<link" not in page and "<script" not in page
     assert page.count('title="') == 2 * 600  # one hoverable span per character per panel
+    # Only each line keeps its spaces (pre): a newline between lines' divs would show as a gap.
+    lines = re.findall(r'<div style="white-space:pre">(.*?)</div>', page, re.S)
+    assert page.count("white-space:pre") == len(lines) == sum(len(p.lines) for p in heatmap.panels)
+    assert not any("\n" in line for line in lines)
     assert "<html" not in heatmap._repr_html_()
     assert heatmap._repr_svg_().lstrip().startswith("<?xml")
 

@@ -60,9 +60,7 @@ def to_html(heatmap: TextHeatmap, standalone: bool = True) -> str:
         rgb = heatmap.rgb(panel)
         fills = ["#%02x%02x%02x" % tuple(color) for color in rgb]
         inks = text_color(rgb)
-        out.append(
-            f'<div style="font-family:{MONO_CSS};font-size:13px;line-height:1.3">'
-        )
+        out.append(f'<div style="font-family:{MONO_CSS};font-size:13px;line-height:1.3">')
         highlights = set(panel.highlights)
         for line in panel.lines:
             cells = []

@@ -192,3 +192,12 @@ def test_cli_writes_csv_and_offline_html_and_prints_the_table(train_tiny, text, 
     assert main([*argv[:7], "--max-lag", "9000", "--out", str(tmp_path / "x")]) == 2
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "needs a text of at least 9002 characters" in error
+    assert not (tmp_path / "x").exists()  # a run that fails leaves no folder behind
+    assert main(argv) == 2  # the first run's results stay unless --force
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "already holds decay.csv" in error and "--force" in error
+    assert (
+        main([*argv[:5], "--text", str(held_out), "--max-lag", "5", "--out", argv[-1], "--force"])
+        == 0
+    )
+    assert "decay.csv" in capsys.readouterr().out

@@ -120,6 +120,10 @@ def test_cli_prints_integrators_and_writes_files(tiny_recording, tmp_path, capsy
     printed = capsys.readouterr().out
     assert printed.count(":forget_gate:") == 3 and "candidate integrators" in printed
     assert (tmp_path / "saturation.csv").is_file() and (tmp_path / "saturation.html").is_file()
+    argv = ["saturation", "--recording", str(tiny_recording.path), "--out", str(tmp_path)]
+    assert main(argv) == 2
+    assert "already holds saturation.csv" in capsys.readouterr().err
+    assert main([*argv, "--force"]) == 0
 
 
 def test_cli_rnn_recording_is_a_one_line_error(tmp_path, capsys):

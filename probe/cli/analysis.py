@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 
 from probe.cli.args import (
+    check_out_folder,
     command,
     int_in,
     load_text,
-    make_out_folder,
     positive_float,
     positive_int,
+    write_files,
     write_output,
 )
 from probe.errors import ProbeError
@@ -284,7 +285,11 @@ def add_gradients(subparsers) -> None:
     p.add_argument("--normalise", action="store_true", help="divide by the lag-0 norm")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--out", required=True, help="folder for decay.csv, spectral.csv, decay.html")
+    p.add_argument("--force", action="store_true", help="overwrite those files if they exist")
     p.set_defaults(func=cmd_gradients)
+
+
+GRADIENT_FILES = ("decay.csv", "spectral.csv", "decay.html")
 
 
 def cmd_gradients(args) -> None:
@@ -294,7 +299,7 @@ def cmd_gradients(args) -> None:
     from probe.gradients import checkpoint_label, gradient_decay, run_snapshots, spectral_radii
     from probe.plots import decay_figure
 
-    out = make_out_folder(args.out)
+    out = check_out_folder(args.out, GRADIENT_FILES, args.force)
     text, source = load_text(args)
     paths = [s for c in args.checkpoint for s in (run_snapshots(c) if args.snapshots else [c])]
     if len({Path(path).resolve() for path in paths}) < len(paths):
@@ -322,10 +327,15 @@ def cmd_gradients(args) -> None:
         )
         radii.append(spectral_radii(checkpoint.model).assign(model=label))
     decay, spectral = pd.concat(decays, ignore_index=True), pd.concat(radii, ignore_index=True)
-    decay.to_csv(out / "decay.csv", index=False)
-    spectral.to_csv(out / "spectral.csv", index=False)
     figure = decay_figure(decay, normalise=args.normalise, layer=args.layer)
-    figure.write_html(out / "decay.html", include_plotlyjs=True)
+    write_files(
+        out,
+        {
+            "decay.csv": lambda path: decay.to_csv(path, index=False),
+            "spectral.csv": lambda path: spectral.to_csv(path, index=False),
+            "decay.html": lambda path: figure.write_html(path, include_plotlyjs=True),
+        },
+    )
     column = "ratio_mean" if args.normalise else "mean"
     lags = [k for k in (0, 10, 50, 100, 200) if k <= args.max_lag]
     print(
@@ -358,6 +368,7 @@ def add_saturation(subparsers) -> None:
     )
     p.add_argument("--recording", required=True, help="a recording of an LSTM or GRU")
     p.add_argument("--out", help="folder for saturation.csv and saturation.html")
+    p.add_argument("--force", action="store_true", help="overwrite those files if they exist")
     p.add_argument("--top", type=positive_int, default=10, help="integrator gates to list")
     p.set_defaults(func=cmd_saturation)
 
@@ -368,7 +379,7 @@ def cmd_saturation(args) -> None:
     from probe.saturation import gate_saturation, integrators, saturation_summary
 
     recording = Recording.open(args.recording)
-    out = make_out_folder(args.out)
+    out = check_out_folder(args.out, ("saturation.csv", "saturation.html"), args.force)
     saturation = gate_saturation(recording, progress=True)
     print(
         f"gate saturation over {recording.chars:,} chars of {recording.name} "
@@ -383,6 +394,12 @@ def cmd_saturation(args) -> None:
     for row in top.itertuples():
         print(f"  {row.unit:24s} open {row.right:6.1%}  shut {row.left:6.1%}  mean {row.mean:.3f}")
     if out:
-        saturation.to_csv(out / "saturation.csv", index=False)
-        saturation_figure(saturation).write_html(out / "saturation.html", include_plotlyjs=True)
+        figure = saturation_figure(saturation)
+        write_files(
+            out,
+            {
+                "saturation.csv": lambda path: saturation.to_csv(path, index=False),
+                "saturation.html": lambda path: figure.write_html(path, include_plotlyjs=True),
+            },
+        )
         print(f"wrote {out}/saturation.csv, saturation.html")

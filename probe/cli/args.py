@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -100,14 +101,35 @@ def corpus_fractions(spec: str) -> tuple[float, float, float]:
     return (0.8, 0.1, 0.1) if spec == "warpeace" else (0.9, 0.05, 0.05)
 
 
-def make_out_folder(path: str | None) -> Path | None:
-    """Create the --out folder before any long work, so a bad path fails at once."""
+def check_out_folder(path: str | None, files: tuple[str, ...], force: bool) -> Path | None:
+    """The --out folder for `files`, checked before any long work (a file in the way, results
+    of an earlier run there) but created only by `write_files`, so a run that fails leaves
+    nothing behind."""
     if path is None:
         return None
-    if Path(path).exists() and not Path(path).is_dir():
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
         raise ProbeError(f"--out {path} is a file, not a folder")
-    Path(path).mkdir(parents=True, exist_ok=True)
-    return Path(path)
+    there = [name for name in files if (folder / name).exists()]
+    if there and not force:
+        raise ProbeError(f"{path} already holds {', '.join(there)} (pass --force to overwrite)")
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ProbeError(f"cannot write to {path}: {existing} is not a writable folder")
+    return folder
+
+
+def write_files(folder: Path, writers: dict) -> None:
+    """Write each file of {name: write(path)} into folder, each by one rename (a stop midway
+    leaves whole files, never half of one)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, write in writers.items():
+        temporary = folder / f".{name}.tmp-{os.getpid()}"
+        try:
+            write(temporary)
+            os.replace(temporary, folder / name)
+        finally:
+            temporary.unlink(missing_ok=True)
 
 
 def write_output(output: str, path: str | None, force: bool = False) -> None:

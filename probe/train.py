@@ -239,6 +239,7 @@ class Trainer:
         if c.snapshot_every and p.step == 0:
             self.save("snapshots/step-000000", with_state=False)
         started, chars_seen, losses, reason = time.perf_counter(), 0, [], "max steps"
+        grad_norm = math.nan
         elapsed_before = p.elapsed_s
         bar = tqdm(
             total=c.max_steps, initial=p.step, disable=c.quiet, unit="step", dynamic_ncols=True
@@ -278,7 +279,7 @@ class Trainer:
         if losses:  # the last partial interval is validated too, so `last` is never stale
             self._validate(
                 float(np.mean(losses)),
-                float("nan"),
+                grad_norm,  # the last step's
                 chars_seen / max(time.perf_counter() - started, 1e-9),
             )
         return self.finish(reason)

@@ -1,8 +1,10 @@
 """The `probe` command: real runs end to end, and one-line errors (exit 2) for bad input."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -74,6 +76,23 @@ def test_train_sample_record_end_to_end(linux_file, tmp_path):
         tmp_path / "rec",
     )
     assert_one_line_error(code, err, "already exists", "--overwrite")
+
+
+def test_ctrl_c_saves_the_run_and_exits_130(linux_file, tmp_path):
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "probe.cli", "train", "--corpus", str(linux_file)]
+    command += ["--out", str(run), "--layers", "1", "--hidden", "16", "--batch", "8"]
+    command += ["--val-every", "5", "--max-steps", "100000"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (run / "log.csv").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "stopped (interrupted)" in out and (run / "last" / "train_state.safetensors").is_file()
+    rows = (run / "log.csv").read_text().splitlines()
+    assert "nan" not in rows[-1].split(",")[4]  # the last row has the last step's grad norm
 
 
 def test_resume_takes_the_flags_typed_even_at_their_defaults(linux_file, tmp_path):

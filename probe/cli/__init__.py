@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         f"probe {args.command}: warning: {message}", file=sys.stderr
     )
     try:
-        args.func(args)
+        code = args.func(args) or 0  # a command returns a status only where it is not 0
         sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
     except ProbeError as error:
         print(f"probe {args.command}: error: {error}", file=sys.stderr)
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {error.filename}" if error.filename else ""
         print(f"probe {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
         return 2
-    return 0
+    return code
 
 
 if __name__ == "__main__":

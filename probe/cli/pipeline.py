@@ -84,7 +84,7 @@ def add_train(subparsers) -> None:
     p.set_defaults(func=cmd_train)
 
 
-def cmd_train(args) -> None:
+def cmd_train(args) -> int:
     from probe.train import TrainConfig, train
 
     names = TrainConfig.__dataclass_fields__
@@ -100,6 +100,7 @@ def cmd_train(args) -> None:
         f"test loss     {result['test_loss']:.4f} nats ({result['test_loss'] / math.log(2):.4f} bits/char)"
     )
     print(f"checkpoint    {result['out']}/best")
+    return 130 if result["reason"] == "interrupted" else 0  # saved, but stopped by Ctrl-C
 
 
 # --- sample --------------------------------------------------------------------------------

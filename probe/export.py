@@ -364,7 +364,7 @@ def top_contexts_sheet(
         raise ProbeError("--top and --width must be positive")
     contexts = top_contexts(recording, unit, k, width, sign)
     if len(contexts) == 0:
-        raise ProbeError(f"unit {unit} has no contexts to show")
+        raise ProbeError(f"unit {unit} is never {sign} on this text: no contexts to show")
     columns = feature_columns(recording, features)
     lead = int((contexts["position"] - contexts["start"]).max())  # the peak's column
     pieces, lines, highlights, offset = [], [], [], 0

@@ -39,7 +39,8 @@ def top_contexts(
     """The k strongest activations of a unit, at least `width` chars apart, with their text.
 
     The window is `width` chars ending a quarter width after the char: a state summarizes what
-    came before it. sign: positive (highest), negative (lowest) or absolute (largest |value|).
+    came before it. sign: positive (highest), negative (lowest) or absolute (largest |value|);
+    positive and negative list only values of that sign (fewer than k, or none, if rare).
     """
     if sign not in SIGNS:
         raise ProbeError(f"sign must be one of {', '.join(SIGNS)}, got {sign!r}")
@@ -51,6 +52,8 @@ def top_contexts(
     blocked = np.zeros(len(values), bool)
     picked = []
     for position in order:
+        if sign != "absolute" and not strength[position] > 0:
+            break  # the rest are of the other sign (or 0)
         if blocked[position]:
             continue
         picked.append(int(position))

@@ -207,6 +207,9 @@ def test_top_contexts_find_a_planted_spike(tiny_recording):
     assert row["start"] <= row["position"] < row["stop"]
     low = S.top_contexts(tiny_recording, PLANTED, k=1, sign="negative")
     assert low["value"].iloc[0] == pytest.approx(values.min())
+    # A gate is never negative: nothing to list, not its weakest positive values.
+    assert len(S.top_contexts(tiny_recording, "1:forget_gate:0", sign="negative")) == 0
+    assert (S.top_contexts(tiny_recording, "1:forget_gate:0", k=50)["value"] > 0).all()
 
 
 @pytest.fixture(scope="module")

@@ -123,6 +123,9 @@ def cmd_contexts(args) -> None:
     from probe.search import top_contexts
 
     table = top_contexts(Recording.open(args.recording), args.unit, args.k, args.width, args.sign)
+    if len(table) == 0:
+        print(f"{args.unit} is never {args.sign} on this text: no contexts to list")
+        return
     visible = str.maketrans({"\n": "⏎", "\t": "→", "\r": "␍"})
     print(f"{'position':>9} {'value':>8}  context")
     for row in table.itertuples():

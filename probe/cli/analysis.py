@@ -124,7 +124,7 @@ def cmd_contexts(args) -> None:
 
     table = top_contexts(Recording.open(args.recording), args.unit, args.k, args.width, args.sign)
     if len(table) == 0:
-        print(f"{args.unit} is never {args.sign} on this text: no contexts to list")
+        print(f"{args.unit} is never {args.sign} on this text (try --sign absolute)")
         return
     visible = str.maketrans({"\n": "⏎", "\t": "→", "\r": "␍"})
     print(f"{'position':>9} {'value':>8}  context")

@@ -49,7 +49,7 @@ def navigate(context: Context, view: View, trigger, value, controls: dict) -> tu
     """The new view after one user action (`trigger` is the component id that fired), and
     messages: what the action could not do, then check_view's."""
     recording = context.recording(view.rec)
-    notes = []
+    notes, before = [], view
     if isinstance(trigger, dict):  # a clicked result: "UNIT@POS", either part may be empty
         unit, _, pos = trigger["target"].partition("@")
         view = replace(view, unit=unit or view.unit, pos=int(pos) if pos else view.pos)
@@ -92,8 +92,11 @@ def navigate(context: Context, view: View, trigger, value, controls: dict) -> tu
         view = replace(view, color=value)
     elif trigger == "cmap-select":
         view = replace(view, cmap=value)
-    if trigger in ("prev-window", "next-window"):  # clamp quietly: paging past the end is normal
-        view = replace(view, pos=min(max(view.pos, 0), recording.chars - 1))
+    if trigger in ("prev-window", "next-window"):  # clamped: paging past the end is normal
+        pos = min(max(view.pos, 0), recording.chars - 1)
+        if pos == before.pos:
+            notes.append(f"already at the {'end' if pos else 'start'} of the text")
+        view = replace(view, pos=pos)
     view, messages = check_view(context, view)
     return view, notes + messages
 

@@ -184,7 +184,14 @@ def check_view(context: Context, view: View) -> tuple[View, list[str]]:
     try:
         if not view.unit:
             raise ProbeError("")
-        view = replace(view, unit=str(Unit.parse(view.unit)))
+        unit = Unit.parse(view.unit)
+        if (unit.layer, unit.kind) in recording.layer_kinds:  # an index past the end: the last
+            units = recording.units_in(unit.layer, unit.kind)
+            if unit.index >= units:
+                messages.append(f"layer {unit.layer} {unit.kind} has units 0..{units - 1}; "
+                                f"showing {units - 1}")  # fmt: skip
+                unit = Unit(unit.layer, unit.kind, units - 1)
+        view = replace(view, unit=str(unit))
         recording.unit(view.unit, 0, 1)
     except ProbeError as error:
         if view.unit:

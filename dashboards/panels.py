@@ -162,8 +162,10 @@ def brush_results(context: Context, view: View, start, stop, threshold, kinds, o
 
 
 # --- top contexts --------------------------------------------------------------------------
-def contexts_list(context: Context, view: View, k: int = 8, width: int = 40) -> html.Ol:
-    """The unit's k strongest activations with ±width chars of context, colored, clickable."""
+def contexts_list(context: Context, view: View, k: int = 8, width: int = 100) -> html.Ol:
+    """The unit's k strongest activations, each with `width` chars of context (3/4 of them
+    before it: a state sums up what came before), colored, clickable; the panel is a whole
+    row wide."""
     from probe.search import top_contexts
 
     recording = context.recording(view.rec)

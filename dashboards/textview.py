@@ -91,10 +91,9 @@ def layout(context: Context) -> html.Div:
                 children=[
                     button("◀ window", id="prev-window", title="previous window"),
                     button("◀ strong", id="prev-strong", title="previous strong activation (p)"),
-                    dcc.Input(
+                    dcc.Input(  # no min: the browser would drop -5 unsaid; the view clamps it
                         id="jump",
                         type="number",
-                        min=0,
                         placeholder="go to char",
                         debounce=True,
                         className="jump",

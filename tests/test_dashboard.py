@@ -77,7 +77,7 @@ def test_url_round_trip(context):
     [
         ("?rec=7", "no recording 7"),
         ("?unit=9:cell:0", "no layer 9"),
-        ("?unit=1:cell:999", "index out of range"),
+        ("?unit=1:cell:999", "has units 0.."),  # clamped to the last, as the index box does
         ("?unit=garbage", "bad unit"),
         ("?pos=99999999", "outside the text"),
         ("?pos=abc", "not a number"),
@@ -150,6 +150,11 @@ def test_navigation(context, tiny_recording):
     assert (new.unit, new.pos) == ("2:cell:1", 777)
     new, _ = navigate(context, view, "next-window", 1, controls)
     assert new.pos == 100 + context.window
+    end = replace(view, pos=tiny_recording.chars - 1)
+    new, messages = navigate(context, end, "next-window", 1, controls)
+    assert new.pos == end.pos and messages == ["already at the end of the text"]
+    new, messages = navigate(context, view, "jump", -5, controls)
+    assert new.pos == 0 and "position -5 is outside the text" in messages[0]
     new, messages = navigate(context, view, "regex-input", "([", controls)
     assert new.regex == "" and "invalid regex" in messages[0]
 

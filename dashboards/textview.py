@@ -14,11 +14,14 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 from dashboards.context import Context, View, window_bounds
 from probe.colors import COLORMAPS
 from probe.errors import ProbeError
-from probe.export import track_color
+from probe.export import TRACK_COLORS, track_color
 from probe.features import get_feature
 from probe.units import Unit
 
 EXPORT_FORMATS = ["png", "pdf", "svg", "tex", "html"]
+# Tracks drawn under the text: as many as fit in the gap between lines (6 px; probe.js
+# draws up to 3 as 2 px stripes, more as 1 px), each in a color of its own.
+MAX_TRACKS = min(6, len(TRACK_COLORS))
 
 
 def rounded(values: np.ndarray, digits: int = 4) -> list:
@@ -39,7 +42,7 @@ def window_payload(context: Context, view: View) -> dict:
         (low, limit), label = context.color_range(view.rec, view.unit), Unit.parse(view.unit).label
     features = ",".join(view.feature_names)
     tracks = []
-    for number, name in enumerate(view.feature_names):
+    for number, name in enumerate(view.feature_names[:MAX_TRACKS]):
         feature = context.feature(view.rec, name)
         tracks.append(
             {
@@ -60,6 +63,7 @@ def window_payload(context: Context, view: View) -> dict:
         "label": label,
         "focus": view.pos,
         "tracks": tracks,
+        "untracked": view.feature_names[MAX_TRACKS:],  # searched, not drawn
         "anchors": COLORMAPS[view.cmap],
         "view": view.to_json(),
     }

@@ -108,6 +108,16 @@ def test_window_payload_matches_recording(context, tiny_recording):
     json.dumps(payload)  # the browser gets it as JSON
 
 
+def test_tracks_drawn_are_as_many_as_fit(context):
+    from probe.features import FEATURES
+
+    names = tuple(list(FEATURES)[:8])
+    payload = window_payload(context, View(unit="1:cell:0", features=names))
+    assert [t["name"] for t in payload["tracks"]] == list(names[:6])
+    assert payload["untracked"] == list(names[6:])  # the legend says they are not drawn
+    assert len({t["color"] for t in payload["tracks"]}) == 6
+
+
 def test_window_stays_inside_text(context, tiny_recording):
     last = tiny_recording.chars - 1
     assert window_bounds(context, View(unit="1:cell:0", pos=last)) == (

@@ -29,9 +29,15 @@
     return value === null ? "n/a" : value.toFixed(3);
   }
 
+  // Stripe height: the tracks share the ~6 px gap between lines (more would cover the next).
+  function stripeHeight(payload) {
+    return payload.tracks.length <= 3 ? 2 : 1;
+  }
+
   function stripes(payload, i, inks) {
-    // One 2px stripe per feature track, stacked under the glyphs (in the span's padding).
+    // One stripe per feature track, stacked under the glyphs (in the span's padding).
     const layers = [];
+    const height = stripeHeight(payload);
     payload.tracks.forEach((track, k) => {
       const value = track.values[i];
       let color = null;
@@ -43,8 +49,8 @@
         if (alpha > 0) color = "rgba(" + inks[k].rgb + "," + alpha.toFixed(2) + ")";
       }
       if (color) {
-        layers.push("linear-gradient(" + color + "," + color + ") left 0 bottom " + 2 * k +
-          "px / 100% 2px no-repeat");
+        layers.push("linear-gradient(" + color + "," + color + ") left 0 bottom " + height * k +
+          "px / 100% " + height + "px no-repeat");
       }
     });
     return layers;
@@ -60,13 +66,16 @@
           t.name.replace(/&/g, "&amp;").replace(/</g, "&lt;") + "</span>";
       })
       .join("");
+    const untracked = (payload.untracked || []).length;
+    const more = untracked ? '<span class="legend-window">+' + untracked +
+      " more feature(s) searched, not drawn</span>" : "";
     legend.innerHTML =
       '<span class="legend-label">' + payload.label + "</span>" +
       '<span class="legend-tick">' + payload.low.toFixed(3).replace("-", "−") + "</span>" +
       '<span class="legend-bar" style="background:linear-gradient(to right,' + gradient + ')"></span>' +
       '<span class="legend-tick">' + (payload.low < 0 ? "+" : "") + payload.limit.toFixed(3) + "</span>" +
       '<span class="legend-window">chars ' + payload.start + "–" +
-      (payload.start + payload.text.length) + "</span>" + tracks;
+      (payload.start + payload.text.length) + "</span>" + tracks + more;
   }
 
   const CONTROL = /[\x00-\x08\x0b-\x1f\x7f]/; // all but tab and newline
@@ -81,7 +90,8 @@
     if (!payload.tracks.length) return css + "background-color:" + background;
     const layers = stripes(payload, i, inks);
     layers.push(background);
-    return css + "padding-bottom:" + 2 * payload.tracks.length + "px;background:" + layers.join(",");
+    const padding = stripeHeight(payload) * payload.tracks.length;
+    return css + "padding-bottom:" + padding + "px;background:" + layers.join(",");
   }
 
   // Lines go in blocks of BLOCK_LINES; blocks off screen skip style, layout and paint

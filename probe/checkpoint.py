@@ -86,6 +86,8 @@ def resolve(path: str | Path) -> Path:
         raise ProbeError(f"no checkpoint at {path}")
     if not (path / "config.json").exists() and (path / "best" / "config.json").exists():
         return path / "best"
+    if not (path / "config.json").exists() and (path / "manifest.json").exists():
+        raise ProbeError(f"{path} is a recording, not a checkpoint (pass it as --recording)")
     return path
 
 

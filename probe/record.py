@@ -271,7 +271,7 @@ def record(
             raise ProbeError("--max-chars must be positive")
         text = text[:max_chars]
     if len(text) < 2:
-        raise ProbeError("text to record is empty (need at least 2 characters)")
+        raise ProbeError(f"text to record has {len(text)} char(s); it needs at least 2")
     ids = checkpoint.vocab.encode(text)
     unknown = int((ids == 0).sum()) - text.count(checkpoint.vocab.chars[0])
     manifest = {

@@ -51,6 +51,9 @@ class Recording:
         path = Path(path)
         if not path.is_dir():
             raise ProbeError(f"no recording at {path} (expected a folder made by `probe record`)")
+        checkpoint = (path / "config.json").exists() or (path / "best" / "config.json").exists()
+        if checkpoint and not (path / "manifest.json").exists():
+            raise ProbeError(f"{path} is a checkpoint, not a recording (make one: probe record)")
         manifest = read_json(path / "manifest.json", "recording")
         if manifest.get("format") != FORMAT:
             raise ProbeError(f"{path} is not a probe recording (manifest format is not {FORMAT})")

@@ -161,9 +161,15 @@ def test_resume_takes_the_flags_typed_even_at_their_defaults(linux_file, tmp_pat
             ],
             ["unknown device 'tpu'"],
         ),
+        (["sample", "--checkpoint", "{tmp}/rec"], ["is a recording, not a checkpoint"]),
+        (["saturation", "--recording", "{tmp}/run"], ["is a checkpoint, not a recording"]),
     ],
 )
 def test_bad_input_gets_one_line_error(tmp_path, args, fragments):
+    (tmp_path / "rec").mkdir()  # what `record` and `train` leave, as far as the check looks
+    (tmp_path / "rec" / "manifest.json").write_text("{}")
+    (tmp_path / "run" / "best").mkdir(parents=True)
+    (tmp_path / "run" / "best" / "config.json").write_text("{}")
     (tmp_path / "empty.txt").write_text("")
     (tmp_path / "binary.bin").write_bytes(bytes(range(256)) * 4)
     (tmp_path / "config.json").write_text("{}")

@@ -142,6 +142,7 @@ def write_output(output: str, path: str | None, force: bool = False) -> None:
     if Path(path).exists() and not force:
         raise ProbeError(f"{path} already exists (pass --force to overwrite it)")
     try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)  # as export does
         Path(path).write_text(output, encoding="utf-8")
     except OSError as error:
         raise ProbeError(f"cannot write {path}: {error.strerror}") from None

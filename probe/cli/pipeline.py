@@ -64,7 +64,7 @@ def add_train(subparsers) -> None:
     p.add_argument(
         "--snapshot-every",
         type=positive_int,
-        help="keep snapshots/step-N every N steps (and at init)",
+        help="keep snapshots/step-NNNNNN (6 digits) every N steps, and at init",
     )
     p.add_argument(
         "--split", type=fractions, default=(0.9, 0.05, 0.05), help="TRAIN/VAL/TEST, default 90/5/5"
@@ -261,6 +261,8 @@ def cmd_dashboard(args) -> None:
                 args.out
                 or Path(stack.enter_context(tempfile.TemporaryDirectory())) / Path(args.text).stem
             )
+            if Path(folder).exists() and not args.overwrite:  # before saying it records
+                raise ProbeError(f"{folder} already exists (pass --overwrite to replace it)")
             print(f"recording {args.text} with {args.checkpoint} -> {folder}")
             recordings.append(
                 record(

@@ -92,13 +92,14 @@ def gate_saturation(
 
 
 def integrators(saturation: pd.DataFrame, cell: str, top: int = 10) -> pd.DataFrame:
-    """The `top` most right-saturated forget (LSTM) or update (GRU) gates, most first."""
+    """The `top` most right-saturated forget (LSTM) or update (GRU) gates, most first; ties
+    (e.g. several open on every char) go to the higher mean."""
     kind = INTEGRATOR_KIND.get(cell)
     if kind is None:
         raise ProbeError(f"a {cell} has no forget or update gates")
     rows = saturation[saturation["kind"] == kind]
     return (
-        rows.sort_values(["right", "unit"], ascending=[False, True])
+        rows.sort_values(["right", "mean", "unit"], ascending=[False, False, True])
         .head(top)
         .reset_index(drop=True)
     )

@@ -169,6 +169,11 @@ def register(app, context: Context) -> None:
         State("export-format", "value"),
         State("view", "data"),
         prevent_initial_call=True,
+        # A PNG of a window takes seconds: the button says so and waits.
+        running=[
+            (Output("export-button", "disabled"), True, False),
+            (Output("export-button", "children"), "exporting…", "export"),
+        ],
     )
     def export(_clicks, fmt, view_data):
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, State, dcc, html
+from dash import Input, Output, State, dcc, html, no_update
 
 from dashboards.context import Context
 from probe.errors import ProbeError
@@ -70,8 +70,12 @@ def register(app, context: Context) -> None:
         Input("gradients-run", "n_clicks"),
         State("gradients-lag", "value"),
         prevent_initial_call=True,
+        running=[  # the first computation takes a while: say so, and take no second click
+            (Output("gradients-run", "disabled"), True, False),
+            (Output("gradients-run", "children"), "computing…", "Compute"),
+        ],
     )
     def compute(_, max_lag):
-        if not isinstance(max_lag, int) or not 1 <= max_lag <= MAX_LAG:
-            return placeholder("no curves"), f"max lag must be a whole number in 1..{MAX_LAG}"
+        if not isinstance(max_lag, int) or not 1 <= max_lag <= MAX_LAG:  # keep what is drawn
+            return no_update, f"max lag must be a whole number in 1..{MAX_LAG}"
         return gradients_panel(context, max_lag)

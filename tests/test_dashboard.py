@@ -158,6 +158,9 @@ def test_navigation(context, tiny_recording):
     ]
     new, _ = navigate(context, view, {"type": "goto", "target": "2:cell:1@777"}, 1, controls)
     assert (new.unit, new.pos) == ("2:cell:1", 777)
+    clicked = {"points": [{"customdata": "2:forget_gate:3", "x": 0.1, "y": 0.8}]}
+    new, _ = navigate(context, view, "saturation-plot", clicked, controls)  # a scatter point
+    assert (new.unit, new.pos) == ("2:forget_gate:3", view.pos)
     new, _ = navigate(context, view, "next-window", 1, controls)
     assert new.pos == 100 + context.window
     end = replace(view, pos=tiny_recording.chars - 1)

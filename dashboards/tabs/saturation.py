@@ -22,7 +22,7 @@ def layout(context: Context) -> html.Div:
             html.P(
                 "Each point is one gate unit: how often it is nearly shut (< 0.1) or nearly "
                 "open (> 0.9). Forget gates open almost always carry their cell far: candidate "
-                "long-term integrators.",
+                "long-term integrators. Click a point to color the text by it.",
                 className="hint",
             ),
             dcc.Store(id="saturation-shown"),  # the recording drawn in this page, per browser tab

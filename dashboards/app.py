@@ -95,6 +95,8 @@ def navigate(context: Context, view: View, trigger, value, controls: dict) -> tu
         view = replace(view, color=value)
     elif trigger == "cmap-select":
         view = replace(view, cmap=value)
+    if view.unit != before.unit and view.color == "loss":  # a unit picked is a unit to see
+        view = replace(view, color="unit")
     if trigger in ("prev-window", "next-window"):  # clamped: paging past the end is normal
         pos = min(max(view.pos, 0), recording.chars - 1)
         if pos == before.pos:

@@ -158,6 +158,8 @@ def test_navigation(context, tiny_recording):
     ]
     new, _ = navigate(context, view, {"type": "goto", "target": "2:cell:1@777"}, 1, controls)
     assert (new.unit, new.pos) == ("2:cell:1", 777)
+    new, _ = navigate(context, replace(view, color="loss"), "next-unit", 1, controls)
+    assert (new.unit, new.color) == ("1:cell:4", "unit")  # picking a unit shows it
     clicked = {"points": [{"customdata": "2:forget_gate:3", "x": 0.1, "y": 0.8}]}
     new, _ = navigate(context, view, "saturation-plot", clicked, controls)  # a scatter point
     assert (new.unit, new.pos) == ("2:forget_gate:3", view.pos)

@@ -12,7 +12,7 @@ import numpy as np
 from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 
 from dashboards.context import Context, View, window_bounds
-from probe.colors import COLORMAPS
+from probe.colors import anchor_colors, missing_position, upper
 from probe.errors import ProbeError
 from probe.export import TRACK_COLORS, track_color
 from probe.features import get_feature
@@ -41,6 +41,7 @@ def window_payload(context: Context, view: View) -> dict:
         values = recording.unit(view.unit, start, stop)
         (low, limit), label = context.color_range(view.rec, view.unit), Unit.parse(view.unit).label
     features = ",".join(view.feature_names)
+    colormap = upper(view.cmap) if view.color == "loss" else view.cmap
     tracks = []
     for number, name in enumerate(view.feature_names[:MAX_TRACKS]):
         feature = context.feature(view.rec, name)
@@ -64,7 +65,8 @@ def window_payload(context: Context, view: View) -> dict:
         "focus": view.pos,
         "tracks": tracks,
         "untracked": view.feature_names[MAX_TRACKS:],  # searched, not drawn
-        "anchors": COLORMAPS[view.cmap],
+        "anchors": anchor_colors(colormap),
+        "missing": missing_position(colormap),
         "view": view.to_json(),
     }
 

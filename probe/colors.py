@@ -24,24 +24,48 @@ COLORMAPS = {
     "gray": ["#ffffff", "#000000"],
 }
 DEFAULT_COLORMAP = "rdbu"
+UPPER = ":upper"  # a map's upper half, white to its top: for what starts at 0, as the loss
+
+
+def upper(name: str) -> str:
+    """The name of a map's upper half: the per-char loss is colored from white (no surprise)
+    to the map's top, so well-predicted text stays pale and surprises stand out."""
+    return name + UPPER
+
+
+def anchor_colors(name: str) -> list[str]:
+    """A map's anchor colors ('#rrggbb'), bottom to top; NAME:upper is a diverging map from
+    its middle (white) up, a sequential map whole."""
+    base, part = name.removesuffix(UPPER), UPPER if name.endswith(UPPER) else ""
+    if base not in COLORMAPS:
+        raise ProbeError(f"unknown colormap {base!r}; choose from {', '.join(COLORMAPS)}")
+    colors = COLORMAPS[base]
+    diverging = len(colors) >= 3 and len(colors) % 2 == 1
+    return colors[len(colors) // 2 :] if part and diverging else colors
+
+
+def missing_position(name: str) -> float:
+    """Where a missing value sits on a map, -1..1: its neutral white, the centre of a whole
+    map, the bottom of an upper half."""
+    return -1.0 if name.endswith(UPPER) else 0.0
 
 
 def anchors(name: str) -> np.ndarray:
-    if name not in COLORMAPS:
-        raise ProbeError(f"unknown colormap {name!r}; choose from {', '.join(COLORMAPS)}")
-    return np.array([[int(h[i : i + 2], 16) for i in (1, 3, 5)] for h in COLORMAPS[name]], float)
+    return np.array(
+        [[int(h[i : i + 2], 16) for i in (1, 3, 5)] for h in anchor_colors(name)], float
+    )
 
 
 def to_rgb(
     values: np.ndarray, limit: float, colormap: str = DEFAULT_COLORMAP, low: float | None = None
 ) -> np.ndarray:
     """uint8 RGB (n, 3) for values clipped to [low, limit] (low: -limit unless given); NaN
-    maps to the centre of the map."""
+    maps to the map's neutral white (see `missing_position`)."""
     table = anchors(colormap)
     limit = float(limit) if limit and np.isfinite(limit) and limit > 0 else 1.0
     low = -limit if low is None else float(low)
     position = 2 * (np.asarray(values, float) - low) / (limit - low) - 1
-    position = np.where(np.isnan(position), 0.0, position).clip(-1, 1)
+    position = np.where(np.isnan(position), missing_position(colormap), position).clip(-1, 1)
     scaled = (position + 1) / 2 * (len(table) - 1)
     low = np.floor(scaled).astype(int).clip(0, len(table) - 2)
     fraction = (scaled - low)[:, None]

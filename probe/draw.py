@@ -170,7 +170,7 @@ def draw_label_row(ax, heatmap: TextHeatmap, panel: Panel, y: float, width: floa
     rectangles = [
         (bar_left + i * step, middle - 0.35 * font, step, 0.7 * font) for i in range(COLORBAR_STEPS)
     ]
-    colors = to_hex(steps, panel.limit, heatmap.colormap, panel.low)
+    colors = to_hex(steps, panel.limit, heatmap.colormap_of(panel), panel.low)
     ax.add_collection(boxes(rectangles, colors, "colorbar", 0.2), autolim=False)
     ax.add_artist(
         Rectangle(

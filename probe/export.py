@@ -26,6 +26,7 @@ from probe.colors import (
     percentile_limit,
     symmetric_limit,
     to_rgb,
+    upper,
 )
 from probe.errors import ProbeError
 from probe.figure_files import (  # noqa: F401 (export_plot is public here)
@@ -75,6 +76,7 @@ class Panel:
     tracks: dict[str, np.ndarray] = field(default_factory=dict)  # feature -> value per char
     highlights: list[int] = field(default_factory=list)  # positions outlined (sheet: the peak)
     low: float | None = None  # None: -limit (states); 0 for gates and the loss
+    colormap: str | None = None  # None: the figure's; the loss takes its upper half
 
     def colorbar_values(self, count: int) -> np.ndarray:
         """Values evenly spaced over the color range, bottom to top (for colorbars)."""
@@ -93,7 +95,10 @@ class TextHeatmap:
 
     def rgb(self, panel: Panel) -> np.ndarray:
         """uint8 RGB per character of a panel, exactly as the dashboard colors it."""
-        return to_rgb(panel.values, panel.limit, self.colormap, panel.low)
+        return to_rgb(panel.values, panel.limit, self.colormap_of(panel), panel.low)
+
+    def colormap_of(self, panel: Panel) -> str:
+        return panel.colormap or self.colormap
 
     @property
     def track_names(self) -> list[str]:
@@ -321,16 +326,20 @@ def text_heatmap(
     tracks = {name: column[start:stop] for name, column in columns.items()}
     panels = []
     for i, unit in enumerate(units):
-        if unit == LOSS:  # colored as the dashboard does: 0 to the 99th percentile
+        panel_colormap = None
+        if unit == LOSS:  # as the dashboard: 0 to the 99th percentile, white up
             whole = recording.loss_bits()
             values, label = whole[start:stop], "per-char loss (bits)"
             low, top = 0.0, percentile_limit(whole) if limit is None else float(limit)
+            panel_colormap = upper(colormap)
         else:
             values = squashed(recording.unit(unit, start, stop), tanh)
             label = unit_label(recording, unit, columns, tanh)
             low, top = unit_range(recording, unit, limit, tanh)
         label = labels[i] if labels else label
-        panels.append(Panel(label, text, values, top, lines, tracks, low=low))
+        panels.append(
+            Panel(label, text, values, top, lines, tracks, low=low, colormap=panel_colormap)
+        )
     return TextHeatmap(panels, colormap, colorbar, font_size, title)
 
 

@@ -52,7 +52,7 @@ def to_html(heatmap: TextHeatmap, standalone: bool = True) -> str:
             f'<div style="font-weight:bold;margin:2px 0 6px">{html.escape(heatmap.title)}</div>'
         )
     for panel in heatmap.panels:
-        colorbar = colorbar_html(panel, heatmap.colormap) if heatmap.colorbar else ""
+        colorbar = colorbar_html(panel, heatmap.colormap_of(panel)) if heatmap.colorbar else ""
         out.append(
             f'<div style="font-size:13px;margin:8px 0 3px;display:flex;gap:16px;'
             f'align-items:center"><span>{html.escape(panel.label)}</span>{colorbar}</div>'
@@ -196,7 +196,7 @@ def to_latex(heatmap: TextHeatmap) -> str:
     if heatmap.title:
         out.append(r"\strut\textbf{%s}\par" % text_escape(heatmap.title))
     for panel in heatmap.panels:
-        colorbar = colorbar_tex(panel, heatmap.colormap) if heatmap.colorbar else ""
+        colorbar = colorbar_tex(panel, heatmap.colormap_of(panel)) if heatmap.colorbar else ""
         out.append(
             r"\vspace{0.4ex}\strut{\sffamily %s}%s\par" % (text_escape(panel.label), colorbar)
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from probe.colors import kind_low, symmetric_limit, to_rgb
+from probe.colors import kind_low, percentile_limit, symmetric_limit, to_rgb
 from probe.units import Unit
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -303,3 +303,16 @@ def test_crlf_text_is_single_spaced(page, server):
     assert line_height > 0
     expected = [tops[0] + line * line_height for line in lines]
     assert all(abs(top - want) <= 1 for top, want in zip(tops, expected, strict=True)), tops
+
+
+def test_loss_is_colored_white_up(page, server, tiny_recording):
+    # The per-char loss takes the map's upper half: no surprise (and char 0, unpredicted)
+    # white, the 99th percentile the map's top; as the exports color it.
+    page.goto(server + "?rec=0&unit=1:cell:0&pos=0&color=loss")
+    shown = wait_for_key(page, "0|loss|")
+    start, spans = shown["start"], shown["spans"]
+    whole = tiny_recording.loss_bits()
+    expected = to_rgb(whole[start : start + len(spans)], percentile_limit(whole), "rdbu:upper", 0.0)
+    got = np.array([[int(x) for x in color[4:-1].split(",")[:3]] for _, color in spans])
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+    assert tuple(got[0]) == (0xF7, 0xF7, 0xF7)  # char 0 has no loss: white

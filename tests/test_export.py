@@ -109,6 +109,9 @@ def test_gates_and_loss_span_0_to_their_top_and_states_are_symmetric(tiny_record
     figure = text_heatmap(tiny_recording, ["1:forget_gate:0", "1:cell:0", "loss"], 0, 200)
     gate, cell, loss = figure.panels
     assert (gate.low, gate.limit) == (0.0, 1.0) and cell.low is None and loss.low == 0.0
+    # The loss runs from white (no surprise) up: the map's upper half, also in its colorbar.
+    assert np.array_equal(figure.rgb(loss)[0], [0xF7, 0xF7, 0xF7])  # char 0: no loss to color
+    assert to_hex([0.0, loss.limit], loss.limit, "rdbu:upper", 0.0) == rdbu[1:]
     tex = figure.to_bytes("tex").decode()
     assert "{\\scriptsize 0\\,}" in tex and "{\\scriptsize $-$" in tex  # gate's and cell's bars
 

@@ -7,11 +7,12 @@
     return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
   }
 
-  // Same math as probe.colors.to_rgb: [low, limit] onto [-1, 1], clipped; no value: 0, the
-  // map's centre. Then interpolate the anchors.
-  function toRgb(table, value, limit, low) {
+  // Same math as probe.colors.to_rgb: [low, limit] onto [-1, 1], clipped; no value: the
+  // map's neutral (`missing`: 0, its centre; -1, the bottom of an upper half). Then
+  // interpolate the anchors.
+  function toRgb(table, value, limit, low, missing) {
     const top = limit > 0 ? limit : 1;
-    const position = value === null || isNaN(value) ? 0 :
+    const position = value === null || isNaN(value) ? missing || 0 :
       Math.max(-1, Math.min(1, (2 * (value - low)) / (top - low) - 1));
     const scaled = ((position + 1) / 2) * (table.length - 1);
     const anchor = Math.max(0, Math.min(table.length - 2, Math.floor(scaled)));
@@ -84,7 +85,7 @@
 
   // Inline style of char i: its color, plus one stripe per feature track under it.
   function styleOf(payload, i, table, inks) {
-    const rgb = toRgb(table, payload.values[i], payload.limit, payload.low);
+    const rgb = toRgb(table, payload.values[i], payload.limit, payload.low, payload.missing);
     const background = "rgb(" + rgb.join(",") + ")";
     let css = "color:" + textColor(rgb) + ";";
     if (!payload.tracks.length) return css + "background-color:" + background;

@@ -162,10 +162,11 @@ def brush_results(context: Context, view: View, start, stop, threshold, kinds, o
 
 
 # --- top contexts --------------------------------------------------------------------------
-def contexts_list(context: Context, view: View, k: int = 8, width: int = 100) -> html.Ol:
+def contexts_list(context: Context, view: View, k: int = 8, width: int = 40) -> html.Ol:
     """The unit's k strongest activations, each with `width` chars of context (3/4 of them
-    before it: a state sums up what came before), colored, clickable; the panel is a whole
-    row wide."""
+    before it: a state sums up what came before), colored, clickable. Each char is a Dash
+    component, re-rendered at every unit change: 100 chars each kept the browser busy ~3 s
+    after a unit step on the Zen 1 (40: as fast as the step itself)."""
     from probe.search import top_contexts
 
     recording = context.recording(view.rec)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from probe.cli.args import (
+    char_range,
     check_out_folder,
     command,
     int_in,
@@ -133,18 +133,6 @@ def cmd_contexts(args) -> None:
 
 
 # --- export --------------------------------------------------------------------------------
-def char_range(value: str) -> tuple[int, int | None]:
-    start, sep, stop = value.partition(":")
-    try:
-        if not sep:
-            raise ValueError
-        return int(start or 0), int(stop) if stop else None
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected START:STOP like 2000:2600, got {value!r}"
-        ) from None
-
-
 def add_export(subparsers) -> None:
     p = command(
         subparsers,

@@ -48,6 +48,18 @@ def positive_float(value: str) -> float:
     return number
 
 
+def char_range(value: str) -> tuple[int, int | None]:
+    start, sep, stop = value.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return int(start or 0), int(stop) if stop else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected START:STOP like 2000:2600, got {value!r}"
+        ) from None
+
+
 def fractions(value: str) -> tuple[float, float, float]:
     try:
         parts = tuple(float(p) for p in value.split("/"))

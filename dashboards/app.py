@@ -23,6 +23,7 @@ from dashboards.context import (
     check_view,
     next_strong,
     parse_query,
+    query_fields,
     step_unit,
 )
 from dashboards.tabs import TABS
@@ -279,6 +280,8 @@ def register(app: dash.Dash, context: Context) -> None:
             except ProbeError as error:  # e.g. a feature the text cannot compute
                 payload, messages = no_update, [*messages, str(error)]
         shown = control_values(context, view)
+        if trigger in (None, "url"):  # a bad regex from the URL stays in the box, to be fixed
+            shown["regex-input"] = query_fields(search).get("regex", "").strip() or view.regex
         before = control_values(context, old) if old and trigger != "url" else {}
 
         # Never overwrite what the user typed in the control that fired, but a unit index the

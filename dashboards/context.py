@@ -221,9 +221,14 @@ def check_view(context: Context, view: View) -> tuple[View, list[str]]:
     return view, messages
 
 
+def query_fields(query: str | None) -> dict[str, str]:
+    """A URL query's fields, the last value of each: `?pos=1200&pos=5` -> {"pos": "5"}."""
+    return {k: v[-1] for k, v in parse_qs((query or "").lstrip("?")).items()}
+
+
 def parse_query(context: Context, query: str | None) -> tuple[View, list[str]]:
     """A checked View from a URL query like `?rec=0&unit=2:cell:13&pos=1200&features=in_quote`."""
-    fields = {k: v[-1] for k, v in parse_qs((query or "").lstrip("?")).items()}
+    fields = query_fields(query)
     messages = []
 
     def number(name: str) -> int:

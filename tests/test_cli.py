@@ -148,6 +148,10 @@ def test_resume_takes_the_flags_typed_even_at_their_defaults(linux_file, tmp_pat
             ["--dpi", "10..1200"],
         ),  # fmt: skip
         (["train", "--out", "{tmp}/r", "--device", "tpu"], ["unknown device 'tpu'"]),
+        (  # a value like -5 or -1:cell:3 is the flag's value, checked as such
+            ["export", "--recording", "{tmp}", "--unit", "1:cell:0", "--range", "-5"],
+            ["--range", "expected START:STOP"],
+        ),
         (["train", "--out", "{tmp}/r", "--device", "cuda:99"], ["--device cuda:99"]),
         (
             [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import warnings
 
@@ -39,6 +40,13 @@ def usage_error(prog: str, message: str) -> str:
 
 class Parser(argparse.ArgumentParser):
     """argparse with one-line errors: the message and where to look, not the whole usage."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # `--range -500:` or `--unit -1:cell:3` is a value (checked by its type), not an
+        # unknown flag: argparse takes only numbers like -5 or -.5 so. No flag of ours
+        # starts with a digit.
+        self._negative_number_matcher = re.compile(r"^-\d")
 
     def error(self, message: str):
         self.exit(2, usage_error(self.prog, message))

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import dash
-from dash import Input, Output, State, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboards import panels, textview
 from dashboards.context import (
@@ -51,12 +51,12 @@ def navigate(context: Context, view: View, trigger, value, controls: dict) -> tu
     messages: what the action could not do, then check_view's."""
     recording = context.recording(view.rec)
     notes, before = [], view
-    if isinstance(trigger, dict):  # a clicked result: "UNIT@POS", either part may be empty
-        unit, _, pos = trigger["target"].partition("@")
-        view = replace(view, unit=unit or view.unit, pos=int(pos) if pos else view.pos)
-    elif trigger == "saturation-plot":  # a clicked point of the gate-saturation scatter
+    if isinstance(trigger, dict) and trigger.get("type") == "saturation-plot":  # a point clicked
         points = (value or {}).get("points") or [{}]
         view = replace(view, unit=points[0].get("customdata") or view.unit)
+    elif isinstance(trigger, dict):  # a clicked result: "UNIT@POS", either part may be empty
+        unit, _, pos = trigger["target"].partition("@")
+        view = replace(view, unit=unit or view.unit, pos=int(pos) if pos else view.pos)
     elif trigger == "rec-select":
         view = replace(view, rec=int(value))
     elif trigger in ("layer-select", "kind-select", "index-input"):
@@ -255,7 +255,7 @@ def register(app: dash.Dash, context: Context) -> None:
         Input("jump", "value"),
         Input("view-sync", "data"),
         *(Input(b, "n_clicks") for b in BUTTONS),
-        Input("saturation-plot", "clickData"),
+        Input({"type": "saturation-plot", "place": ALL}, "clickData"),  # made on first view
         panels.GOTO,
         State("view", "data"),
     )
@@ -295,8 +295,7 @@ def register(app: dash.Dash, context: Context) -> None:
         unit_key = f"{view.rec}|{view.unit}|{view.cmap}"
         changed = old is None or f"{old.rec}|{old.unit}|{old.cmap}" != unit_key
         banner = html.Div([html.Div(m) for m in messages]) if messages else None
-        clicked = isinstance(trigger, dict) or trigger == "saturation-plot"
-        tab = "text" if clicked else no_update  # a clicked result is shown
+        tab = "text" if isinstance(trigger, dict) else no_update  # a clicked result is shown
         return (view.to_json(), view.query(), banner, unit_key if changed else no_update, payload,
                 tab, *values)  # fmt: skip
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from dashboards.context import Context, View
-from probe.colors import text_color, to_rgb
+from probe.colors import to_rgb
 from probe.errors import ProbeError
 
 
@@ -38,18 +39,20 @@ def shown_char(char: str) -> str:
     return "·" if (ord(char) < 32 and char != "\t") or char == "\x7f" else char
 
 
-def colored_text(text: str, values, color_range: tuple, cmap: str) -> list[html.Span]:
-    """Server-side colored characters for short snippets (contexts), same colors as the view."""
+def colored_snippet(text: str, values, color_range: tuple, cmap: str, peak: int) -> html.Span:
+    """A snippet colored as the text view colors it, painted by probe.js from its data-*
+    attributes: one Dash component, where one per char kept the browser busy ~0.8 s after
+    every page load and unit change (React and Dash's per-component work, not drawing)."""
     low, limit = color_range
-    rgb = to_rgb(values, limit, cmap, low)
-    fg = text_color(rgb)
-    return [
-        html.Span(
-            shown_char(ch),
-            style={"background": "#{:02x}{:02x}{:02x}".format(*c), "color": f},
-        )
-        for ch, c, f in zip(text, rgb, fg, strict=True)
-    ]
+    rgb = np.ascontiguousarray(to_rgb(values, limit, cmap, low), dtype=np.uint8)
+    return html.Span(
+        className="ctx-text",
+        **{
+            "data-text": "".join(shown_char(ch) for ch in text),
+            "data-colors": rgb.tobytes().hex(),  # 6 hex digits a char
+            "data-peak": str(peak),
+        },
+    )
 
 
 def number(value: float, digits: int = 3) -> str:
@@ -117,12 +120,17 @@ def brush_results(context: Context, view: View, start, stop, threshold, kinds, o
     recording = context.recording(view.rec)
     if start is None or stop is None or not 0 <= start < stop <= recording.chars:
         raise ProbeError(f"brush a span: 0 <= start < stop <= {recording.chars}")
+    # The checkboxes list every served recording's kinds (a GRU has no cell): use this one's.
+    recorded = {kind for _, kind in recording.layer_kinds}
+    if kinds and not recorded & set(kinds):
+        raise ProbeError(f"{recording.name} records none of {', '.join(kinds)}: "
+                         f"check one of {', '.join(sorted(recorded))}")  # fmt: skip
     units = units_on_span(
         recording,
         int(start),
         int(stop),
         float(threshold),
-        kinds or None,
+        [kind for kind in kinds if kind in recorded] if kinds else None,
         off_outside=int(bool(off_outside)) * 3,
     )
     if not units:
@@ -164,9 +172,7 @@ def brush_results(context: Context, view: View, start, stop, threshold, kinds, o
 # --- top contexts --------------------------------------------------------------------------
 def contexts_list(context: Context, view: View, k: int = 8, width: int = 40) -> html.Ol:
     """The unit's k strongest activations, each with `width` chars of context (3/4 of them
-    before it: a state sums up what came before), colored, clickable. Each char is a Dash
-    component, re-rendered at every unit change: 100 chars each kept the browser busy ~3 s
-    after a unit step on the Zen 1 (40: as fast as the step itself)."""
+    before it: a state sums up what came before), colored, clickable."""
     from probe.search import top_contexts
 
     recording = context.recording(view.rec)
@@ -177,9 +183,8 @@ def contexts_list(context: Context, view: View, k: int = 8, width: int = 40) -> 
         values = recording.unit(view.unit, int(row.start), int(row.stop))
         text = recording.text[int(row.start) : int(row.stop)]
         label = html.Span(f"#{row.position} {row.value:+.3f} ", className="ctx-label")
-        chars = colored_text(text, values, color_range, view.cmap)
-        chars[int(row.position - row.start)].className = "ctx-peak"  # as the view's focus
-        snippet = html.Span(chars, className="ctx-text")
+        peak = int(row.position - row.start)  # outlined, as the view's focus
+        snippet = colored_snippet(text, values, color_range, view.cmap, peak)
         items.append(html.Li(goto(f"@{row.position}", [label, snippet], f"context-{number}")))
     return html.Ol(items, className="contexts")
 

@@ -17,7 +17,9 @@ from dashboards.panels import brush_results, contexts_list, model_card, search_t
 from dashboards.textview import export_bytes, window_payload
 from probe.cli import main as cli_main
 from probe.colors import symmetric_limit
+from probe.errors import ProbeError
 from probe.search import search
+from tests.conftest import shared_text
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +163,8 @@ def test_navigation(context, tiny_recording):
     new, _ = navigate(context, replace(view, color="loss"), "next-unit", 1, controls)
     assert (new.unit, new.color) == ("1:cell:4", "unit")  # picking a unit shows it
     clicked = {"points": [{"customdata": "2:forget_gate:3", "x": 0.1, "y": 0.8}]}
-    new, _ = navigate(context, view, "saturation-plot", clicked, controls)  # a scatter point
+    plot = {"type": "saturation-plot", "place": "tab"}  # made when the tab is first opened
+    new, _ = navigate(context, view, plot, clicked, controls)  # a scatter point
     assert (new.unit, new.pos) == ("2:forget_gate:3", view.pos)
     new, _ = navigate(context, view, "next-window", 1, controls)
     assert new.pos == 100 + context.window
@@ -261,6 +264,37 @@ def test_top_contexts_are_strongest(context, tiny_recording):
     positions = [int(t[1:]) for t in goto_targets(listing)]
     values = np.abs(tiny_recording.unit("2:cell:5"))
     assert len(positions) == 5 and values[positions[0]] == pytest.approx(values.max(), abs=1e-3)
+
+
+def test_top_contexts_carry_the_view_colors(context, tiny_recording):
+    """Each snippet is one component; probe.js paints its chars from these attributes."""
+    from probe.colors import to_rgb
+
+    item = contexts_list(context, View(unit="2:cell:5"), k=1).children[0]
+    snippet = item.children.children[1]
+    data = snippet.to_plotly_json()["props"]
+    start = int(goto_targets(item)[0][1:]) - int(data["data-peak"])
+    text = data["data-text"]
+    assert len(text) == 40 and text.replace("↵", "\n") == tiny_recording.text[start : start + 40]
+    values = tiny_recording.unit("2:cell:5", start, start + 40)
+    expected = to_rgb(values, symmetric_limit(tiny_recording.unit("2:cell:5")), "rdbu")
+    assert data["data-colors"] == expected.astype(np.uint8).tobytes().hex()
+
+
+def test_brush_uses_only_the_kinds_this_recording_has(tiny_checkpoint, tmp_path):
+    """The kind boxes list every served recording's kinds; a recording without cells (as a
+    GRU) still brushes with the rest, and says so when none is left."""
+    from probe.record import record
+
+    text = shared_text("linux.txt", 3_000)
+    hidden = record(tiny_checkpoint, text, tmp_path / "h", kinds=["hidden"], twin=False,
+                    progress=False)  # fmt: skip
+    context = build_app([hidden]).probe_context
+    view = View(unit="1:hidden:0")
+    found = text_of(brush_results(context, view, 10, 12, -1.0, ["cell", "hidden"], []))
+    assert "unit(s) on across [10, 12)" in found
+    with pytest.raises(ProbeError, match="records none of cell: check one of hidden"):
+        brush_results(context, view, 10, 12, -1.0, ["cell"], [])
 
 
 def test_model_card(context):

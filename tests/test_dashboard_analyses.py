@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dashboards import build_app
 from dashboards.tabs import TABS, gradients, saturation
-from dashboards.tabs.gradients import gradients_panel
+from dashboards.tabs.gradients import gradients_panel, vanished
 from dashboards.tabs.saturation import saturation_panel
 from probe.recording import RecordingWriter
 
@@ -20,7 +21,9 @@ def app(tiny_recording):
 def test_tabs_are_registered_and_laid_out(app):
     assert gradients in TABS and saturation in TABS
     page = str(app.layout)
-    assert "gradients-run" in page and "saturation-plot" in page
+    assert "gradients-run" in page and "saturation-holder" in page
+    # No graph until a tab shows one: a graph in the page loads plotly.js, even hidden.
+    assert "Graph(" not in page
 
 
 def test_saturation_panel_plots_and_lists_integrators(app, tiny_recording):
@@ -53,3 +56,27 @@ def test_gradients_panel_draws_trained_and_init_curves(app, tiny_recording):
     assert list((tiny_recording.path / "cache").glob("gradients-*-K10-P4.csv"))
     figure, message = gradients_panel(app.probe_context, 10**6, positions=4)
     assert not figure.data and "needs a text of at least" in message
+
+
+def test_one_model_on_two_texts_draws_two_sets_of_curves(app, tiny_recording, tiny_checkpoint,
+                                                         tmp_path):  # fmt: skip
+    from probe.record import record
+
+    other = record(tiny_checkpoint, tiny_recording.text[:2_000], tmp_path / "short", twin=False,
+                   progress=False)  # fmt: skip
+    context = build_app([tiny_recording, other]).probe_context
+    figure, message = gradients_panel(context, 10, positions=4)
+    names = [t.name for t in figure.data if t.mode == "lines"]
+    assert message == "" and len(names) == len(set(names)) == 8, names
+    assert sum(" on short · " in n for n in names) == 4
+
+
+def test_curves_end_where_the_gradient_underflows(app):
+    figure, _ = gradients_panel(app.probe_context, 10, positions=4)
+    frame = pd.read_csv(next((app.probe_context.recordings[0].path / "cache").glob("*K10-P4.csv")))
+    # As a random-init net's gradient after a few hundred chars: float32 denormals, then 0.
+    frame.loc[frame["lag"] >= 8, ["mean", "p10", "p90"]] = 0.0
+    frame.loc[frame["lag"] == 6, "p10"] = 1e-44
+    kept = vanished(frame)
+    assert kept["lag"].max() == 7 and (kept["p10"] > 0).all()
+    assert np.isfinite(np.log(kept[["ratio_p10", "ratio_mean", "ratio_p90"]])).all().all()

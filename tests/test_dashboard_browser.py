@@ -103,6 +103,38 @@ def check_colors(shown: dict, recording, unit: str) -> None:
     assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
 
 
+# Each top context: its position, the snippet's chars, colors and which char is outlined.
+READ_CONTEXTS = """() => Array.from(document.querySelectorAll('.contexts .goto')).map((b) => ({
+  position: Number(b.querySelector('.ctx-label').textContent.split(' ')[0].slice(1)),
+  text: Array.from(b.querySelectorAll('.ctx-text span')).map((s) => s.textContent).join(''),
+  colors: Array.from(b.querySelectorAll('.ctx-text span')).map((s) => getComputedStyle(s).backgroundColor),
+  peak: Array.from(b.querySelectorAll('.ctx-text span')).findIndex((s) => s.classList.contains('ctx-peak')),
+}))"""
+
+
+def check_contexts(page, recording, unit: str, before: str = "") -> str:
+    """The snippets show the unit's strongest chars in the text view's colors (once they are
+    no longer those painted `before`); returns what is painted now."""
+    painted = page.wait_for_function(
+        """(before) => {
+          const spans = Array.from(document.querySelectorAll('.contexts .ctx-text'));
+          const painted = spans.map((s) => s.dataset.painted || '').join(';');
+          return spans.length && spans.every((s) => s.dataset.painted) && painted !== before
+            && painted;
+        }""",
+        arg=before,
+    ).json_value()
+    limit = symmetric_limit(recording.unit(unit))
+    for shown in page.evaluate(READ_CONTEXTS):
+        start = shown["position"] - shown["peak"]
+        stop = start + len(shown["text"])
+        assert shown["text"].replace("↵", "\n") == recording.text[start:stop]
+        expected = to_rgb(recording.unit(unit, start, stop), limit, "rdbu")
+        got = np.array([[int(x) for x in c[4:-1].split(",")[:3]] for c in shown["colors"]])
+        assert np.abs(got - expected.astype(int)).max() <= 1
+    return painted
+
+
 def test_dashboard_end_to_end(page, server, tiny_recording, tmp_path):
     # Load a bookmarked view: the unit and window come from the URL.
     page.goto(server + "?rec=0&unit=2:cell:3&pos=5000")
@@ -178,8 +210,14 @@ def test_dashboard_end_to_end(page, server, tiny_recording, tmp_path):
         arg=target,
     )
 
-    # Top contexts are colored and clickable.
+    # Top contexts are colored (as the view colors them, painted by probe.js) and clickable.
     assert page.locator(".contexts .goto").count() == 8
+    painted = check_contexts(page, tiny_recording, "1:cell:0")
+    page.locator("body").press("j")  # a new unit repaints the snippets Dash reuses
+    wait_for_key(page, "|1:cell:1|")
+    check_contexts(page, tiny_recording, "1:cell:1", before=painted)
+    page.locator(".contexts .goto").first.click()
+    wait_for_key(page, "|1:cell:1|")
 
     screenshot = os.environ.get("PROBE_SCREENSHOT") or str(tmp_path / "dashboard.png")
     page.goto(server + "?rec=0&unit=1:cell:0&pos=3000&features=in_comment,brace_depth")
@@ -243,9 +281,11 @@ def test_saturation_tab_draws_in_every_page_and_its_units_show_the_text(page, se
     for _ in range(2):  # a reload is a new page: it draws the tab again
         page.goto(server + "?rec=0&unit=1:cell:0&pos=0")
         wait_for_key(page, "|1:cell:0|")
+        page.locator(".contexts .goto").first.wait_for()
+        assert page.evaluate("() => window.Plotly === undefined")  # loaded with a graph only
         page.click("text=Gate saturation")
         page.wait_for_function(
-            "() => document.querySelectorAll('#saturation-plot .scatterlayer .point').length > 0"
+            "() => document.querySelectorAll('#saturation-holder .scatterlayer .point').length > 0"
         )
     button = page.locator("#saturation-list .goto").first
     unit = button.inner_text().split()[0]

@@ -4,6 +4,7 @@ then cached next to each recording, so the next launch draws at once."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html, no_update
@@ -16,6 +17,7 @@ from probe.plots import decay_figure, placeholder
 TITLE = "Gradient decay"
 POSITIONS = 128
 MAX_LAG = 1000
+TINY = float(np.finfo(np.float32).tiny)  # gradients are float32
 
 
 def layout(context: Context) -> html.Div:
@@ -24,7 +26,8 @@ def layout(context: Context) -> html.Div:
             html.P(
                 "How far back does the loss reach? Norm of the gradient of the next-char loss "
                 "w.r.t. the state k characters earlier, relative to k = 0, for each model and "
-                "its random-init twin (top layer; dashed: LSTM cell state).",
+                "its random-init twin (top layer; dashed: LSTM cell state). A curve ends where its "
+                "gradient underflows float32 (< 1e-38): it has vanished.",
                 className="hint",
             ),
             html.Div(
@@ -38,14 +41,29 @@ def layout(context: Context) -> html.Div:
             dcc.Loading(
                 [
                     html.Div(id="gradients-message", className="message"),
-                    dcc.Graph(
-                        id="gradients-plot",
-                        figure=placeholder("press Compute (seconds to minutes on a CPU)"),
+                    # The graph comes with the first curves: a graph in the page, even hidden,
+                    # loads plotly.js (~0.3 s of a warm page load, ~1.5 s of a cold one).
+                    html.Div(
+                        "press Compute (seconds to minutes on a CPU; cached afterwards)",
+                        id="gradients-holder",
+                        className="hint",
                     ),
                 ]
             ),
         ]
     )
+
+
+def vanished(frame: pd.DataFrame) -> pd.DataFrame:
+    """The curves without the lags where the mean gradient underflowed float32: below ~1e-38
+    it is denormal noise, then 0, which a log axis draws as a plunge or a flat floor. Band
+    edges that underflowed sit at that floor."""
+    frame = frame[frame["mean"] >= TINY].copy()
+    scale = frame["ratio_mean"] / frame["mean"]
+    for edge in ("p10", "p90"):
+        frame[f"ratio_{edge}"] = np.maximum(frame[f"ratio_{edge}"], TINY * scale)
+        frame[edge] = np.maximum(frame[edge], TINY)
+    return frame
 
 
 def gradients_panel(
@@ -55,17 +73,39 @@ def gradients_panel(
     frames, problems = [], []
     for recording in context.recordings:
         try:
-            frames.append(recording_decay(recording, int(max_lag), positions))
-        except ProbeError as error:
-            problems.append(f"{recording.name}: {error}")
+            frame = recording_decay(recording, int(max_lag), positions)
+            frames.append(frame.assign(recording=recording.name))
+        except ProbeError as error:  # worded for the command line: say it as the page does
+            problems.append(f"{recording.name}: {str(error).replace('--max-lag', 'max lag')}")
     if not frames:
         return placeholder("no curves"), "; ".join(problems) or "no recordings"
-    return decay_figure(pd.concat(frames, ignore_index=True), normalise=True), "; ".join(problems)
+    frame = pd.concat(frames, ignore_index=True)
+    # Curves are named after the model: one model recorded on two texts would draw as one
+    # zigzag line, so then every curve also names its recording.
+    if frame.groupby("model")["recording"].nunique().max() > 1:
+        frame["model"] = frame["model"] + " on " + frame["recording"]
+    figure = decay_figure(vanished(frame), normalise=True)
+    figure.update_layout(title_text="Gradient-norm decay (mean; band: p10–p90)")  # fits 900 px
+    return legend_below(figure), "; ".join(problems)
+
+
+def legend_below(figure: go.Figure, plot_height: int = 300) -> go.Figure:
+    """The legend under the plot (on the right it took half a narrow window's plot width),
+    the figure as much taller as it may need: one line an entry where entries cannot share."""
+    entries = sum(1 for trace in figure.data if trace.showlegend is not False)
+    top, gap = figure.layout.margin.t or 60, 70  # the gap holds tick labels and axis title
+    bottom = gap + 30 * entries
+    return figure.update_layout(
+        height=top + plot_height + bottom,
+        margin={"b": bottom},
+        legend={"orientation": "h", "xanchor": "left", "x": 0, "yanchor": "top",
+                "y": -gap / plot_height},
+    )  # fmt: skip
 
 
 def register(app, context: Context) -> None:
     @app.callback(
-        Output("gradients-plot", "figure"),
+        Output("gradients-holder", "children"),
         Output("gradients-message", "children"),
         Input("gradients-run", "n_clicks"),
         State("gradients-lag", "value"),
@@ -78,4 +118,5 @@ def register(app, context: Context) -> None:
     def compute(_, max_lag):
         if not isinstance(max_lag, int) or not 1 <= max_lag <= MAX_LAG:  # keep what is drawn
             return no_update, f"max lag must be a whole number in 1..{MAX_LAG}"
-        return gradients_panel(context, max_lag)
+        figure, message = gradients_panel(context, max_lag)
+        return dcc.Graph(id="gradients-plot", figure=figure), message

@@ -23,11 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from probe.errors import ProbeError
-from probe.fileio import read_text_file, sha256_text
+from probe.fileio import holds_format, read_text_file, sha256_text
 
 NAMED = {"warpeace": "warpeace.txt", "linux": "linux.txt", "tinyshakespeare": "tinyshakespeare.txt"}
 SPLITS = ("train", "val", "test")
 DEFAULT_FRACTIONS = (0.90, 0.05, 0.05)
+PROBE_FOLDERS = (  # what probe writes: (marker file, its format, what the folder is)
+    ("config.json", "probe-checkpoint", "checkpoint"),
+    ("best/config.json", "probe-checkpoint", "training run"),
+    ("manifest.json", "probe-recording", "recording"),
+)
 STDLIB_SKIP = {"site-packages", "test", "tests", "idlelib", "lib2to3", "__pycache__"}
 
 
@@ -138,6 +143,9 @@ def load_corpus(
             f"{NAMED[spec]} of the shared data folder",
         )
     path = Path(spec)
+    for marker, file_format, what in PROBE_FOLDERS:  # their JSON and text are no corpus to learn
+        if holds_format(path / marker, file_format):
+            raise ProbeError(f"{spec} is a {what}, not a corpus")
     if path.is_dir():
         files = [p for p in path.glob(glob) if p.is_file()]
         if not files:

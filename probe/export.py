@@ -212,12 +212,12 @@ def layout_text(
 
 def check_range(recording: Recording, start: int, stop: int | None) -> tuple[int, int]:
     stop = recording.chars if stop is None else stop
-    if start >= stop:
-        raise ProbeError(f"range {start}:{stop} is empty: START must be less than STOP")
-    if not 0 <= start < stop <= recording.chars:
+    if not 0 <= start < recording.chars or stop > recording.chars:  # `--range 200000:` too
         raise ProbeError(
             f"range {start}:{stop} is outside the text (the recording has chars 0:{recording.chars})"
         )
+    if start >= stop:
+        raise ProbeError(f"range {start}:{stop} is empty: START must be less than STOP")
     if stop - start > MAX_CHARS:
         raise ProbeError(
             f"range {start}:{stop} is {stop - start:,} chars; a figure takes at most "

@@ -14,6 +14,7 @@ from pathlib import Path
 from probe.errors import ProbeError
 
 FORMATS = ("pdf", "svg", "png", "tex", "html")
+MAX_PNG_PIXELS = 2**28  # 1 GiB of RGBA pixels to draw into
 
 
 def check_format(fmt: str) -> str:
@@ -42,6 +43,12 @@ def figure_bytes(figure, fmt: str, dpi: int = 300, tight: bool = False) -> bytes
         raise ProbeError(f"unknown format {fmt!r} for a plot; choose from pdf, svg, png")
     if dpi < 1:
         raise ProbeError(f"--dpi must be positive, got {dpi}")
+    width, height = (round(inches * dpi) for inches in figure.get_size_inches())
+    if fmt == "png" and width * height > MAX_PNG_PIXELS:  # Agg would die allocating it
+        raise ProbeError(
+            f"a PNG of {width:,} x {height:,} pixels is too large; lower --dpi or --font-size, "
+            "show fewer chars, or export .pdf or .svg"
+        )
     # TrueType (42) embeds the font so PDF text is selectable; "none" keeps SVG text as <text>.
     # No hinting: hinted glyphs snap to whole pixels and come out wider than the column grid
     # in a PNG (at 100 dpi an 80-char line lost its last 6 chars off the figure's edge).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
@@ -48,8 +49,11 @@ def _characters(checkpoint, length, temperature, prime, generator) -> Iterator[s
     logits, state = model(torch.from_numpy(vocab.encode(prime))[None])
     last = logits[0, -1]
     for _ in range(length):
-        probs = torch.softmax(last / temperature, dim=-1)
-        probs[0] = 0  # never emit the unknown character
+        scores = last.double()
+        scores[0] = -math.inf  # never emit the unknown character
+        # Shifted so the best score is 0: a tiny temperature sends the rest to -inf (greedy),
+        # where dividing the raw scores by it overflowed to inf - inf = nan.
+        probs = torch.softmax((scores - scores.max()) / temperature, dim=-1)
         next_id = torch.multinomial(probs, 1, generator=generator)
         yield vocab.chars[int(next_id)]
         logits, state = model(next_id[None], state)

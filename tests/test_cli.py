@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -95,6 +96,21 @@ def test_ctrl_c_saves_the_run_and_exits_130(linux_file, tmp_path):
     assert "nan" not in rows[-1].split(",")[4]  # the last row has the last step's grad norm
 
 
+def test_kill_stops_record_cleanly_and_leaves_no_temporary_folder(linux_file, tmp_path):
+    """SIGTERM acts as Ctrl-C: the half-written recording's temporary folder goes too."""
+    checkpoint = Path(__file__).resolve().parents[1] / "checkpoints" / "linux-lstm"
+    command = [sys.executable, "-m", "probe.cli", "record", "--checkpoint", str(checkpoint)]
+    command += ["--text", str(linux_file), "--out", str(tmp_path / "rec")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".rec.tmp-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and "probe record: interrupted" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_resume_takes_the_flags_typed_even_at_their_defaults(linux_file, tmp_path):
     run = ["train", "--corpus", linux_file, "--out", tmp_path / "run", "--val-every", 5]
     code, _, err = probe(*run, "--layers", 1, "--hidden", 16, "--batch", 8, "--max-steps", 5)
@@ -147,6 +163,10 @@ def test_resume_takes_the_flags_typed_even_at_their_defaults(linux_file, tmp_pat
             ],
             ["--dpi", "10..1200"],
         ),  # fmt: skip
+        (
+            ["export", "--recording", "{tmp}", "--unit", "1:cell:0", "--font-size", "1000"],
+            ["--font-size", "2..72"],
+        ),
         (["train", "--out", "{tmp}/r", "--device", "tpu"], ["unknown device 'tpu'"]),
         (  # a value like -5 or -1:cell:3 is the flag's value, checked as such
             ["export", "--recording", "{tmp}", "--unit", "1:cell:0", "--range", "-5"],
@@ -167,13 +187,28 @@ def test_resume_takes_the_flags_typed_even_at_their_defaults(linux_file, tmp_pat
         ),
         (["sample", "--checkpoint", "{tmp}/rec"], ["is a recording, not a checkpoint"]),
         (["saturation", "--recording", "{tmp}/run"], ["is a checkpoint, not a recording"]),
+        (  # --out is checked before the search (minutes on a long recording), not after
+            [
+                "search",
+                "--recording",
+                "{tmp}/missing",
+                "--feature",
+                "in_quote",
+                "--out",
+                "{tmp}/config.json",
+            ],
+            ["config.json already exists", "--force"],
+        ),
+        (["train", "--corpus", "{tmp}/rec", "--out", "{tmp}/r"], ["is a recording, not a corpus"]),
+        (["train", "--corpus", "{tmp}/run", "--out", "{tmp}/r"], ["is a training run, not a"]),
+        (["train", "--corpus", "{tmp}/run/best", "--out", "{tmp}/r"], ["is a checkpoint, not a"]),
     ],
 )
 def test_bad_input_gets_one_line_error(tmp_path, args, fragments):
     (tmp_path / "rec").mkdir()  # what `record` and `train` leave, as far as the check looks
-    (tmp_path / "rec" / "manifest.json").write_text("{}")
+    (tmp_path / "rec" / "manifest.json").write_text('{"format": "probe-recording"}')
     (tmp_path / "run" / "best").mkdir(parents=True)
-    (tmp_path / "run" / "best" / "config.json").write_text("{}")
+    (tmp_path / "run" / "best" / "config.json").write_text('{"format": "probe-checkpoint"}')
     (tmp_path / "empty.txt").write_text("")
     (tmp_path / "binary.bin").write_bytes(bytes(range(256)) * 4)
     (tmp_path / "config.json").write_text("{}")
@@ -193,3 +228,41 @@ def test_every_command_has_help_with_examples():
     for command in ("train", "sample", "record", "features"):
         code, out, _ = probe(command, "--help")
         assert code == 0 and "examples:" in out
+
+
+def test_record_corpus_splits_it_as_the_checkpoint_was_trained(linux_file, tmp_path):
+    """A model trained at 96/2/2 saw most of a 90/5/5 test split: --split test must be the
+    last 2 %, the text it never saw."""
+    from probe.corpus import split_by_position
+
+    run = tmp_path / "run"
+    code, _, err = probe(
+        *("train", "--corpus", linux_file, "--out", run, "--split", "96/2/2", "--layers", 1),
+        *("--hidden", 8, "--batch", 8, "--seq-len", 20, "--max-steps", 2, "--val-every", 2),
+    )
+    assert code == 0, err
+    code, _, err = probe(
+        *("record", "--checkpoint", run, "--corpus", linux_file, "--out", tmp_path / "rec"),
+        *("--max-chars", 500, "--no-twin"),
+    )
+    assert code == 0, err
+    text = linux_file.read_bytes().decode("utf-8")  # byte-exact, as probe reads it
+    held_out = split_by_position(text, (0.96, 0.02, 0.02))["test"]
+    recorded = (tmp_path / "rec" / "text.txt").read_bytes().decode("utf-8")
+    assert recorded == held_out[:500]
+    manifest = json.loads((tmp_path / "rec" / "manifest.json").read_text())
+    assert manifest["source"] == f"{linux_file.name} (test split of 96/2/2)"
+
+
+def test_sample_at_a_tiny_temperature_is_greedy_and_names_unknown_prime_chars(train_tiny):
+    """1e-300 overflowed to nan (a traceback); now it is greedy, whatever the seed."""
+    outputs = []
+    for seed in (1, 2):
+        code, out, err = probe(
+            *("sample", "--checkpoint", train_tiny(), "--temperature", "1e-300"),
+            *("--length", 30, "--prime", "int 日", "--seed", seed),
+        )
+        assert code == 0, err
+        assert err.strip() == "note: 1 char(s) of --prime are outside the vocabulary"
+        outputs.append(out)
+    assert outputs[0] == outputs[1] and outputs[0].startswith("int 日")

@@ -204,8 +204,13 @@ def test_bad_input_gives_clear_errors(tiny_recording, tmp_path):
         text_heatmap(tiny_recording, "cell 3", 0, 100)
     with pytest.raises(ProbeError, match="outside the text"):
         text_heatmap(tiny_recording, "2:cell:3", 19_900, 20_100)
+    with pytest.raises(ProbeError, match="range 25000:20000 is outside the text"):
+        text_heatmap(tiny_recording, "2:cell:3", 25_000)  # `--range 25000:`, not 'empty'
     with pytest.raises(ProbeError, match="unknown colormap"):
         text_heatmap(tiny_recording, "2:cell:3", 0, 100, colormap="jet")
+    huge = text_heatmap(tiny_recording, "2:cell:3", 0, 2000, font_size=72)
+    with pytest.raises(ProbeError, match="pixels is too large"):  # not a bad_alloc in Agg
+        huge.to_bytes("png", dpi=1200)
     figure = text_heatmap(tiny_recording, "2:cell:3", 0, 100)
     with pytest.raises(ProbeError, match="unknown export format 'docx'"):
         figure.save(tmp_path / "fig.docx")

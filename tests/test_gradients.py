@@ -201,3 +201,21 @@ def test_cli_writes_csv_and_offline_html_and_prints_the_table(train_tiny, text, 
         == 0
     )
     assert "decay.csv" in capsys.readouterr().out
+
+
+def test_cli_checks_every_checkpoint_before_computing_any(
+    train_tiny, tiny_checkpoint, text, tmp_path, capsys
+):
+    """A bad last checkpoint fails at once, not after minutes spent on the ones before it."""
+    held_out = tmp_path / "held_out.c"
+    held_out.write_text(text[:5000], encoding="utf-8")
+    argv = ["gradients", "--checkpoint", str(tiny_checkpoint), "--text", str(held_out)]
+    argv += ["--max-lag", "12", "--positions", "4", "--out", str(tmp_path / "out")]
+    rnn, same_name = str(train_tiny("rnn")), str(tiny_checkpoint.parent)  # run folder: its best/
+    for more, message in [
+        (["--layer", "2", "--checkpoint", rnn], "has 1 layer(s)"),
+        (["--checkpoint", same_name], "is already given"),
+    ]:
+        assert main([*argv, *more]) == 2
+        error = capsys.readouterr().err  # one line: no progress bar of a computation before it
+        assert error.count("\n") == 1 and message in error, error

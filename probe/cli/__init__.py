@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
+import threading
 import warnings
 
 import probe
@@ -82,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = lambda message, *_: print(
         f"probe {args.command}: warning: {message}", file=sys.stderr
     )
+    handlers = stop_on_signals()
     try:
         code = args.func(args) or 0  # a command returns a status only where it is not 0
         sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
@@ -98,7 +101,20 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {error.filename}" if error.filename else ""
         print(f"probe {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
         return 2
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
     return code
+
+
+def stop_on_signals() -> dict:
+    """Make `kill` (SIGTERM) stop a command as Ctrl-C does, also in a background job (which
+    starts with Ctrl-C ignored), so it stops through its cleanup: a recording cut short leaves
+    no half-written temporary folder. Returns the previous handlers to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    numbers = (signal.SIGINT, signal.SIGTERM)
+    return {number: signal.signal(number, signal.default_int_handler) for number in numbers}
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ from pathlib import Path
 from probe.cli.args import (
     char_range,
     check_out_folder,
+    check_output_file,
     command,
+    float_in,
     int_in,
     load_text,
     positive_float,
@@ -57,6 +59,7 @@ def cmd_search(args) -> None:
     from probe.recording import Recording
     from probe.search import search
 
+    check_output_file(args.out, args.force)  # before the search, which can take minutes
     recording = Recording.open(args.recording)
     kinds = [k.strip() for k in args.kinds.split(",")] if args.kinds is not None else None
     table = search(
@@ -190,7 +193,7 @@ def add_export(subparsers) -> None:
         help="with --top: which contexts are strongest (default: positive)",
     )
     p.add_argument("--title")
-    p.add_argument("--font-size", type=positive_float, default=9.0, help="points (default 9)")
+    p.add_argument("--font-size", type=float_in(2, 72), default=9.0, help="points (default 9)")
     p.add_argument("--dpi", type=int_in(10, 1200), default=300, help="PNG resolution (default 300)")
     p.add_argument("--out", required=True, help="file to write: .pdf .svg .png .tex or .html")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
@@ -266,7 +269,9 @@ def add_gradients(subparsers) -> None:
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", help="a UTF-8 text file")
-    source.add_argument("--corpus", help="a corpus spec (with --split)")
+    source.add_argument(
+        "--corpus", help="a corpus spec, split as the checkpoints were trained on it (see --split)"
+    )
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--max-lag", type=positive_int, default=200, help="largest lag K in characters")
     p.add_argument("--positions", type=positive_int, default=256, help="positions averaged over")
@@ -291,31 +296,25 @@ def cmd_gradients(args) -> None:
     from probe.plots import decay_figure
 
     out = check_out_folder(args.out, GRADIENT_FILES, args.force)
-    text, source = load_text(args)
     paths = [s for c in args.checkpoint for s in (run_snapshots(c) if args.snapshots else [c])]
+    text, source = load_text(args, paths)
     if len({Path(path).resolve() for path in paths}) < len(paths):
         raise ProbeError("a checkpoint is given twice")
-    decays, radii, labels = [], [], set()
-    for path in paths:
+    checkpoints, labels = [], set()
+    for path in paths:  # every check before the first (long) computation
         checkpoint = load_checkpoint(path, args.device)
         label = checkpoint_label(checkpoint)
         if label in labels:  # the curves and the table are keyed by it
             raise ProbeError(f"{path}: a checkpoint named {label!r} is already given")
         labels.add(label)
-        if args.layer and args.layer > checkpoint.model.config.layers:
-            raise ProbeError(f"--layer {args.layer}: {label} has {checkpoint.model.config.layers}")
-        decays.append(
-            gradient_decay(
-                checkpoint,
-                text,
-                args.max_lag,
-                args.positions,
-                args.warmup,
-                args.batch,
-                label,
-                progress=True,
-            )
-        )
+        layers = checkpoint.model.config.layers
+        if args.layer and args.layer > layers:
+            raise ProbeError(f"--layer {args.layer}: {label} has {layers} layer(s)")
+        checkpoints.append((checkpoint, label))
+    decays, radii = [], []
+    for checkpoint, label in checkpoints:
+        sizes = (args.max_lag, args.positions, args.warmup, args.batch)
+        decays.append(gradient_decay(checkpoint, text, *sizes, label, progress=True))
         radii.append(spectral_radii(checkpoint.model).assign(model=label))
     decay, spectral = pd.concat(decays, ignore_index=True), pd.concat(radii, ignore_index=True)
     figure = decay_figure(decay, normalise=args.normalise, layer=args.layer)

@@ -7,8 +7,12 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from probe.errors import ProbeError
+
+if TYPE_CHECKING:
+    from probe.corpus import Corpus
 
 
 def positive_int(value: str) -> int:
@@ -33,6 +37,21 @@ def int_in(low: int, high: int):
             raise argparse.ArgumentTypeError(
                 f"expected a whole number {low}..{high}, got {value!r}"
             )
+        return number
+
+    return parse
+
+
+def float_in(low: float, high: float):
+    """An argument type: a number in [low, high]."""
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not low <= number <= high:  # NaN fails too
+            raise argparse.ArgumentTypeError(f"expected a number {low:g}..{high:g}, got {value!r}")
         return number
 
     return parse
@@ -95,17 +114,51 @@ def command(subparsers, name: str, help: str, examples: str):
     )
 
 
-def load_text(args) -> tuple[str, str]:
-    """(text, description) from --text FILE or --corpus SRC --split S."""
+def load_text(args, checkpoints: list[str] = ()) -> tuple[str, str]:
+    """(text, description) from --text FILE or --corpus SRC --split S. A corpus the
+    checkpoints were trained on is split as they were, so that `--split test` is text they
+    never saw (a model trained at 96/2/2 would have trained on most of a 90/5/5 test split)."""
     if args.text:
         from probe.fileio import read_text_file
 
         return read_text_file(args.text), str(args.text)
+    split = getattr(args, "split", "test")
+    corpus = corpus_as_trained(args.corpus, checkpoints)
+    parts = "/".join(f"{100 * f:g}" for f in corpus.fractions)
+    return corpus.split(split), f"{corpus.name} ({split} split of {parts})"
+
+
+def corpus_as_trained(spec: str, checkpoints: list[str] = ()) -> Corpus:
+    """The corpus split the way the checkpoints trained on it were (by their config's corpus
+    sha256 and split); among several splits, the one that trained on most, whose test text
+    none of them saw. Otherwise the split the shipped models used (`corpus_fractions`)."""
     from probe.corpus import load_corpus
 
-    split = getattr(args, "split", "test")
-    corpus = load_corpus(args.corpus, corpus_fractions(args.corpus))
-    return corpus.split(split), f"{corpus.name} ({split} split)"
+    trained = trained_corpora(checkpoints)
+    for fractions in sorted(set(trained.values()), key=lambda f: -(f[0] + f[1])):
+        corpus = load_corpus(spec, fractions)
+        if trained.get(corpus.sha256) == fractions:
+            return corpus
+    return load_corpus(spec, corpus_fractions(spec))
+
+
+def trained_corpora(checkpoints: list[str]) -> dict[str, tuple[float, float, float]]:
+    """{corpus sha256: split fractions} from each checkpoint's config.json. A checkpoint that
+    cannot be read is skipped here: loading it says why, in one line."""
+    from probe.checkpoint import resolve
+    from probe.fileio import read_json
+
+    trained = {}
+    for path in checkpoints:
+        try:
+            corpus = read_json(resolve(path) / "config.json", "checkpoint").get("corpus", {})
+            fractions = tuple(float(f) for f in corpus["split"])
+            if len(fractions) == 3 and isinstance(corpus["sha256"], str):
+                if fractions[0] + fractions[1] > sum(trained.get(corpus["sha256"], (0, 0))[:2]):
+                    trained[corpus["sha256"]] = fractions
+        except (ProbeError, OSError, KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return trained
 
 
 def corpus_fractions(spec: str) -> tuple[float, float, float]:
@@ -144,15 +197,22 @@ def write_files(folder: Path, writers: dict) -> None:
             temporary.unlink(missing_ok=True)
 
 
-def write_output(output: str, path: str | None, force: bool = False) -> None:
-    """Print, or write to a file (never over an existing one unless `force`)."""
+def check_output_file(path: str | None, force: bool = False) -> None:
+    """Fail before any long work if --out cannot take the result."""
     if path is None:
-        print(output, end="")
         return
     if not path:
         raise ProbeError("--out is empty; name a file")
     if Path(path).exists() and not force:
         raise ProbeError(f"{path} already exists (pass --force to overwrite it)")
+
+
+def write_output(output: str, path: str | None, force: bool = False) -> None:
+    """Print, or write to a file (never over an existing one unless `force`)."""
+    if path is None:
+        print(output, end="")
+        return
+    check_output_file(path, force)
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)  # as export does
         Path(path).write_text(output, encoding="utf-8")

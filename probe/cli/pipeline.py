@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import signal
+import sys
 from pathlib import Path
 
 from probe.cli.args import (
@@ -59,8 +60,12 @@ def add_train(subparsers) -> None:
         default=20,
         help="early stop after N validations without gain",
     )
-    p.add_argument("--max-steps", type=positive_int)
-    p.add_argument("--max-minutes", type=positive_float)
+    p.add_argument("--max-steps", type=positive_int, help="stop at step N (counted over resumes)")
+    p.add_argument(
+        "--max-minutes",
+        type=positive_float,
+        help="stop after N minutes of training in all (a resumed run counts its earlier ones)",
+    )
     p.add_argument(
         "--snapshot-every",
         type=positive_int,
@@ -125,6 +130,9 @@ def cmd_sample(args) -> None:
 
     checkpoint = load_checkpoint(args.checkpoint)
     characters = generate(checkpoint, args.length, args.temperature, args.prime, args.seed)
+    unknown = checkpoint.vocab.unknown_count(args.prime)
+    if unknown:  # the model reads each as its unknown char: say so rather than go on silently
+        print(f"note: {unknown} char(s) of --prime are outside the vocabulary", file=sys.stderr)
     print(args.prime, end="")
     for char in characters:  # shown as it is written: a long sample takes a while
         print(char, end="", flush=char == "\n")
@@ -143,7 +151,9 @@ def add_record(subparsers) -> None:
     p.add_argument("--checkpoint", required=True)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", help="a UTF-8 text file")
-    source.add_argument("--corpus", help="a corpus spec (with --split)")
+    source.add_argument(
+        "--corpus", help="a corpus spec, split as the checkpoint was trained on it (see --split)"
+    )
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--out", required=True, help="recording folder to write")
     p.add_argument("--kinds", help="comma-separated kinds to store (default: all)")
@@ -172,7 +182,7 @@ def cmd_record(args) -> None:
 
     if args.warmup < 0:
         raise ProbeError("--warmup must be >= 0")
-    text, source = load_text(args)
+    text, source = load_text(args, [args.checkpoint])
     kinds = [k.strip() for k in args.kinds.split(",")] if args.kinds is not None else None
     recording = record(
         args.checkpoint,

@@ -45,6 +45,7 @@ from probe.streams import (
     side_by_side,
     warm_up_context,
 )
+from probe.units import A_CELL
 
 RECORDER_VERSION = 2  # 2: stream starts repaired to the sequential pass
 TWIN_CHARS = 100_000
@@ -334,7 +335,8 @@ def check_kinds(model: CharRNN, kinds: list[str] | None) -> list[str]:
     unknown = [k for k in kinds if k not in model.kinds]
     if unknown:
         raise ProbeError(
-            f"a {model.config.cell} has no kind {', '.join(map(repr, unknown))}; choose from {', '.join(model.kinds)}"
+            f"{A_CELL[model.config.cell]} has no kind {', '.join(map(repr, unknown))}; "
+            f"choose from {', '.join(model.kinds)}"
         )
     return [k for k in model.kinds if k in kinds]
 

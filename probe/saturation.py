@@ -20,7 +20,7 @@ from tqdm import tqdm
 from probe.errors import ProbeError
 from probe.fileio import save_cache
 from probe.recording import Recording
-from probe.units import GATE_KINDS, Unit
+from probe.units import A_CELL, GATE_KINDS, Unit
 
 LOW, HIGH = 0.1, 0.9
 INTEGRATOR_KIND = {"lstm": "forget_gate", "gru": "update_gate"}
@@ -96,7 +96,7 @@ def integrators(saturation: pd.DataFrame, cell: str, top: int = 10) -> pd.DataFr
     (e.g. several open on every char) go to the higher mean."""
     kind = INTEGRATOR_KIND.get(cell)
     if kind is None:
-        raise ProbeError(f"a {cell} has no forget or update gates")
+        raise ProbeError(f"{A_CELL.get(cell, 'this model')} has no forget or update gates")
     rows = saturation[saturation["kind"] == kind]
     return (
         rows.sort_values(["right", "mean", "unit"], ascending=[False, False, True])

@@ -12,6 +12,7 @@ KINDS = {
     "rnn": ("hidden",),
 }
 GATE_KINDS = {"input_gate", "forget_gate", "output_gate", "reset_gate", "update_gate"}
+A_CELL = {"lstm": "an LSTM", "gru": "a GRU", "rnn": "a vanilla RNN"}  # for messages
 
 
 @dataclass(frozen=True, order=True)

@@ -287,6 +287,11 @@ def test_saturation_tab_draws_in_every_page_and_its_units_show_the_text(page, se
         page.wait_for_function(
             "() => document.querySelectorAll('#saturation-holder .scatterlayer .point').length > 0"
         )
+    key = "document.getElementById('text-body').dataset.key"
+    shown = page.evaluate(key)
+    page.locator("body").press("j")  # the text view is hidden: its keys do nothing here
+    page.wait_for_timeout(600)
+    assert page.evaluate(key) == shown
     button = page.locator("#saturation-list .goto").first
     unit = button.inner_text().split()[0]
     button.click()

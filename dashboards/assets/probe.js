@@ -359,6 +359,8 @@
     const tag = (event.target.tagName || "").toLowerCase();
     if (tag === "input" || tag === "textarea" || event.ctrlKey || event.metaKey || event.altKey) return;
     const id = keys[event.key];
+    const body = document.getElementById("text-body");
+    if (!body || !body.offsetParent) return; // another tab is shown: the keys act on the text
     if (id && document.getElementById(id)) document.getElementById(id).click();
   });
   document.addEventListener("mouseover", (event) => {

@@ -201,9 +201,9 @@ def cmd_record(args) -> None:
     m = recording.manifest
     print(f"recorded {recording.chars:,} chars at {m['chars_per_s']:,} chars/s -> {recording.path}")
     if m["unknown_chars"]:
-        print(
-            f"note: {m['unknown_chars']:,} characters were outside the vocabulary (recorded as <unk>)"
-        )
+        count = m["unknown_chars"]
+        were = "character was" if count == 1 else "characters were"
+        print(f"note: {count:,} {were} outside the vocabulary (recorded as <unk>)")
 
 
 # --- features ------------------------------------------------------------------------------

@@ -189,6 +189,8 @@ def test_dashboard_end_to_end(page, server, tiny_recording, tmp_path):
     page.mouse.up()
     assert page.input_value("#brush-start") == str(start)
     assert page.input_value("#brush-stop") == str(stop)
+    selected = "(s) => getComputedStyle(s, '::selection').backgroundColor"  # the view's, inherited
+    assert spans.nth(start).evaluate(selected) == "rgba(255, 215, 0, 0.55)"
     page.mouse.click(5, 5)  # the selection goes; the brushed span stays marked
     page.wait_for_function(
         "(n) => document.querySelectorAll('#text-body span.brushed').length === n",

@@ -32,11 +32,14 @@ def atomic_folder(
             raise ProbeError(f"{target} is {what}; refusing to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    # Leftovers of an earlier write that was interrupted while cleaning up: a non-empty `old`
+    # would make the rename below fail.
     shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
     tmp.mkdir()
     try:
         yield tmp
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
         try:
             if target.exists():
                 os.replace(target, old)
@@ -45,9 +48,9 @@ def atomic_folder(
             if old.exists() and not target.exists():
                 os.replace(old, target)
             raise
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
+    finally:  # also reached when Ctrl-C lands while the replaced folder is being removed
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def holds_format(path: Path, name: str) -> bool:

@@ -241,12 +241,14 @@ class Trainer:
         started, chars_seen, losses, reason = time.perf_counter(), 0, [], "max steps"
         grad_norm = math.nan
         elapsed_before = p.elapsed_s
-        bar = tqdm(
+        progress_bar = tqdm(
             total=c.max_steps, initial=p.step, disable=c.quiet, unit="step", dynamic_ncols=True
         )
-        handlers = stop_on_signals()
-        try:
+        with StopRequests() as stop, progress_bar as bar:
             while c.max_steps is None or p.step < c.max_steps:
+                if stop.requested:
+                    reason = "interrupted"
+                    break
                 if c.max_minutes and p.elapsed_s >= c.max_minutes * 60:
                     reason = "max minutes"  # total for the run, resumed parts included
                     break
@@ -268,12 +270,6 @@ class Trainer:
                         reason = "early stop"
                         break
                     losses = []
-        except KeyboardInterrupt:
-            reason = "interrupted"
-        finally:
-            bar.close()
-            for number, handler in handlers.items():
-                signal.signal(number, handler)
         if not c.quiet:  # after a stop, say what the remaining seconds are for
             print("finishing: validating, saving, measuring the test loss…", file=sys.stderr)
         if losses:  # the last partial interval is validated too, so `last` is never stale
@@ -332,16 +328,30 @@ class Trainer:
         }
 
 
-def stop_on_signals() -> dict:
-    """Make Ctrl-C and `kill` (SIGTERM) stop training cleanly, also in background jobs
-    (which start with SIGINT ignored). Returns the previous handlers to restore."""
+class StopRequests:
+    """Ctrl-C and `kill` (SIGTERM) ask training to stop after the step under way, also in a
+    background job (which starts with SIGINT ignored). A step, a validation and its saves are
+    never cut in half, so `best/`, `last/`, the log and the best loss always agree. A second
+    Ctrl-C stops at once; the run keeps what its last validation saved."""
 
-    def interrupt(number, frame):
-        raise KeyboardInterrupt
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous: dict = {}
 
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    return {number: signal.signal(number, interrupt) for number in (signal.SIGINT, signal.SIGTERM)}
+    def __enter__(self) -> StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            numbers = (signal.SIGINT, signal.SIGTERM)
+            self.previous = {number: signal.signal(number, self._request) for number in numbers}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def _request(self, number, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
 
 
 def hardware(device: str) -> str:

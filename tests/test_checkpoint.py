@@ -75,3 +75,26 @@ def test_no_pickle_anywhere(tiny_checkpoint):
     """Loading never executes code: every file is JSON or safetensors."""
     suffixes = {p.suffix for p in tiny_checkpoint.iterdir()}
     assert suffixes <= {".json", ".safetensors"}
+
+
+def test_ctrl_c_while_the_replaced_checkpoint_is_removed(tiny_checkpoint, tmp_path, monkeypatch):
+    """Ctrl-C can land while the old copy is deleted; the trainer's final save must still work."""
+    original = load_checkpoint(tiny_checkpoint)
+    target = tmp_path / "best"
+    save_checkpoint(target, original.model, original.vocab, original.info)
+    real_rmtree = shutil.rmtree
+
+    def interrupted_rmtree(path, *args, **kwargs):
+        if ".old-" in str(path) and path.exists():  # half removed, then Ctrl-C
+            (path / "model.safetensors").unlink()
+            monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+            raise KeyboardInterrupt
+        real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", interrupted_rmtree)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(target, original.model, original.vocab, original.info)
+    assert load_checkpoint(target).id == original.id  # the new copy is in place
+    save_checkpoint(target, original.model, original.vocab, original.info)
+    assert load_checkpoint(target).id == original.id
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]

@@ -1,9 +1,12 @@
 """Training: resume continues exactly; snapshots; the CSV log; bad settings."""
 
 import csv
+import os
+import signal
 
 import pytest
 
+import probe.train
 from probe.checkpoint import load_checkpoint
 from probe.errors import ProbeError
 from probe.train import TrainConfig, train
@@ -79,6 +82,27 @@ def test_snapshots_and_checkpoint_contents(linux_file, tmp_path):
     assert best.info["test_loss"] == pytest.approx(result["test_loss"])
     assert best.info["corpus"]["name"] == "linux_head.c" and best.info["train_args"]["hidden"] == 24
     assert (tmp_path / "run" / "last" / "train_state.safetensors").is_file()
+
+
+def test_ctrl_c_while_a_checkpoint_is_saved_waits_for_the_save(linux_file, tmp_path, monkeypatch):
+    """Ctrl-C (a real SIGINT) in the middle of validating and saving stops after that save:
+    the run is not left with a best loss that no `best/` holds."""
+    real_save, saves = probe.train.save_checkpoint, []
+
+    def save_after_ctrl_c(path, *args, **kwargs):
+        if path.name == "best" and not saves:
+            os.kill(os.getpid(), signal.SIGINT)
+        saves.append(path.name)
+        real_save(path, *args, **kwargs)
+
+    monkeypatch.setattr(probe.train, "save_checkpoint", save_after_ctrl_c)
+    result = train(settings(linux_file, tmp_path / "run", max_steps=100))
+    assert result["reason"] == "interrupted" and result["step"] == 10
+    assert [row["step"] for row in log_rows(tmp_path / "run")] == ["10"]
+    assert saves == ["best", "last", "best", "last"]  # then the test loss is stored in both
+    best = load_checkpoint(tmp_path / "run")
+    assert best.info["val_loss"] == pytest.approx(result["val_loss"]) and best.info["test_loss"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
 
 
 def test_existing_run_needs_resume(linux_file, tmp_path):

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlencode
 
 import numpy as np
 
+from probe.checkpoint import checkpoint_id
 from probe.colors import COLORMAPS, DEFAULT_COLORMAP, kind_low, percentile_limit
 from probe.errors import ProbeError
 from probe.recording import Recording, array_name
@@ -38,6 +39,11 @@ class Context:
     recordings: list[Recording]
     checkpoints: list[Path] = field(default_factory=list)
     window: int = WINDOW
+
+    def checkpoint_of(self, recording: Recording) -> Path | None:
+        """The checkpoint given on the command line that made `recording` (same weights id)."""
+        made_by = recording.manifest.get("checkpoint", {}).get("id")
+        return next((path for path in self.checkpoints if checkpoint_id(path) == made_by), None)
 
     def recording(self, rec: int) -> Recording:
         if not 0 <= rec < len(self.recordings):

@@ -39,8 +39,7 @@ class Checkpoint:
 
     @property
     def id(self) -> str:
-        """Short content id of the weights, stable across copies of the folder."""
-        return self.info.get("weights_sha256", "")[:12]
+        return weights_id(self.info)
 
     @property
     def name(self) -> str:
@@ -89,6 +88,17 @@ def resolve(path: str | Path) -> Path:
     if not (path / "config.json").exists() and (path / "manifest.json").exists():
         raise ProbeError(f"{path} is a recording, not a checkpoint (pass it as --recording)")
     return path
+
+
+def weights_id(info: dict) -> str:
+    """Short content id of a checkpoint's weights (from its config.json), stable across copies
+    of the folder: how a recording names the checkpoint that made it."""
+    return info.get("weights_sha256", "")[:12]
+
+
+def checkpoint_id(path: str | Path) -> str:
+    """The weights id of the checkpoint at `path`, read without loading the weights."""
+    return weights_id(read_json(resolve(path) / "config.json", "checkpoint"))
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:

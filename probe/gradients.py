@@ -305,12 +305,17 @@ def recording_decay(
     if checkpoint is None:
         if not info.get("path") or not Path(info["path"]).exists():
             raise ProbeError(
-                f"the checkpoint of {recording.path} ({info.get('path')}) is not found; "
-                "pass it explicitly"
+                f"the checkpoint that made {recording.path} is no longer at {info.get('path')}; "
+                "give its new place with --checkpoint PATH"
             )
         checkpoint = info["path"]
     if not isinstance(checkpoint, Checkpoint):
         checkpoint = load_checkpoint(checkpoint, device or "cpu")
+    if info.get("id") and checkpoint.id != info["id"]:  # e.g. a run retrained in the same folder
+        raise ProbeError(
+            f"{checkpoint.path} is not the checkpoint that made {recording.path} (its weights "
+            "changed since); give that one with --checkpoint PATH"
+        )
     trained = random_twin(checkpoint.model) if info.get("init_only") else checkpoint.model
     name = checkpoint_label(checkpoint)
     models = [(name, trained), (f"{name} (random init)", random_twin(checkpoint.model))]

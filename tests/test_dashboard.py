@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+import torch
 
 from dashboards import build_app
 from dashboards.app import control_values, navigate
@@ -365,3 +366,21 @@ def test_cli_needs_something_to_show(capsys, tiny_checkpoint):
     assert code == 2 and "nothing to show" in err
     code, err = run_cli(capsys, "--checkpoint", tiny_checkpoint)
     assert code == 2 and "--text" in err
+    code, err = run_cli(capsys, "--checkpoint", tiny_checkpoint, "--checkpoint", tiny_checkpoint,
+                        "--text", tiny_checkpoint / "config.json")  # fmt: skip
+    assert code == 2 and "--text needs one --checkpoint" in err
+
+
+def test_cli_checkpoints_beside_recordings_must_have_made_one(capsys, tmp_path, tiny_recording):
+    from probe.checkpoint import load_checkpoint, save_checkpoint
+
+    other = load_checkpoint(tiny_recording.manifest["checkpoint"]["path"])
+    with torch.no_grad():
+        next(other.model.parameters()).add_(0.1)
+    save_checkpoint(tmp_path / "other", other.model, other.vocab, other.info)
+    code, err = run_cli(
+        capsys, "--recording", tiny_recording.path, "--checkpoint", tmp_path / "other"
+    )
+    assert code == 2 and "made none of the recordings" in err and "\n" not in err
+    code, err = run_cli(capsys, "--recording", tiny_recording.path, "--checkpoint", tmp_path / "no")
+    assert code == 2 and "no checkpoint at" in err

@@ -80,3 +80,31 @@ def test_curves_end_where_the_gradient_underflows(app):
     kept = vanished(frame)
     assert kept["lag"].max() == 7 and (kept["p10"] > 0).all()
     assert np.isfinite(np.log(kept[["ratio_p10", "ratio_mean", "ratio_p90"]])).all().all()
+
+
+def test_gradients_find_a_moved_checkpoint_given_and_refuse_a_changed_one(tiny_checkpoint,
+                                                                          tmp_path):  # fmt: skip
+    import shutil
+
+    import torch
+
+    from probe.checkpoint import load_checkpoint, save_checkpoint
+    from probe.record import record
+
+    first = tmp_path / "first"
+    shutil.copytree(tiny_checkpoint, first)
+    text = "int main(void) {\n\treturn 0;\n}\n" * 20
+    recording = record(first, text, tmp_path / "rec", twin=False, progress=False)
+    moved = first.rename(tmp_path / "moved")
+    _, message = gradients_panel(build_app([recording]).probe_context, 10, positions=4)
+    assert "is no longer at" in message and "probe dashboard --checkpoint" in message
+    figure, message = gradients_panel(build_app([recording], [moved]).probe_context, 10, 4)
+    assert message == "" and len(figure.data) > 0
+
+    shutil.rmtree(recording.path / "cache")
+    retrained = load_checkpoint(moved)  # other weights in the folder the recording names
+    with torch.no_grad():
+        next(retrained.model.parameters()).add_(0.1)
+    save_checkpoint(first, retrained.model, retrained.vocab, retrained.info)
+    _, message = gradients_panel(build_app([recording]).probe_context, 10, positions=4)
+    assert "is not the checkpoint that made" in message

@@ -73,10 +73,15 @@ def gradients_panel(
     frames, problems = [], []
     for recording in context.recordings:
         try:
-            frame = recording_decay(recording, int(max_lag), positions)
+            checkpoint = context.checkpoint_of(recording)
+            frame = recording_decay(recording, int(max_lag), positions, checkpoint)
             frames.append(frame.assign(recording=recording.name))
         except ProbeError as error:  # worded for the command line: say it as the page does
-            problems.append(f"{recording.name}: {str(error).replace('--max-lag', 'max lag')}")
+            said = str(error).replace("--max-lag", "max lag")
+            said = said.replace(
+                "with --checkpoint", "by serving with `probe dashboard --checkpoint`"
+            )
+            problems.append(f"{recording.name}: {said}")
     if not frames:
         return placeholder("no curves"), "; ".join(problems) or "no recordings"
     frame = pd.concat(frames, ignore_index=True)

@@ -229,11 +229,17 @@ def add_dashboard(subparsers) -> None:
         "explore recordings in a local web dashboard",
         "  probe dashboard --recording rec/stdlib\n"
         "  probe dashboard --recording rec/linux --recording rec/linux-init --port 8051\n"
-        "  probe dashboard --checkpoint checkpoints/stdlib-lstm --text chapter.txt --out rec/chapter",
+        "  probe dashboard --checkpoint checkpoints/stdlib-lstm --text chapter.txt --out rec/chapter\n"
+        "  probe dashboard --recording rec/wp --checkpoint moved/runs/wp   # for its Gradients tab",
     )
     p.add_argument("--recording", action="append", default=[], help="recording folder (repeatable)")
     p.add_argument(
-        "--checkpoint", help="record --text with this checkpoint first (with a progress bar)"
+        "--checkpoint",
+        action="append",
+        default=[],
+        help="with --text: record it with this checkpoint first (with a progress bar); without: "
+        "the checkpoint that made a recording, for the Gradients tab where it has moved since "
+        "(repeatable, matched to recordings by its weights)",
     )
     p.add_argument("--text", help="UTF-8 text file to record with --checkpoint")
     p.add_argument("--out", help="keep the new recording here (default: a temporary folder)")
@@ -254,15 +260,17 @@ def cmd_dashboard(args) -> None:
 
     from probe.recording import Recording
 
-    if bool(args.checkpoint) != bool(args.text):
-        raise ProbeError("--checkpoint and --text go together")
-    if not args.checkpoint and (args.out or args.overwrite or args.max_chars):
+    if args.text and len(args.checkpoint) != 1:
+        raise ProbeError("--text needs one --checkpoint to record it with")
+    if not args.text and (args.out or args.overwrite or args.max_chars):
         raise ProbeError("--out, --overwrite and --max-chars go with --checkpoint and --text")
-    if not args.recording and not args.checkpoint:
+    if not args.recording and not args.text:
         raise ProbeError("nothing to show: give --recording FOLDER, or --checkpoint C --text FILE")
     recordings = [Recording.open(path) for path in args.recording]
+    if not args.text:
+        check_checkpoints_made(args.checkpoint, recordings)
     with contextlib.ExitStack() as stack:
-        if args.checkpoint:
+        if args.text:
             from probe.fileio import read_text_file
             from probe.record import record
 
@@ -276,7 +284,7 @@ def cmd_dashboard(args) -> None:
             print(f"recording {args.text} with {args.checkpoint} -> {folder}")
             recordings.append(
                 record(
-                    args.checkpoint,
+                    args.checkpoint[0],
                     text,
                     folder,
                     max_chars=args.max_chars,
@@ -285,13 +293,17 @@ def cmd_dashboard(args) -> None:
                     overwrite=args.overwrite,
                 )
             )
-        serve(
-            recordings,
-            [args.checkpoint] if args.checkpoint else [],
-            args.host,
-            args.port,
-            args.debug,
-        )
+        serve(recordings, args.checkpoint, args.host, args.port, args.debug)
+
+
+def check_checkpoints_made(checkpoints: list[str], recordings) -> None:
+    """Each checkpoint given beside --recording must have made one of them (by weights id)."""
+    from probe.checkpoint import checkpoint_id
+
+    made = {recording.manifest.get("checkpoint", {}).get("id") for recording in recordings}
+    for path in checkpoints:
+        if checkpoint_id(path) not in made:
+            raise ProbeError(f"{path} made none of the recordings served (their weights differ)")
 
 
 def serve(recordings, checkpoints, host: str, port: int, debug: bool = False) -> None:

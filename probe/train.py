@@ -15,9 +15,7 @@ import csv
 import math
 import os
 import platform
-import signal
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -40,6 +38,7 @@ from probe.corpus import Corpus, Vocab, load_corpus
 from probe.errors import ProbeError
 from probe.fileio import read_json
 from probe.model import CharRNN, ModelConfig, check_device, evaluate, parameter_count
+from probe.stopping import StopRequests
 
 LOG_FIELDS = "step epoch train_loss val_loss grad_norm lr chars_per_s elapsed_s".split()
 
@@ -196,13 +195,19 @@ class Trainer:
         )
 
     def _truncate_log(self, step: int) -> None:
+        """Drop the rows past `last/` (written after it by a run that then died), atomically."""
         log = self.out / "log.csv"
-        if log.exists():
-            rows = [r for r in csv.DictReader(log.open()) if int(r["step"]) <= step]
-            self._write_log(rows, mode="w")
+        if not log.exists():
+            return
+        with log.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        kept = [row for row in rows if int(row["step"]) <= step]
+        if len(kept) < len(rows):
+            self._write_log(kept, log.with_suffix(".tmp"), mode="w")
+            log.with_suffix(".tmp").replace(log)
 
-    def _write_log(self, rows: list[dict], mode: str = "a") -> None:
-        log = self.out / "log.csv"
+    def _write_log(self, rows: list[dict], log: Path | None = None, mode: str = "a") -> None:
+        log = log or self.out / "log.csv"
         new = mode == "w" or not log.exists()
         with log.open(mode, newline="") as handle:
             writer = csv.DictWriter(handle, LOG_FIELDS)
@@ -238,6 +243,8 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if c.snapshot_every and p.step == 0:
             self.save("snapshots/step-000000", with_state=False)
+        if c.resume and (limit := self.limit_reached()) and (done := self.finished(limit)):
+            return done
         started, chars_seen, losses, reason = time.perf_counter(), 0, [], "max steps"
         grad_norm = math.nan
         elapsed_before = p.elapsed_s
@@ -245,12 +252,12 @@ class Trainer:
             total=c.max_steps, initial=p.step, disable=c.quiet, unit="step", dynamic_ncols=True
         )
         with StopRequests() as stop, progress_bar as bar:
-            while c.max_steps is None or p.step < c.max_steps:
+            while True:
                 if stop.requested:
                     reason = "interrupted"
                     break
-                if c.max_minutes and p.elapsed_s >= c.max_minutes * 60:
-                    reason = "max minutes"  # total for the run, resumed parts included
+                if limit := self.limit_reached():
+                    reason = limit
                     break
                 loss, grad_norm = self.train_step()
                 losses.append(loss)
@@ -279,6 +286,30 @@ class Trainer:
                 chars_seen / max(time.perf_counter() - started, 1e-9),
             )
         return self.finish(reason)
+
+    def limit_reached(self) -> str | None:
+        """Why the run may take no more steps, if it may not. Minutes count over resumes."""
+        c, p = self.config, self.progress
+        if c.max_steps is not None and p.step >= c.max_steps:
+            return "max steps"
+        if c.max_minutes and p.elapsed_s >= c.max_minutes * 60:
+            return "max minutes"
+        return None
+
+    def finished(self, limit: str) -> dict | None:
+        """The summary of a resumed run that is already at its limit and was finished (test
+        loss measured): nothing to train, so nothing is measured or saved again."""
+        info = read_json(self.out / "best" / "config.json", "checkpoint")
+        if info.get("test_loss") is None or info.get("step") != self.progress.step:
+            return None
+        if not self.config.quiet:
+            print(
+                f"the run is already at its {limit} (step {self.progress.step}, "
+                f"{self.progress.elapsed_s / 60:.1f} min): raise --max-steps or --max-minutes "
+                "to train on",
+                file=sys.stderr,
+            )
+        return self.summary(info["stopped"], info["test_loss"])
 
     def _validate(self, train_loss: float, grad_norm: float, speed: float) -> bool:
         """Validate, log, save best/last; True when patience is exhausted."""
@@ -318,6 +349,9 @@ class Trainer:
         }
         save_checkpoint(self.out / "best", best.model, best.vocab, {**best.info, **extra})
         self.save("last", **extra)
+        return self.summary(reason, test_loss)
+
+    def summary(self, reason: str, test_loss: float) -> dict:
         return {
             "reason": reason,
             "step": self.progress.step,
@@ -326,32 +360,6 @@ class Trainer:
             "minutes": self.progress.elapsed_s / 60,
             "out": str(self.out),
         }
-
-
-class StopRequests:
-    """Ctrl-C and `kill` (SIGTERM) ask training to stop after the step under way, also in a
-    background job (which starts with SIGINT ignored). A step, a validation and its saves are
-    never cut in half, so `best/`, `last/`, the log and the best loss always agree. A second
-    Ctrl-C stops at once; the run keeps what its last validation saved."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.previous: dict = {}
-
-    def __enter__(self) -> StopRequests:
-        if threading.current_thread() is threading.main_thread():
-            numbers = (signal.SIGINT, signal.SIGTERM)
-            self.previous = {number: signal.signal(number, self._request) for number in numbers}
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for number, handler in self.previous.items():
-            signal.signal(number, handler)
-
-    def _request(self, number, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
 
 
 def hardware(device: str) -> str:

@@ -117,8 +117,8 @@ def test_resume_takes_the_flags_typed_even_at_their_defaults(linux_file, tmp_pat
     assert code == 0, err
     code, _, err = probe(*run, "--resume", "--max-steps", 10, "--hidden", 256)
     assert_one_line_error(code, err, "--hidden 256 is not the run's (16)")
-    for patience in (7, 20):  # 20 is the default: typed, it still replaces the run's 7
-        code, _, err = probe(*run, "--resume", "--max-steps", 10, "--patience", patience)
+    for steps, patience in ((10, 7), (15, 20)):  # 20, the default, typed still replaces 7
+        code, _, err = probe(*run, "--resume", "--max-steps", steps, "--patience", patience)
         assert code == 0, err
         config = json.loads((tmp_path / "run" / "last" / "config.json").read_text())
         assert config["train_args"]["patience"] == patience

@@ -39,11 +39,23 @@ def log_rows(run):
 def test_resume_gives_the_same_losses_as_an_uninterrupted_run(linux_file, tmp_path):
     train(settings(linux_file, tmp_path / "straight", max_steps=40))
     train(settings(linux_file, tmp_path / "resumed", max_steps=20))
+    with open(tmp_path / "resumed" / "log.csv", "a") as log:  # logged, then died before `last/`
+        log.write("30,0,9.9,9.9,1.0,0.002,1000,1.0\n")
     train(settings(linux_file, tmp_path / "resumed", max_steps=40, resume=True))
     straight, resumed = log_rows(tmp_path / "straight"), log_rows(tmp_path / "resumed")
     assert [r["step"] for r in resumed] == ["10", "20", "30", "40"]
     assert resumed == straight  # same weights, optimizer, RNG (dropout), carried state, position
     assert float(straight[-1]["val_loss"]) < float(straight[0]["val_loss"])
+
+
+def test_resuming_a_finished_run_at_its_limit_trains_and_rewrites_nothing(linux_file, tmp_path,
+                                                                          capsys):  # fmt: skip
+    first = train(settings(linux_file, tmp_path / "run", max_steps=10))
+    files = {p: p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    again = train(settings(linux_file, tmp_path / "run", max_steps=10, resume=True, quiet=False))
+    assert again == first
+    assert files == {p: p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*") if p.is_file()}
+    assert "already at its max steps (step 10" in capsys.readouterr().err
 
 
 def test_resume_keeps_the_runs_settings(linux_file, tmp_path):
@@ -96,13 +108,14 @@ def test_ctrl_c_while_a_checkpoint_is_saved_waits_for_the_save(linux_file, tmp_p
         real_save(path, *args, **kwargs)
 
     monkeypatch.setattr(probe.train, "save_checkpoint", save_after_ctrl_c)
+    before = signal.getsignal(signal.SIGINT)  # ignored where the tests run as a background job
     result = train(settings(linux_file, tmp_path / "run", max_steps=100))
     assert result["reason"] == "interrupted" and result["step"] == 10
     assert [row["step"] for row in log_rows(tmp_path / "run")] == ["10"]
     assert saves == ["best", "last", "best", "last"]  # then the test loss is stored in both
     best = load_checkpoint(tmp_path / "run")
     assert best.info["val_loss"] == pytest.approx(result["val_loss"]) and best.info["test_loss"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
+    assert signal.getsignal(signal.SIGINT) == before  # given back
 
 
 def test_existing_run_needs_resume(linux_file, tmp_path):

@@ -11,15 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import sys
-import threading
 import warnings
 
 import probe
 from probe.cli import analysis, pipeline
 from probe.cli.args import show_defaults
 from probe.errors import ProbeError
+from probe.stopping import restore, stop_on_signals
 
 COMMANDS = [
     pipeline.add_demo,
@@ -102,19 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"probe {args.command}: error: {error.strerror or error}{where}", file=sys.stderr)
         return 2
     finally:
-        for number, handler in handlers.items():
-            signal.signal(number, handler)
+        restore(handlers)
     return code
-
-
-def stop_on_signals() -> dict:
-    """Make `kill` (SIGTERM) stop a command as Ctrl-C does, also in a background job (which
-    starts with Ctrl-C ignored), so it stops through its cleanup: a recording cut short leaves
-    no half-written temporary folder. Returns the previous handlers to restore."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    numbers = (signal.SIGINT, signal.SIGTERM)
-    return {number: signal.signal(number, signal.default_int_handler) for number in numbers}
 
 
 if __name__ == "__main__":

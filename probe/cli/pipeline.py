@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import signal
 import sys
 from pathlib import Path
 
@@ -313,7 +312,6 @@ def serve(recordings, checkpoints, host: str, port: int, debug: bool = False) ->
     app = build_app(recordings, checkpoints)
     check_address(host, port)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C: temp folders go
     print(f"probe dashboard: serving {len(recordings)} recording(s) at http://{host}:{port}/")
     app.run(host=host, port=port, debug=debug, use_reloader=False)
 

@@ -30,6 +30,9 @@ from probe.colors import (
 )
 from probe.errors import ProbeError
 from probe.figure_files import (  # noqa: F401 (export_plot is public here)
+    MAX_CHARS,
+    MAX_COLUMNS,
+    MAX_CONTEXTS,
     check_format,
     export_plot,
     figure_bytes,
@@ -40,7 +43,6 @@ from probe.recording import Recording
 from probe.units import Unit
 
 LOSS = "loss"  # a panel of the model's per-char loss in bits, as the dashboard colors by loss
-MAX_CHARS = 20_000  # a longer range makes an unreadable figure; the dashboard scrolls instead
 TAB_MARK, NEWLINE_MARK, CONTROL_MARK = "→", "↵", "·"
 MONO_FONT = "DejaVu Sans Mono"  # ships with matplotlib, so every machine draws the same glyphs
 LABEL_FONT = "DejaVu Sans"
@@ -234,9 +236,15 @@ def parse_units(units) -> list[Unit | str]:
     return [LOSS if unit == LOSS else Unit.parse(unit) for unit in units]
 
 
-def check_limit(limit: float | None) -> None:
+def checked(recording: Recording | str | Path, colormap: str, width: int, limit) -> Recording:
+    """The recording, opened, once the settings both figures share are checked: a bad one
+    fails before any work."""
+    anchors(colormap)
+    if not 1 <= width <= MAX_COLUMNS:
+        raise ProbeError(f"--width must be in 1..{MAX_COLUMNS}, got {width}")
     if limit is not None and not limit > 0:
         raise ProbeError(f"--limit must be positive, got {limit}")
+    return recording if isinstance(recording, Recording) else Recording.open(recording)
 
 
 def unit_range(
@@ -245,7 +253,6 @@ def unit_range(
     """The fixed color range (low, top), as the dashboard colors it: a gate's is 0 to 1, any
     other unit's is symmetric, ±(max |value| over the whole recording); tanh puts it on ±1;
     `limit` sets the top."""
-    check_limit(limit)
     low = None if tanh else kind_low(unit.kind)
     if limit is not None:
         return low, float(limit)
@@ -310,15 +317,9 @@ def text_heatmap(
     panels are comparable across figures. `features` add r to each label and underline tracks.
     `tanh` colors tanh(value) on a fixed (-1, 1) range, as the paper's Figure 2 does for cells.
     """
-    if not isinstance(recording, Recording):
-        recording = Recording.open(recording)
-    units = parse_units(units)
-    anchors(colormap)  # unknown colormap fails before any work
-    if width < 1:
-        raise ProbeError(f"--width must be positive, got {width}")
+    recording, units = checked(recording, colormap, width, limit), parse_units(units)
     if labels is not None and len(labels) != len(units):
         raise ProbeError(f"got {len(labels)} labels for {len(units)} units")
-    check_limit(limit)
     start, stop = check_range(recording, start, stop)
     text = recording.text[start:stop]
     lines = layout_text(text, width, show_whitespace)
@@ -365,12 +366,9 @@ def top_contexts_sheet(
     """
     from probe.search import top_contexts
 
-    if not isinstance(recording, Recording):
-        recording = Recording.open(recording)
-    (unit,) = parse_units([unit])
-    anchors(colormap)
-    if k < 1 or width < 1:
-        raise ProbeError("--top and --width must be positive")
+    recording, (unit,) = checked(recording, colormap, width, limit), parse_units([unit])
+    if not 1 <= k <= MAX_CONTEXTS:
+        raise ProbeError(f"--top must be in 1..{MAX_CONTEXTS}, got {k}")
     contexts = top_contexts(recording, unit, k, width, sign)
     if len(contexts) == 0:
         raise ProbeError(f"unit {unit} is never {sign} on this text: no contexts to show")

@@ -15,6 +15,10 @@ from probe.errors import ProbeError
 
 FORMATS = ("pdf", "svg", "png", "tex", "html")
 MAX_PNG_PIXELS = 2**28  # 1 GiB of RGBA pixels to draw into
+# Text figures past these are unreadable, and past ~200 inches a side PDF viewers give up.
+MAX_CHARS = 20_000  # a range to draw: the dashboard scrolls through longer ones
+MAX_COLUMNS = 400  # a line: ~30 inches at 9 pt
+MAX_CONTEXTS = 500  # lines of a --top sheet: ~80 inches tall at 9 pt
 
 
 def check_format(fmt: str) -> str:

@@ -167,6 +167,14 @@ def test_resume_takes_the_flags_typed_even_at_their_defaults(linux_file, tmp_pat
             ["export", "--recording", "{tmp}", "--unit", "1:cell:0", "--font-size", "1000"],
             ["--font-size", "2..72"],
         ),
+        (  # a sheet or a line past these is a page no PDF viewer opens
+            ["export", "--recording", "{tmp}", "--unit", "1:cell:0", "--top", "100000"],
+            ["--top", "1..500"],
+        ),
+        (
+            ["export", "--recording", "{tmp}", "--unit", "1:cell:0", "--width", "5000"],
+            ["--width", "1..400"],
+        ),
         (["train", "--out", "{tmp}/r", "--device", "tpu"], ["unknown device 'tpu'"]),
         (  # a value like -5 or -1:cell:3 is the flag's value, checked as such
             ["export", "--recording", "{tmp}", "--unit", "1:cell:0", "--range", "-5"],

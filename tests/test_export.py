@@ -208,6 +208,10 @@ def test_bad_input_gives_clear_errors(tiny_recording, tmp_path):
         text_heatmap(tiny_recording, "2:cell:3", 25_000)  # `--range 25000:`, not 'empty'
     with pytest.raises(ProbeError, match="unknown colormap"):
         text_heatmap(tiny_recording, "2:cell:3", 0, 100, colormap="jet")
+    with pytest.raises(ProbeError, match=r"--width must be in 1\.\.400"):
+        text_heatmap(tiny_recording, "2:cell:3", 0, 100, width=20_000)
+    with pytest.raises(ProbeError, match=r"--top must be in 1\.\.500"):
+        top_contexts_sheet(tiny_recording, "2:cell:3", 100_000)
     huge = text_heatmap(tiny_recording, "2:cell:3", 0, 2000, font_size=72)
     with pytest.raises(ProbeError, match="pixels is too large"):  # not a bad_alloc in Agg
         huge.to_bytes("png", dpi=1200)

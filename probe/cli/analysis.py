@@ -19,6 +19,7 @@ from probe.cli.args import (
     write_output,
 )
 from probe.errors import ProbeError
+from probe.figure_files import MAX_COLUMNS, MAX_CONTEXTS
 
 
 # --- search --------------------------------------------------------------------------------
@@ -161,7 +162,9 @@ def add_export(subparsers) -> None:
         metavar="START:STOP",
         help="characters to show (default: the first 1000)",
     )
-    p.add_argument("--width", type=positive_int, help="columns to wrap at (default 80; --top: 40)")
+    p.add_argument(
+        "--width", type=int_in(1, MAX_COLUMNS), help="columns to wrap at (default 80; --top: 40)"
+    )
     p.add_argument(
         "--colormap",
         default="rdbu",
@@ -185,7 +188,10 @@ def add_export(subparsers) -> None:
         "--show-whitespace", action="store_true", help="draw tabs as → and newlines as ↵"
     )
     p.add_argument(
-        "--top", type=positive_int, metavar="K", help="a sheet of the unit's K strongest contexts"
+        "--top",
+        type=int_in(1, MAX_CONTEXTS),
+        metavar="K",
+        help="a sheet of the unit's K strongest contexts",
     )
     p.add_argument(
         "--sign",

@@ -7,6 +7,7 @@ features' searches); the navigation callback in app.py handles them all the same
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -120,7 +121,8 @@ def brush_results(context: Context, view: View, start, stop, threshold, kinds, o
     recording = context.recording(view.rec)
     if start is None or stop is None or not 0 <= start < stop <= recording.chars:
         raise ProbeError(f"brush a span: 0 <= start < stop <= {recording.chars}")
-    # The checkboxes list every served recording's kinds (a GRU has no cell): use this one's.
+    # The checkboxes list every served recording's kinds, greyed where this one has none (a GRU
+    # has no cell); a box checked for another recording may still be on: use this one's.
     recorded = {kind for _, kind in recording.layer_kinds}
     if kinds and not recorded & set(kinds):
         raise ProbeError(f"{recording.name} records none of {', '.join(kinds)}: "
@@ -227,8 +229,13 @@ def corpus_name(corpus) -> str:
     return str(corpus) if corpus else "–"
 
 
+def recorded_kinds(context: Context) -> list[list[str]]:
+    """Each served recording's kinds (a GRU records no cell, an RNN no gates)."""
+    return [sorted({kind for _, kind in r.layer_kinds}) for r in context.recordings]
+
+
 def layout(context: Context) -> html.Div:
-    kinds = sorted({kind for r in context.recordings for _, kind in r.layer_kinds})
+    kinds = sorted({kind for recorded in recorded_kinds(context) for kind in recorded})
     return html.Div(
         className="panels",
         children=[
@@ -258,7 +265,7 @@ def layout(context: Context) -> html.Div:
                     ),
                     dcc.Checklist(
                         id="brush-kinds",
-                        options=kinds,
+                        options=[{"label": kind, "value": kind} for kind in kinds],
                         value=[k for k in kinds if k in ("cell", "hidden")] or kinds[:1],
                         inline=True,
                     ),
@@ -300,6 +307,18 @@ def guarded(build, *args) -> object:
 
 
 def register(app, context: Context) -> None:
+    by_recording = recorded_kinds(context)
+    if any(kinds != by_recording[0] for kinds in by_recording):  # then grey out what is not here
+        app.clientside_callback(
+            """(view, options) => options.map(option => ({...option,
+                disabled: !KINDS[view ? view.rec : 0].includes(option.value)}))""".replace(
+                "KINDS", json.dumps(by_recording)
+            ),
+            Output("brush-kinds", "options"),
+            Input("view", "data"),
+            State("brush-kinds", "options"),
+        )
+
     @app.callback(
         Output("search-results", "children"),
         Output("search-for", "data"),

@@ -33,12 +33,13 @@ READ_SPANS = """() => {
 
 @pytest.fixture(scope="module")
 def crlf_recording(tiny_checkpoint, tmp_path_factory):
-    """A short recording of text with Windows line ends (as War and Peace has) and a form feed."""
+    """A short recording of text with Windows line ends (as War and Peace has) and a form feed,
+    of states only (no gates)."""
     from probe.record import record
 
     text = "int x = 1;\r\n\x0c/* two */\r\n" * 100
     out = tmp_path_factory.mktemp("rec") / "crlf"
-    return record(tiny_checkpoint, text, out, twin=False, progress=False)
+    return record(tiny_checkpoint, text, out, kinds=["cell", "hidden"], twin=False, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -364,3 +365,14 @@ def test_loss_is_colored_white_up(page, server, tiny_recording):
     got = np.array([[int(x) for x in color[4:-1].split(",")[:3]] for _, color in spans])
     assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
     assert tuple(got[0]) == (0xF7, 0xF7, 0xF7)  # char 0 has no loss: white
+
+
+def test_brush_offers_only_the_kinds_of_the_recording_shown(page, server):
+    enabled = """() => Array.from(document.querySelectorAll('#brush-kinds input'))
+        .filter((box) => !box.disabled).map((box) => box.value).sort().join(',')"""
+    page.goto(server + "?rec=1&unit=1:cell:0&pos=0")
+    wait_for_key(page, "1|unit|")
+    page.wait_for_function(f"() => ({enabled})() === 'cell,hidden'")
+    page.goto(server + "?rec=0&unit=1:cell:0&pos=0")
+    wait_for_key(page, "0|unit|")
+    page.wait_for_function(f"() => ({enabled})().split(',').length === 6")

@@ -32,13 +32,15 @@ COLORINGS = ("unit", "loss")
 class Context:
     """The recordings served (paths come only from the command line) plus caches over them.
 
-    Tabs receive this object: `recordings`, `checkpoints` (paths, possibly empty) and the
-    cached helpers below are their whole interface to the data.
+    Tabs receive this object: `recordings`, `checkpoints` (paths, possibly empty), `status`
+    (what a long computation is doing, for the page to poll) and the cached helpers below are
+    their whole interface to the data.
     """
 
     recordings: list[Recording]
     checkpoints: list[Path] = field(default_factory=list)
     window: int = WINDOW
+    status: dict[str, str] = field(default_factory=dict)  # what a long computation is doing
 
     def checkpoint_of(self, recording: Recording) -> Path | None:
         """The checkpoint given on the command line that made `recording` (same weights id)."""

@@ -50,6 +50,9 @@ def test_saturation_panel_explains_a_gateless_recording(tmp_path):
 
 def test_gradients_panel_draws_trained_and_init_curves(app, tiny_recording):
     figure, message = gradients_panel(app.probe_context, 10, positions=4)
+    # What the page polls while it computes: the last batch begun, of the last model.
+    assert app.probe_context.status["gradients"].startswith("tiny: gradients ")
+    assert "(random init): 0 of 4 positions · " in app.probe_context.status["gradients"]
     names = [t.name for t in figure.data if t.mode == "lines"]
     assert message == "" and len(names) == 4  # trained + random init, hidden + cell
     assert any("random init" in n for n in names)

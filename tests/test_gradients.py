@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
 import pytest
 import torch
 
+import probe.gradients
 from probe.checkpoint import load_checkpoint
 from probe.cli import main
 from probe.errors import ProbeError
@@ -100,6 +102,22 @@ def test_rnn_at_spectral_radius_half_decays_by_half_per_step(train_tiny, text):
     assert list(frame.columns) == DECAY_COLUMNS
     assert slope(frame) == pytest.approx(math.log(0.5), abs=0.01)
     assert frame["ratio_mean"].iloc[10] == pytest.approx(0.5**10, rel=0.02)
+
+
+def test_flushing_denormals_changes_only_the_last_decades_before_underflow(train_tiny, text,
+                                                                           monkeypatch):  # fmt: skip
+    """Gradients under 1e-38 are flushed to 0 (fast); above 1e-32 the values are as computed
+    without, and the curve ends within a few lags of where it would."""
+    checkpoint = load_checkpoint(train_tiny("rnn"))
+    set_recurrence(checkpoint, 0.5)  # the norm halves each lag: float32 underflows past ~lag 130
+    flushed = gradient_decay(checkpoint, text, max_lag=160, positions=8, warmup=20)["mean"]
+    monkeypatch.setattr(probe.gradients, "denormals_flushed", contextlib.nullcontext)
+    kept = gradient_decay(checkpoint, text, max_lag=160, positions=8, warmup=20)["mean"]
+    tiny = np.finfo(np.float32).tiny
+    assert 100 < (kept >= tiny).sum() < 160 and (kept[kept < tiny] > 0).any()  # denormals there
+    exact = kept >= 1e-32
+    np.testing.assert_allclose(flushed[exact], kept[exact], rtol=1e-5)
+    assert 0 <= (kept >= tiny).sum() - (flushed >= tiny).sum() <= 5
 
 
 def test_rnn_above_radius_one_grows(train_tiny, text):

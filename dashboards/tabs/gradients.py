@@ -4,6 +4,8 @@ then cached next to each recording, so the next launch draws at once."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -36,6 +38,9 @@ def layout(context: Context) -> html.Div:
                     "max lag",
                     dcc.Input(id="gradients-lag", type="number", step=1, value=200),
                     html.Button("Compute", id="gradients-run"),
+                    # What the computation is doing, polled while it runs (minutes for a big model)
+                    html.Span(id="gradients-progress", className="hint"),
+                    dcc.Interval(id="gradients-poll", interval=1000, disabled=True),
                 ],
             ),
             dcc.Loading(
@@ -70,11 +75,16 @@ def gradients_panel(
     context: Context, max_lag: int, positions: int = POSITIONS
 ) -> tuple[go.Figure, str]:
     """Decay curves of every served recording's model (cached on disk), and any problems."""
-    frames, problems = [], []
+    frames, problems, started = [], [], time.monotonic()
+
+    def report(line: str) -> None:
+        seconds = time.monotonic() - started
+        context.status["gradients"] = f"{recording.name}: {line} · {seconds:.0f} s"
+
     for recording in context.recordings:
         try:
             checkpoint = context.checkpoint_of(recording)
-            frame = recording_decay(recording, int(max_lag), positions, checkpoint)
+            frame = recording_decay(recording, int(max_lag), positions, checkpoint, progress=report)
             frames.append(frame.assign(recording=recording.name))
         except ProbeError as error:  # worded for the command line: say it as the page does
             said = str(error).replace("--max-lag", "max lag")
@@ -118,10 +128,21 @@ def register(app, context: Context) -> None:
         running=[  # the first computation takes a while: say so, and take no second click
             (Output("gradients-run", "disabled"), True, False),
             (Output("gradients-run", "children"), "computing…", "Compute"),
+            (Output("gradients-poll", "disabled"), False, True),
         ],
     )
     def compute(_, max_lag):
         if not isinstance(max_lag, int) or not 1 <= max_lag <= MAX_LAG:  # keep what is drawn
             return no_update, f"max lag must be a whole number in 1..{MAX_LAG}"
+        context.status["gradients"] = "starting…"
         figure, message = gradients_panel(context, max_lag)
+        context.status["gradients"] = ""
         return dcc.Graph(id="gradients-plot", figure=figure), message
+
+    @app.callback(
+        Output("gradients-progress", "children"),
+        Input("gradients-poll", "n_intervals"),
+        Input("gradients-poll", "disabled"),
+    )
+    def show_progress(_, stopped):
+        return "" if stopped else context.status.get("gradients", "")

@@ -126,7 +126,7 @@ class Trainer:
         self.corpus: Corpus = load_corpus(config.corpus, tuple(config.split))
         if config.resume:
             last = load_checkpoint(self.out / "last", config.device)
-            self.vocab, self.model = last.vocab, last.model
+            self.vocab, self.model, self.resumed_from = last.vocab, last.model, last.info
             if last.info["corpus"]["sha256"] != self.corpus.sha256:
                 raise ProbeError(f"{config.corpus} is not the text this run trained on")
         else:
@@ -297,19 +297,17 @@ class Trainer:
         return None
 
     def finished(self, limit: str) -> dict | None:
-        """The summary of a resumed run that is already at its limit and was finished (test
-        loss measured): nothing to train, so nothing is measured or saved again."""
-        info = read_json(self.out / "best" / "config.json", "checkpoint")
-        if info.get("test_loss") is None or info.get("step") != self.progress.step:
+        """The summary of a resumed run already at its limit whose test loss was measured:
+        there is nothing to train, so nothing is measured or saved again."""
+        if self.resumed_from.get("test_loss") is None:  # stopped before `finish`: finish it
             return None
         if not self.config.quiet:
             print(
-                f"the run is already at its {limit} (step {self.progress.step}, "
-                f"{self.progress.elapsed_s / 60:.1f} min): raise --max-steps or --max-minutes "
-                "to train on",
+                f"the run is already at its {limit} (step {self.progress.step}): "
+                "raise --max-steps or --max-minutes to train on",
                 file=sys.stderr,
             )
-        return self.summary(info["stopped"], info["test_loss"])
+        return self.summary(self.resumed_from["stopped"], self.resumed_from["test_loss"])
 
     def _validate(self, train_loss: float, grad_norm: float, speed: float) -> bool:
         """Validate, log, save best/last; True when patience is exhausted."""

@@ -55,7 +55,7 @@ def test_resuming_a_finished_run_at_its_limit_trains_and_rewrites_nothing(linux_
     again = train(settings(linux_file, tmp_path / "run", max_steps=10, resume=True, quiet=False))
     assert again == first
     assert files == {p: p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*") if p.is_file()}
-    assert "already at its max steps (step 10" in capsys.readouterr().err
+    assert "already at its max steps (step 10)" in capsys.readouterr().err
 
 
 def test_resume_keeps_the_runs_settings(linux_file, tmp_path):

@@ -74,8 +74,9 @@ class Lexed:
 
 
 def looks_like_python(text: str) -> bool:
-    """Cheap guess for language="auto": Python lines end in ':', C lines in ';' or '{'."""
-    text = "\n" + text
+    """Cheap guess for language="auto": Python lines end in ':', C lines in ';' or '{'
+    (Windows line ends too)."""
+    text = "\n" + text.replace("\r\n", "\n")
     python = text.count("\ndef ") + text.count("\nimport ") + text.count(":\n")
     c = text.count(";\n") + text.count("{\n")
     return python > c

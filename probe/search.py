@@ -36,7 +36,7 @@ from tqdm import tqdm
 from probe import kernels
 from probe.auroc import candidate_auroc
 from probe.errors import ProbeError
-from probe.features import compute
+from probe.features import compute, get_feature
 from probe.fileio import sha256_text
 from probe.kernels import Steps
 from probe.recording import Recording
@@ -88,11 +88,6 @@ def feature_values(recording: Recording, name: str) -> np.ndarray:
     return _cached(_feature_cache, recording, name, make)
 
 
-def is_binary(values: np.ndarray) -> bool:
-    """0/1-valued features are judged by AUROC, anything else by Pearson r."""
-    return bool(np.isin(values, (0.0, 1.0)).all())
-
-
 @dataclass(frozen=True)
 class FeatureProfile:
     """What a search derives from a feature alone (cached with it): mean, variance, whether
@@ -110,9 +105,13 @@ class FeatureProfile:
     sizes: np.ndarray | None
 
 
-def feature_profile(values: np.ndarray) -> FeatureProfile:
-    """The profile of one feature's values (chars,)."""
-    chars, binary = len(values), is_binary(values)
+def feature_profile(values: np.ndarray, binary: bool | None = None) -> FeatureProfile:
+    """The profile of one feature's values (chars,). Binary ones are judged by AUROC, others by
+    Pearson r. `binary`: the feature's type where it has one (a depth that stays in 0..1 on
+    prose is still continuous), else whether the values are all 0 or 1."""
+    if binary is None:
+        binary = bool(np.isin(values, (0.0, 1.0)).all())
+    chars = len(values)
     ones = np.flatnonzero(values == 1) if binary else None
     change = np.empty(chars)
     np.subtract(values[1:], values[:-1], out=change[1:], dtype=np.float64)
@@ -293,7 +292,12 @@ def _feature_matrix(recording, features) -> tuple[list[str], np.ndarray, list[Fe
         profiles = [feature_profile(array) for array in arrays]
     else:
         profiles = [
-            _cached(_profile_cache, recording, name, lambda a=array: feature_profile(a))
+            _cached(
+                _profile_cache,
+                recording,
+                name,
+                lambda a=array, n=name: feature_profile(a, get_feature(n).binary),
+            )
             for name, array in zip(names, arrays, strict=True)
         ]
     return names, np.stack(arrays), profiles

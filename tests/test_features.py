@@ -186,7 +186,10 @@ PYTHON = [  # (text, lexer row, in_if_condition row, brace_depth row)
 
 
 def test_python_is_detected():
-    assert looks_like_python("".join(text_of(line[0]) for line in PYTHON))
+    python = "".join(text_of(line[0]) for line in PYTHON)
+    assert looks_like_python(python) and looks_like_python(python.replace("\n", "\r\n"))
+    body = "    if x:\r\n        y = f(x)\r\n    else:\r\n        y = 0\r\n"  # no def, no import
+    assert looks_like_python(body)
     assert looks_like_python("import os\ndef f(x):\n    return x\n")
     assert not looks_like_python("int f(int x) {\n    return x;\n}\n")
     assert not looks_like_python("")

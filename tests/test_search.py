@@ -191,6 +191,18 @@ def test_degenerate_features(tiny_recording):
         S.unit_scores(tiny_recording, ["in_comment"], kinds=["telepathy"])
 
 
+def test_a_continuous_feature_is_scored_by_r_even_where_it_is_0_or_1(tiny_checkpoint, tmp_path):
+    from probe.record import record
+
+    prose = record(tiny_checkpoint, "a (b) c, d (e).\n" * 60, tmp_path / "prose", twin=False,
+                   progress=False)  # fmt: skip
+    assert set(S.feature_values(prose, "paren_depth")) == {0.0, 1.0}
+    table = S.search(prose, ["paren_depth", "in_quote", "re:[()]"], nulls=False, top=1)
+    assert table.set_index("feature")["measure"].to_dict() == {
+        "paren_depth": "r", "in_quote": "auroc", "re:[()]": "auroc"
+    }  # fmt: skip
+
+
 def test_feature_values_are_cached(tiny_recording):
     first = S.feature_values(tiny_recording, "in_comment")
     assert S.feature_values(tiny_recording, "in_comment") is first

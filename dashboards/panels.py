@@ -216,6 +216,9 @@ def model_card(context: Context, rec: int) -> html.Table:
     }
     if info.get("init_only"):
         rows["note"] = "random-init model (not trained)"
+    if recording.manifest.get("inexact_streams"):  # recorded with too many --streams
+        rows["inexact"] = (f"{recording.manifest['inexact_streams']} stream starts differ from "
+                           "one sequential pass")  # fmt: skip
     return html.Table(
         [html.Tr([html.Th(k), html.Td(str(v))]) for k, v in rows.items()], className="model-card"
     )

@@ -260,6 +260,14 @@ def test_record_corpus_splits_it_as_the_checkpoint_was_trained(linux_file, tmp_p
     assert recorded == held_out[:500]
     manifest = json.loads((tmp_path / "rec" / "manifest.json").read_text())
     assert manifest["source"] == f"{linux_file.name} (test split of 96/2/2)"
+    edited = tmp_path / "edited" / linux_file.name  # the same name, other contents
+    edited.parent.mkdir()
+    edited.write_bytes(linux_file.read_bytes()[: len(text) // 2])
+    code, _, err = probe(
+        *("record", "--checkpoint", run, "--corpus", edited, "--out", tmp_path / "rec2"),
+        *("--max-chars", 500, "--no-twin"),
+    )
+    assert code == 0 and f"warning: {edited} is not the {linux_file.name} the checkpoint" in err
 
 
 def test_sample_at_a_tiny_temperature_is_greedy_and_names_unknown_prime_chars(train_tiny):

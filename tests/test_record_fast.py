@@ -307,5 +307,8 @@ def test_a_repair_cut_short_says_the_recording_is_not_exact(
     instead of passing the result off as a sequential pass."""
     monkeypatch.setattr(record_module, "REPAIR_ROUNDS", 0)
     with pytest.warns(UserWarning, match="3 stream starts still differ"):
-        record(checkpoint, text[:1000], tmp_path / "r", streams=4, warmup=0, twin=False,
-               progress=False)  # fmt: skip
+        recording = record(checkpoint, text[:1000], tmp_path / "r", streams=4, warmup=0,
+                           twin=False, progress=False)  # fmt: skip
+    assert recording.manifest["inexact_streams"] == 3  # the search and dashboard can tell
+    exact = record(checkpoint, text[:1000], tmp_path / "q", streams=1, twin=False, progress=False)
+    assert exact.manifest["inexact_streams"] == 0

@@ -6,6 +6,7 @@ import argparse
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -131,20 +132,29 @@ def load_text(args, checkpoints: list[str] = ()) -> tuple[str, str]:
 def corpus_as_trained(spec: str, checkpoints: list[str] = ()) -> Corpus:
     """The corpus split the way the checkpoints trained on it were (by their config's corpus
     sha256 and split); among several splits, the one that trained on most, whose test text
-    none of them saw. Otherwise the split the shipped models used (`corpus_fractions`)."""
+    none of them saw. Otherwise the split the shipped models used (`corpus_fractions`), with a
+    warning where a checkpoint trained on a text of the same name: an edited copy of it may
+    share text with the training split."""
     from probe.corpus import load_corpus
 
     trained = trained_corpora(checkpoints)
-    for fractions in sorted(set(trained.values()), key=lambda f: -(f[0] + f[1])):
+    for fractions in sorted({f for f, _ in trained.values()}, key=lambda f: -(f[0] + f[1])):
         corpus = load_corpus(spec, fractions)
-        if trained.get(corpus.sha256) == fractions:
+        if trained.get(corpus.sha256, (None,))[0] == fractions:
             return corpus
-    return load_corpus(spec, corpus_fractions(spec))
+    corpus = load_corpus(spec, corpus_fractions(spec))
+    if corpus.name in {name for _, name in trained.values()}:
+        warnings.warn(
+            f"{spec} is not the {corpus.name} the checkpoint trained on (its contents differ): "
+            "its held-out split may hold text the model trained on",
+            stacklevel=2,
+        )
+    return corpus
 
 
-def trained_corpora(checkpoints: list[str]) -> dict[str, tuple[float, float, float]]:
-    """{corpus sha256: split fractions} from each checkpoint's config.json. A checkpoint that
-    cannot be read is skipped here: loading it says why, in one line."""
+def trained_corpora(checkpoints: list[str]) -> dict[str, tuple[tuple[float, float, float], str]]:
+    """{corpus sha256: (split fractions, corpus name)} from each checkpoint's config.json. A
+    checkpoint that cannot be read is skipped here: loading it says why, in one line."""
     from probe.checkpoint import resolve
     from probe.fileio import read_json
 
@@ -154,8 +164,9 @@ def trained_corpora(checkpoints: list[str]) -> dict[str, tuple[float, float, flo
             corpus = read_json(resolve(path) / "config.json", "checkpoint").get("corpus", {})
             fractions = tuple(float(f) for f in corpus["split"])
             if len(fractions) == 3 and isinstance(corpus["sha256"], str):
-                if fractions[0] + fractions[1] > sum(trained.get(corpus["sha256"], (0, 0))[:2]):
-                    trained[corpus["sha256"]] = fractions
+                known = trained.get(corpus["sha256"], ((0, 0, 0), ""))[0]
+                if fractions[0] + fractions[1] > known[0] + known[1]:
+                    trained[corpus["sha256"]] = (fractions, str(corpus.get("name", "")))
         except (ProbeError, OSError, KeyError, TypeError, ValueError, AttributeError):
             continue
     return trained

@@ -157,7 +157,12 @@ def add_record(subparsers) -> None:
     p.add_argument("--out", required=True, help="recording folder to write")
     p.add_argument("--kinds", help="comma-separated kinds to store (default: all)")
     p.add_argument("--max-chars", type=positive_int)
-    p.add_argument("--streams", type=positive_int, help="parallel streams (default: automatic)")
+    p.add_argument(
+        "--streams",
+        type=positive_int,
+        help="parallel streams (default: automatic). Each must be long enough for the model to "
+        "forget where it started; past that a warning says the recording is not exact",
+    )
     p.add_argument(
         "--warmup",
         type=int,

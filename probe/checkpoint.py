@@ -86,7 +86,12 @@ def resolve(path: str | Path) -> Path:
     if not (path / "config.json").exists() and (path / "best" / "config.json").exists():
         return path / "best"
     if not (path / "config.json").exists() and (path / "manifest.json").exists():
-        raise ProbeError(f"{path} is a recording, not a checkpoint (pass it as --recording)")
+        try:  # name the checkpoint it was made with: the one the user likely meant
+            manifest = read_json(path / "manifest.json", "recording")
+            made_by = f" (made with {manifest['checkpoint']['path']})"
+        except (ProbeError, KeyError, TypeError):
+            made_by = ""
+        raise ProbeError(f"{path} is a recording, not a checkpoint{made_by}")
     return path
 
 

@@ -13,6 +13,7 @@ text take about half a second.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -309,6 +310,10 @@ def list_features() -> list[Feature]:
     return list(FEATURES.values())
 
 
+REPEAT = re.compile(r"(?<!\\)\{(\d*),?(\d*)\}")  # {n} {n,} {n,m} {,m}: not \{n}
+MAX_REPEATS = 100_000
+
+
 def regex_feature(pattern: str, seconds: float = REGEX_SECONDS) -> Feature:
     """1 inside any non-empty match of pattern (multiline: ^ and $ work per line).
 
@@ -316,6 +321,13 @@ def regex_feature(pattern: str, seconds: float = REGEX_SECONDS) -> Feature:
     """
     if not pattern:
         raise ProbeError("empty regex: write re:PATTERN, e.g. re:[0-9]+")
+    # a{n} compiles to n copies of a (~300 bytes each): a{1000000000} would take 300 GB.
+    counts = [int(most or least) for least, most in REPEAT.findall(pattern) if least or most]
+    if math.prod(counts) > MAX_REPEATS:
+        raise ProbeError(
+            f"regex {pattern!r} repeats up to {math.prod(counts):,} times "
+            f"(counts in braces multiply); at most {MAX_REPEATS:,}"
+        )
     try:
         compiled = regex.compile(pattern, regex.MULTILINE | regex.VERSION0)
     except regex.error as err:

@@ -72,6 +72,8 @@ def checkpoint_label(checkpoint: Checkpoint) -> str:
 def run_snapshots(path: str | Path) -> list[Path]:
     """A run folder's snapshots in step order, then its best checkpoint (if any)."""
     path = Path(path)
+    if path.name in ("best", "last") and (path.parent / "snapshots").is_dir():
+        path = path.parent  # a checkpoint of the run: its snapshots are the run's
     folder = path / "snapshots"
     if not folder.is_dir():
         raise ProbeError(

@@ -111,6 +111,12 @@ def test_kill_stops_record_cleanly_and_leaves_no_temporary_folder(linux_file, tm
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_recording_given_as_checkpoint_names_its_checkpoint(tiny_recording):
+    code, _, err = probe("sample", "--checkpoint", tiny_recording.path)
+    made_by = tiny_recording.manifest["checkpoint"]["path"]
+    assert_one_line_error(code, err, f"is a recording, not a checkpoint (made with {made_by})")
+
+
 def test_resume_takes_the_flags_typed_even_at_their_defaults(linux_file, tmp_path):
     run = ["train", "--corpus", linux_file, "--out", tmp_path / "run", "--val-every", 5]
     code, _, err = probe(*run, "--layers", 1, "--hidden", 16, "--batch", 8, "--max-steps", 5)
@@ -207,6 +213,19 @@ def test_resume_takes_the_flags_typed_even_at_their_defaults(linux_file, tmp_pat
             ],
             ["config.json already exists", "--force"],
         ),
+        (  # a folder: --force would not help, so it is not offered
+            [
+                "search",
+                "--recording",
+                "{tmp}/missing",
+                "--feature",
+                "in_quote",
+                "--out",
+                "{tmp}",
+                "--force",
+            ],
+            ["is a folder; give a file name in it"],
+        ),  # fmt: skip
         (["train", "--corpus", "{tmp}/rec", "--out", "{tmp}/r"], ["is a recording, not a corpus"]),
         (["train", "--corpus", "{tmp}/run", "--out", "{tmp}/r"], ["is a training run, not a"]),
         (["train", "--corpus", "{tmp}/run/best", "--out", "{tmp}/r"], ["is a checkpoint, not a"]),

@@ -262,7 +262,15 @@ def test_regex_feature(name, shown, row):
     assert feature.binary and feature.name == name
 
 
-@pytest.mark.parametrize("name, message", [("re:(", "invalid regex"), ("re:", "empty regex")])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("re:(", "invalid regex"),
+        ("re:", "empty regex"),
+        ("re:a{1000000000}", "repeats up to 1,000,000,000 times"),  # 300 GB to compile
+        ("re:(ab{1000}){1000}", "repeats up to 1,000,000 times"),
+    ],
+)
 def test_bad_regex_is_one_line_error(name, message):
     with pytest.raises(ProbeError, match=message) as error:
         get_feature(name)

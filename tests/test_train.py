@@ -90,6 +90,11 @@ def test_snapshots_and_checkpoint_contents(linux_file, tmp_path):
     result = train(settings(linux_file, tmp_path / "run", max_steps=20, snapshot_every=10))
     snapshots = sorted(p.name for p in (tmp_path / "run" / "snapshots").iterdir())
     assert snapshots == ["step-000000", "step-000010", "step-000020"]
+    from probe.gradients import run_snapshots  # what `gradients --snapshots` overlays
+
+    found = run_snapshots(tmp_path / "run")
+    assert [p.name for p in found] == [*snapshots, "best"]
+    assert run_snapshots(tmp_path / "run" / "best") == found  # the run's best/ names the run
     best = load_checkpoint(tmp_path / "run")
     assert best.info["test_loss"] == pytest.approx(result["test_loss"])
     assert best.info["corpus"]["name"] == "linux_head.c" and best.info["train_args"]["hidden"] == 24

@@ -214,19 +214,19 @@ def check_output_file(path: str | None, force: bool = False) -> None:
         return
     if not path:
         raise ProbeError("--out is empty; name a file")
+    if Path(path).is_dir():  # --force would not help
+        raise ProbeError(f"{path} is a folder; give a file name in it")
     if Path(path).exists() and not force:
         raise ProbeError(f"{path} already exists (pass --force to overwrite it)")
 
 
 def write_output(output: str, path: str | None, force: bool = False) -> None:
-    """Print, or write to a file (never over an existing one unless `force`)."""
+    """Print, or write to a file atomically (never over an existing one unless `force`)."""
+    from probe.figure_files import save_bytes
+
     if path is None:
         print(output, end="")
         return
     check_output_file(path, force)
-    try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)  # as export does
-        Path(path).write_text(output, encoding="utf-8")
-    except OSError as error:
-        raise ProbeError(f"cannot write {path}: {error.strerror}") from None
+    save_bytes(output.encode("utf-8"), path, force)
     print(f"wrote {path}", file=sys.stderr)

@@ -40,7 +40,7 @@ from probe.figure_files import (  # noqa: F401 (export_plot is public here)
     save_bytes,
 )
 from probe.recording import Recording
-from probe.units import Unit
+from probe.units import Unit, name_list
 
 LOSS = "loss"  # a panel of the model's per-char loss in bits, as the dashboard colors by loss
 TAB_MARK, NEWLINE_MARK, CONTROL_MARK = "→", "↵", "·"
@@ -244,7 +244,7 @@ def checked(recording: Recording | str | Path, colormap: str, width: int, limit)
         raise ProbeError(f"--width must be in 1..{MAX_COLUMNS}, got {width}")
     if limit is not None and not limit > 0:
         raise ProbeError(f"--limit must be positive, got {limit}")
-    return recording if isinstance(recording, Recording) else Recording.open(recording)
+    return Recording.of(recording)
 
 
 def unit_range(
@@ -268,7 +268,7 @@ def feature_columns(recording: Recording, features: list[str] | None) -> dict[st
     """Each feature over the whole recording text (context before the range matters)."""
     from probe.search import feature_values
 
-    return {name: feature_values(recording, name) for name in features or []}
+    return {name: feature_values(recording, name) for name in name_list(features) or []}
 
 
 def correlation(values: np.ndarray, feature: np.ndarray) -> float:

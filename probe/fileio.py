@@ -91,6 +91,21 @@ def read_json(path: Path, what: str) -> dict:
     return data
 
 
+def check_text(text, what: str = "text") -> None:
+    """`text` is the text itself: a short line naming a file is a path passed by mistake."""
+    if not isinstance(text, str):
+        raise ProbeError(f"{what} must be a str, got {type(text).__name__}")
+    try:
+        is_path = len(text) < 4096 and "\n" not in text and Path(text).is_file()
+    except (OSError, ValueError):  # a name too long, or with NUL: not a path
+        is_path = False
+    if is_path:
+        raise ProbeError(
+            f"{what} is {text!r}, the name of a file: pass its contents "
+            "(probe.fileio.read_text_file reads a file as probe does)"
+        )
+
+
 def read_text_file(path: str | Path) -> str:
     """Read a UTF-8 text file exactly as stored (CRLF and BOM kept, as char-rnn reads bytes).
 

@@ -21,6 +21,7 @@ Being a hand-written unroll, it never calls cuDNN, so it runs on CPU and GPU in 
 from __future__ import annotations
 
 import contextlib
+import numbers
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from tqdm import tqdm
 
 from probe.checkpoint import Checkpoint, load_checkpoint
 from probe.errors import ProbeError
-from probe.fileio import save_cache
+from probe.fileio import check_text, save_cache
 from probe.model import CharRNN, check_device
 from probe.recording import Recording
 
@@ -281,6 +282,11 @@ def gradient_decay(
             raise ProbeError("gradient_decay on a bare model needs its vocab")
     if device is not None:
         model = model.to(check_device(device))
+    check_text(text)
+    if not all(isinstance(n, numbers.Integral) for n in (max_lag, positions, warmup, batch)):
+        raise ProbeError("max_lag, positions, warmup and batch must be whole numbers")
+    if batch < 1:
+        raise ProbeError(f"batch must be >= 1, got {batch}")
     starts, warmup = plan_windows(len(text), max_lag, positions, warmup)
     was_training = model.training
     model.eval()

@@ -34,7 +34,7 @@ from probe.fastrecord import (
     model_state,
     uses_fused_kernel,
 )
-from probe.fileio import atomic_folder, sha256_text
+from probe.fileio import atomic_folder, check_text, sha256_text
 from probe.model import CharRNN
 from probe.recording import FORMAT as RECORDING_FORMAT
 from probe.recording import Recording, RecordingWriter, StreamWriter
@@ -45,7 +45,7 @@ from probe.streams import (
     side_by_side,
     warm_up_context,
 )
-from probe.units import A_CELL
+from probe.units import A_CELL, name_list
 
 RECORDER_VERSION = 2  # 2: stream starts repaired to the sequential pass
 TWIN_CHARS = 100_000
@@ -264,6 +264,7 @@ def record(
     `twin` also records a random-init twin on the first 100k chars into `out/init`.
     A checkpoint given as a path is loaded onto `device`; a loaded one runs where it is.
     """
+    check_text(text, "the text to record")
     if not isinstance(checkpoint, Checkpoint):
         checkpoint = load_checkpoint(checkpoint, device)
     model = random_twin(checkpoint.model) if init_only else checkpoint.model
@@ -332,6 +333,7 @@ def record(
 
 
 def check_kinds(model: CharRNN, kinds: list[str] | None) -> list[str]:
+    kinds = name_list(kinds)
     if not kinds:
         return list(model.kinds)
     unknown = [k for k in kinds if k not in model.kinds]

@@ -46,6 +46,12 @@ class Recording:
     _arrays: dict = field(default_factory=dict, repr=False)
 
     @classmethod
+    def of(cls, recording: Recording | str | Path) -> Recording:
+        """The recording itself, or the one opened from its folder: what the library's
+        functions take."""
+        return recording if isinstance(recording, Recording) else cls.open(recording)
+
+    @classmethod
     def open(cls, path: str | Path) -> Recording:
         """Open a recording folder, checking the manifest against the files on disk."""
         path = Path(path)

@@ -13,6 +13,8 @@ need little memory.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
@@ -44,13 +46,14 @@ def gate_layer_kinds(recording: Recording) -> list[tuple[int, str]]:
 
 
 def gate_saturation(
-    recording: Recording,
+    recording: Recording | str | Path,
     low: float = LOW,
     high: float = HIGH,
     chunk: int = 65_536,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Per gate unit: fraction of characters < low (`left`), > high (`right`), and its mean."""
+    recording = Recording.of(recording)
     if not 0 <= low < high <= 1:
         raise ProbeError(
             f"saturation thresholds must satisfy 0 <= low < high <= 1, got {low}, {high}"

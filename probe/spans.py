@@ -8,12 +8,14 @@ at a time.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from probe.errors import ProbeError
 from probe.recording import Recording
-from probe.units import Unit
+from probe.units import Unit, name_list
 
 SIGNS = ("positive", "negative", "absolute")
 GATHER_ROWS = 1 << 16  # rows per read when gathering a few columns out of a memmap
@@ -21,6 +23,7 @@ GATHER_ROWS = 1 << 16  # rows per read when gathering a few columns out of a mem
 
 def selected_arrays(recording: Recording, kinds: list[str] | None) -> list[tuple[int, str]]:
     """The recording's (layer, kind) arrays of the given kinds (all without kinds)."""
+    kinds = name_list(kinds)
     if kinds is None:
         return recording.layer_kinds
     have = sorted({k for _, k in recording.layer_kinds})
@@ -34,7 +37,7 @@ def selected_arrays(recording: Recording, kinds: list[str] | None) -> list[tuple
 
 
 def top_contexts(
-    recording: Recording, unit, k: int = 8, width: int = 40, sign: str = "positive"
+    recording: Recording | str | Path, unit, k: int = 8, width: int = 40, sign: str = "positive"
 ) -> pd.DataFrame:
     """The k strongest activations of a unit, at least `width` chars apart, with their text.
 
@@ -42,6 +45,7 @@ def top_contexts(
     came before it. sign: positive (highest), negative (lowest) or absolute (largest |value|);
     positive and negative list only values of that sign (fewer than k, or none, if rare).
     """
+    recording = Recording.of(recording)
     if sign not in SIGNS:
         raise ProbeError(f"sign must be one of {', '.join(SIGNS)}, got {sign!r}")
     if k < 1 or width < 1:
@@ -85,7 +89,7 @@ def _check_span(recording: Recording, start: int, stop: int) -> None:
 
 
 def units_on_span(
-    recording: Recording,
+    recording: Recording | str | Path,
     start: int,
     stop: int,
     threshold: float = 0.5,
@@ -97,6 +101,7 @@ def units_on_span(
     With off_outside=n they must also be < threshold on the n chars just before and after the
     span (where the text has them), so units that are simply always on drop out.
     """
+    recording = Recording.of(recording)
     _check_span(recording, start, stop)
     if off_outside < 0:
         raise ProbeError("off_outside must be >= 0")
@@ -133,7 +138,7 @@ def units_matrix(recording: Recording, units: list[Unit], dtype=np.float32) -> n
 
 
 def match_spans(
-    recording: Recording,
+    recording: Recording | str | Path,
     units: list,
     threshold: float = 0.5,
     min_length: int = 2,
@@ -147,6 +152,7 @@ def match_spans(
     Ranked by the mean fraction of units on, then length. Spans overlapping `exclude` (the
     brushed span itself) are dropped.
     """
+    recording = Recording.of(recording)
     units = [Unit.parse(u) for u in units]
     if not units:
         raise ProbeError("match_spans needs at least one unit")

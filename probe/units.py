@@ -15,6 +15,12 @@ GATE_KINDS = {"input_gate", "forget_gate", "output_gate", "reset_gate", "update_
 A_CELL = {"lstm": "an LSTM", "gru": "a GRU", "rnn": "a vanilla RNN"}  # for messages
 
 
+def name_list(value) -> list | None:
+    """A list of names (kinds, features) from a list, or from one name: `kinds="cell"` means
+    ["cell"], not ["c", "e", "l", "l"]. None stays None."""
+    return None if value is None else [value] if isinstance(value, str) else list(value)
+
+
 @dataclass(frozen=True, order=True)
 class Unit:
     """One recorded scalar per character: layer (1-based), kind and index within the layer."""

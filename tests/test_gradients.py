@@ -148,6 +148,10 @@ def test_bad_inputs_are_one_line_errors(train_tiny):
         gradient_decay(path, "x" * 150, max_lag=200)
     with pytest.raises(ProbeError, match="vocab"):
         gradient_decay(load_checkpoint(path).model, "x" * 500, max_lag=10)
+    with pytest.raises(ProbeError, match="batch must be >= 1"):
+        gradient_decay(path, "x" * 500, max_lag=10, batch=0)
+    with pytest.raises(ProbeError, match="whole numbers"):
+        gradient_decay(path, "x" * 500, max_lag=10.5)
 
 
 def test_recording_decay_is_cached_next_to_the_recording(tiny_recording):

@@ -91,6 +91,15 @@ def test_manifest_kinds_twin_and_unknown_chars(tiny_checkpoint, tmp_path):
     assert not np.allclose(twin.array(1, "cell"), recording.array(1, "cell"))
 
 
+def test_one_kind_as_a_string_and_a_file_name_as_text(tiny_checkpoint, tmp_path):
+    text = "int x = 1;\n" * 50
+    one = record(tiny_checkpoint, text, tmp_path / "one", kinds="cell", twin=False, progress=False)
+    assert one.layer_kinds == [(1, "cell"), (2, "cell")]  # not the kinds 'c', 'e', 'l'
+    (tmp_path / "code.c").write_text(text)
+    with pytest.raises(ProbeError, match="the name of a file: pass its contents"):
+        record(tiny_checkpoint, str(tmp_path / "code.c"), tmp_path / "two", progress=False)
+
+
 def test_refuses_to_overwrite_and_leaves_nothing_half_written(tiny_checkpoint, tmp_path):
     out = tmp_path / "r"
     record(tiny_checkpoint, "abc" * 100, out, twin=False, progress=False)

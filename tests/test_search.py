@@ -203,6 +203,15 @@ def test_a_continuous_feature_is_scored_by_r_even_where_it_is_0_or_1(tiny_checkp
     }  # fmt: skip
 
 
+def test_a_folder_and_a_single_name_are_taken_as_a_user_would_mean_them(tiny_recording):
+    by_path = S.search(str(tiny_recording.path), "in_comment", kinds="cell", nulls=False, top=3)
+    by_list = S.search(tiny_recording, ["in_comment"], kinds=["cell"], nulls=False, top=3)
+    assert by_path.equals(by_list) and set(by_path["kind"]) == {"cell"}
+    assert S.top_contexts(tiny_recording.path, "1:cell:0", 3).equals(
+        S.top_contexts(tiny_recording, "1:cell:0", 3)
+    )
+
+
 def test_feature_values_are_cached(tiny_recording):
     first = S.feature_values(tiny_recording, "in_comment")
     assert S.feature_values(tiny_recording, "in_comment") is first

@@ -106,8 +106,14 @@ def export_plot(fig, out: str | Path, dpi: int = 300, force: bool = False) -> by
 
     `out` is a format name ("pdf") or a file path (written, refusing to overwrite unless force).
     """
+    import plotly.graph_objects as go
+
     from probe.plotly_static import plotly_to_matplotlib
 
+    if not isinstance(fig, go.Figure):  # e.g. a TextHeatmap, which writes itself
+        what = type(fig).__name__
+        save = "; a TextHeatmap writes itself: figure.save(path)" if what == "TextHeatmap" else ""
+        raise ProbeError(f"export_plot takes a Plotly figure, not a {what}{save}")
     is_format = str(out).lower().lstrip(".") in FORMATS
     fmt = str(out).lower().lstrip(".") if is_format else format_of(Path(out))
     data = figure_bytes(plotly_to_matplotlib(fig), fmt, dpi, tight=True)

@@ -54,9 +54,9 @@ def gate_saturation(
 ) -> pd.DataFrame:
     """Per gate unit: fraction of characters < low (`left`), > high (`right`), and its mean."""
     recording = Recording.of(recording)
-    if not 0 <= low < high <= 1:
+    if not 0 <= low < high <= 1 or chunk < 1:
         raise ProbeError(
-            f"saturation thresholds must satisfy 0 <= low < high <= 1, got {low}, {high}"
+            f"saturation needs 0 <= low < high <= 1 and chunk >= 1, got {low}, {high}, {chunk}"
         )
     pairs = gate_layer_kinds(recording)
     chars = recording.chars

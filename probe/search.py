@@ -361,11 +361,9 @@ def search(
     a binary feature's shifted copies share its `candidates` exact AUROCs among them.
     """
     recording = Recording.of(recording)
-    if top < 1:
-        raise ProbeError("top must be >= 1")
     candidates = max(64, 8 * top) if candidates is None else candidates
-    if candidates < 1:
-        raise ProbeError("candidates must be >= 1")
+    if not isinstance(top, int) or not isinstance(candidates, int) or min(top, candidates) < 1:
+        raise ProbeError(f"top and candidates must be whole numbers >= 1, got {top}, {candidates}")
     names, rows, profiles = _feature_matrix(recording, features)
     count = len(names)
     offsets = (0, *shift_offsets(recording.chars)) if nulls else (0,)

@@ -14,6 +14,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 import numpy as np
 import torch
 
+from probe.errors import ProbeError
 from probe.model import CharRNN
 
 MIN_SHARD_STREAMS = 8  # fewer streams per group: too few rows per GEMM tile to reuse weights
@@ -37,6 +38,8 @@ def plan_streams(
     can keep 8 warm-ups: on fewer it slows down (100k chars, 2x128: 6 streams 71k chars/s,
     25 streams 97k).
     """
+    if (streams is not None and streams < 1) or warmup < 0:
+        raise ProbeError(f"streams must be >= 1 and warmup >= 0, got {streams} and {warmup}")
     if streams is None:
         if fused:
             few_long = chars // max(32 * warmup, 4000)

@@ -212,6 +212,10 @@ def test_bad_input_gives_clear_errors(tiny_recording, tmp_path):
         text_heatmap(tiny_recording, "2:cell:3", 0, 100, width=20_000)
     with pytest.raises(ProbeError, match=r"--top must be in 1\.\.500"):
         top_contexts_sheet(tiny_recording, "2:cell:3", 100_000)
+    with pytest.raises(ProbeError, match="a TextHeatmap writes itself: figure.save"):
+        export_plot(text_heatmap(tiny_recording, "2:cell:3", 0, 100), "pdf")
+    with pytest.raises(ProbeError, match="takes a Plotly figure, not a NoneType"):
+        export_plot(None, tmp_path / "none.pdf")
     huge = text_heatmap(tiny_recording, "2:cell:3", 0, 2000, font_size=72)
     with pytest.raises(ProbeError, match="pixels is too large"):  # not a bad_alloc in Agg
         huge.to_bytes("png", dpi=1200)

@@ -208,6 +208,8 @@ def test_cli_writes_csv_and_offline_html_and_prints_the_table(train_tiny, text, 
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "spectral radius" in printed and "recurrent" in printed and "update_gate" in printed
+    header = next(line for line in printed.splitlines() if line.startswith("model"))
+    assert header.split()[-2:] == ["10", "12"]  # the largest lag asked for is shown too
     html = (tmp_path / "out" / "decay.html").read_text(encoding="utf-8")
     assert '<script src="http' not in html and len(html) > 1_000_000  # plotly.js inlined: offline
     assert (tmp_path / "out" / "decay.csv").read_text().startswith(",".join(DECAY_COLUMNS))

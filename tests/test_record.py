@@ -98,6 +98,8 @@ def test_one_kind_as_a_string_and_a_file_name_as_text(tiny_checkpoint, tmp_path)
     (tmp_path / "code.c").write_text(text)
     with pytest.raises(ProbeError, match="the name of a file: pass its contents"):
         record(tiny_checkpoint, str(tmp_path / "code.c"), tmp_path / "two", progress=False)
+    with pytest.raises(ProbeError, match="streams must be >= 1"):
+        record(tiny_checkpoint, text, tmp_path / "three", streams=0, progress=False)
 
 
 def test_refuses_to_overwrite_and_leaves_nothing_half_written(tiny_checkpoint, tmp_path):

@@ -117,7 +117,7 @@ def add_contexts(subparsers) -> None:
     p.add_argument("--recording", required=True)
     p.add_argument("--unit", required=True, help="LAYER:KIND:INDEX, e.g. 2:cell:13")
     p.add_argument("--k", type=positive_int, default=8, help="how many contexts")
-    p.add_argument("--width", type=positive_int, default=40, help="chars per context")
+    p.add_argument("--width", type=int_in(1, MAX_COLUMNS), default=40, help="chars per context")
     p.add_argument("--sign", default="positive", choices=["positive", "negative", "absolute"])
     p.set_defaults(func=cmd_contexts)
 
@@ -333,7 +333,7 @@ def cmd_gradients(args) -> None:
         },
     )
     column = "ratio_mean" if args.normalise else "mean"
-    lags = [k for k in (0, 10, 50, 100, 200) if k <= args.max_lag]
+    lags = sorted({k for k in (0, 10, 50, 100, 200) if k <= args.max_lag} | {args.max_lag})
     print(
         f"gradient norm ({'relative to lag 0' if args.normalise else 'absolute'}, mean over "
         f"{decay['positions'].max()} positions of {source}) at lag:"

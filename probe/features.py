@@ -359,6 +359,8 @@ def get_feature(name: str) -> Feature:
 
 def compute(name: str, text: str) -> np.ndarray:
     """One float32 value per char of text."""
+    if not isinstance(text, str):
+        raise ProbeError(f"features are computed on a str, not a {type(text).__name__}")
     values = np.asarray(get_feature(name).function(text), dtype=np.float32)
     assert values.shape == (len(text),), f"feature {name} gave shape {values.shape}"
     return values

@@ -322,6 +322,10 @@ def test_cli_search_formats(tiny_recording, capsys, tmp_path):
     assert code == 0 and out.splitlines()[0] == (
         "re:NO SUCH TEXT: constant on this text, no unit can track it"
     )
+    code, out, err = run_cli(capsys, "search", "--recording", rec, "--feature", "re:NO SUCH TEXT",
+                             "--feature", "in_comment", "--no-nulls", "--format", "csv")  # fmt: skip
+    assert code == 0 and "NO SUCH" not in out and len(out.splitlines()) == 11  # no unranked rows
+    assert "note: re:NO SUCH TEXT: constant on this text" in err
     code, out, _ = run_cli(
         capsys,
         "search",

@@ -66,13 +66,14 @@ def cmd_search(args) -> None:
     table = search(
         recording, args.feature, kinds, args.top, not args.no_nulls, progress=sys.stderr.isatty()
     )
-    table = table[SEARCH_COLUMNS]
-    if args.format == "csv":
-        output = table.to_csv(index=False)
-    elif args.format == "json":
-        output = table.to_json(orient="records", indent=1) + "\n"
-    else:
+    if args.format == "table":
         output = format_search_table(table)
+    else:  # rows of unscored units would read as a ranking: the file has none, stderr says why
+        table, constant = without_constant_features(table[SEARCH_COLUMNS])
+        for name in constant:
+            print(f"probe search: note: {name}{CONSTANT}", file=sys.stderr)
+        output = (table.to_csv(index=False) if args.format == "csv"
+                  else table.to_json(orient="records", indent=1) + "\n")  # fmt: skip
     write_output(output, args.out, args.force)
 
 
@@ -89,19 +90,26 @@ SEARCH_COLUMNS = [
 ]
 
 
-def format_search_table(table) -> str:
-    """An aligned text table of search results, with a note on what the columns mean; a
-    feature constant on the text (no score anywhere) gets one line saying so, not rows."""
+CONSTANT = ": constant on this text, no unit can track it"
+
+
+def without_constant_features(table):
+    """The rows of features some unit has a score for, and the names of the others."""
     constant = table.groupby("feature", sort=False)["score"].apply(lambda s: s.isna().all())
-    table = table[~table["feature"].isin(constant.index[constant])]
+    names = list(constant.index[constant])
+    return table[~table["feature"].isin(names)], names
+
+
+def format_search_table(table) -> str:
+    """An aligned text table of search results, a line for each feature constant on the text
+    (no score anywhere), and a note on what the columns mean."""
+    table, constant = without_constant_features(table[SEARCH_COLUMNS])
     output = (
-        table[SEARCH_COLUMNS].to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")
+        table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")
         if len(table)
         else ""
     )
-    notes = [
-        f"{name}: constant on this text, no unit can track it" for name in constant.index[constant]
-    ]
+    notes = [f"{name}{CONSTANT}" for name in constant]
     return "\n".join(filter(None, [output, *notes, SEARCH_NOTE])) + "\n"
 
 

@@ -130,6 +130,9 @@ def test_resume_takes_the_flags_typed_even_at_their_defaults(linux_file, tmp_pat
         assert config["train_args"]["patience"] == patience
 
 
+SEARCH_MISSING = ["search", "--recording", "{tmp}/missing", "--feature", "in_quote"]
+
+
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
@@ -202,30 +205,13 @@ def test_resume_takes_the_flags_typed_even_at_their_defaults(linux_file, tmp_pat
         (["sample", "--checkpoint", "{tmp}/rec"], ["is a recording, not a checkpoint"]),
         (["saturation", "--recording", "{tmp}/run"], ["is a checkpoint, not a recording"]),
         (  # --out is checked before the search (minutes on a long recording), not after
-            [
-                "search",
-                "--recording",
-                "{tmp}/missing",
-                "--feature",
-                "in_quote",
-                "--out",
-                "{tmp}/config.json",
-            ],
+            [*SEARCH_MISSING, "--out", "{tmp}/config.json"],
             ["config.json already exists", "--force"],
         ),
         (  # a folder: --force would not help, so it is not offered
-            [
-                "search",
-                "--recording",
-                "{tmp}/missing",
-                "--feature",
-                "in_quote",
-                "--out",
-                "{tmp}",
-                "--force",
-            ],
+            [*SEARCH_MISSING, "--out", "{tmp}", "--force"],
             ["is a folder; give a file name in it"],
-        ),  # fmt: skip
+        ),
         (["train", "--corpus", "{tmp}/rec", "--out", "{tmp}/r"], ["is a recording, not a corpus"]),
         (["train", "--corpus", "{tmp}/run", "--out", "{tmp}/r"], ["is a training run, not a"]),
         (["train", "--corpus", "{tmp}/run/best", "--out", "{tmp}/r"], ["is a checkpoint, not a"]),

@@ -77,17 +77,7 @@ def cmd_search(args) -> None:
     write_output(output, args.out, args.force)
 
 
-SEARCH_COLUMNS = [
-    "feature",
-    "rank",
-    "unit",
-    "measure",
-    "score",
-    "r",
-    "auroc",
-    "null_init",
-    "null_shift",
-]
+SEARCH_COLUMNS = "feature rank unit measure score r auroc null_init null_shift".split()
 
 
 CONSTANT = ": constant on this text, no unit can track it"

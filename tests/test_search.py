@@ -379,23 +379,16 @@ def test_cli_errors_are_one_line(tiny_recording, capsys, tmp_path):
 
 
 def test_cli_contexts(tiny_recording, capsys):
-    code, out, _ = run_cli(
-        capsys,
-        "contexts",
-        "--recording",
-        str(tiny_recording.path),
-        "--unit",
-        PLANTED,
-        "--k",
-        "3",
-        "--width",
-        "30",
-        "--sign",
-        "absolute",
-    )
+    code, out, _ = run_cli(capsys, "contexts", "--recording", str(tiny_recording.path),
+                           "--unit", PLANTED, "--k", "3", "--width", "30", "--sign", "absolute")  # fmt: skip
     assert code == 0
-    lines = out.strip().splitlines()
+    lines = out.rstrip().splitlines()
     assert len(lines) == 4 and "\t" not in out
+    marker = lines[0].index("▼")  # each context's peak char is under the marker
+    contexts = S.top_contexts(tiny_recording, PLANTED, 3, 30, "absolute")
+    visible = str.maketrans({"\n": "⏎", "\t": "→", "\r": "␍"})
+    for line, row in zip(lines[1:], contexts.itertuples(), strict=True):
+        assert line[marker] == tiny_recording.text[row.position].translate(visible)
     code, _, err = run_cli(
         capsys, "contexts", "--recording", str(tiny_recording.path), "--unit", "9:cell:0"
     )

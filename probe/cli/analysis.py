@@ -129,9 +129,11 @@ def cmd_contexts(args) -> None:
         print(f"{args.unit} is never {args.sign} on this text (try --sign absolute)")
         return
     visible = str.maketrans({"\n": "⏎", "\t": "→", "\r": "␍"})
-    print(f"{'position':>9} {'value':>8}  context")
+    lead = int((table["position"] - table["start"]).max())  # rows are aligned on the peak char
+    print(f"{'position':>9} {'value':>8}  " + "context".ljust(lead)[:lead] + "▼")
     for row in table.itertuples():
-        print(f"{row.position:>9} {row.value:>8.3f}  {row.context.translate(visible)}")
+        pad = " " * (lead - (row.position - row.start))
+        print(f"{row.position:>9} {row.value:>8.3f}  {pad}{row.context.translate(visible)}")
 
 
 # --- export --------------------------------------------------------------------------------

@@ -380,7 +380,7 @@ def test_cli_errors_are_one_line(tiny_recording, capsys, tmp_path):
 
 def test_cli_contexts(tiny_recording, capsys):
     code, out, _ = run_cli(capsys, "contexts", "--recording", str(tiny_recording.path),
-                           "--unit", PLANTED, "--k", "3", "--width", "30", "--sign", "absolute")  # fmt: skip
+                           "--unit", PLANTED, "--top", "3", "--width", "30", "--sign", "absolute")  # fmt: skip
     assert code == 0
     lines = out.rstrip().splitlines()
     assert len(lines) == 4 and "\t" not in out

@@ -110,11 +110,11 @@ def add_contexts(subparsers) -> None:
         "contexts",
         "show the text where one unit fires strongest",
         "  probe contexts --recording rec/linux --unit 2:cell:13\n"
-        "  probe contexts --recording rec/wp --unit 1:hidden:7 --k 20 --sign negative",
+        "  probe contexts --recording rec/wp --unit 1:hidden:7 --top 20 --sign negative",
     )
     p.add_argument("--recording", required=True)
     p.add_argument("--unit", required=True, help="LAYER:KIND:INDEX, e.g. 2:cell:13")
-    p.add_argument("--k", type=positive_int, default=8, help="how many contexts")
+    p.add_argument("--top", "--k", dest="k", type=positive_int, default=8, help="how many contexts")
     p.add_argument("--width", type=int_in(1, MAX_COLUMNS), default=40, help="chars per context")
     p.add_argument("--sign", default="positive", choices=["positive", "negative", "absolute"])
     p.set_defaults(func=cmd_contexts)

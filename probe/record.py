@@ -324,7 +324,7 @@ def record(
                 {
                     **manifest,
                     "chars_per_s": round(speed),
-                    "inexact_streams": inexact_streams,  # starts a sequential pass disagrees with
+                    "inexact_streams": inexact_streams,  # stream starts unlike one pass (0: exact)
                     "random_init_twin": is_twin,
                     "name": f"{manifest['name']} (random init)" if is_twin else manifest["name"],
                 }

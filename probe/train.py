@@ -245,7 +245,7 @@ class Trainer:
             self.save("snapshots/step-000000", with_state=False)
         if c.resume and (limit := self.limit_reached()) and (done := self.finished(limit)):
             return done
-        started, chars_seen, losses, reason = time.perf_counter(), 0, [], "max steps"
+        started, chars_seen, losses = time.perf_counter(), 0, []
         grad_norm = math.nan
         elapsed_before = p.elapsed_s
         progress_bar = tqdm(

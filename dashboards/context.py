@@ -132,7 +132,7 @@ class Context:
 
     def feature(self, rec: int, name: str) -> np.ndarray:
         """A feature's values over the recording's text (cached by probe.search)."""
-        from probe.search import feature_values
+        from probe.profiles import feature_values
 
         return feature_values(self.recording(rec), name)
 

@@ -266,7 +266,7 @@ def squashed(values: np.ndarray, tanh: bool) -> np.ndarray:
 
 def feature_columns(recording: Recording, features: list[str] | None) -> dict[str, np.ndarray]:
     """Each feature over the whole recording text (context before the range matters)."""
-    from probe.search import feature_values
+    from probe.profiles import feature_values
 
     return {name: feature_values(recording, name) for name in name_list(features) or []}
 

@@ -16,6 +16,7 @@ from probe.checkpoint import load_checkpoint
 from probe.export import export_plot, text_heatmap
 from probe.gradients import gradient_decay, spectral_radii
 from probe.plots import decay_figure, saturation_figure
+from probe.profiles import feature_values
 from probe.report import (
     BITS,
     PAPER_LOSS,
@@ -28,7 +29,6 @@ from probe.report import (
     markdown_table,
 )
 from probe.saturation import gate_saturation, saturation_summary
-from probe.search import feature_values
 
 DECAY_LAGS = (1, 10, 50, 100, 200)
 WINDOW = 480  # characters per heatmap: six lines of 80

@@ -25,8 +25,6 @@ features that move by a fixed step a char but for a few jumps as those jumps: `_
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +35,8 @@ from tqdm import tqdm
 from probe import kernels
 from probe.auroc import candidate_auroc
 from probe.errors import ProbeError
-from probe.features import compute, get_feature
-from probe.fileio import sha256_text
 from probe.kernels import Steps
+from probe.profiles import FeatureProfile, feature_profile, feature_values, named_profile
 from probe.recording import Recording
 from probe.scan import moments, rank_sums
 from probe.spans import (  # noqa: F401 (re-exported: spans used to live here)
@@ -55,74 +52,10 @@ from probe.units import Unit, name_list
 BINS = 4096  # exhaustive path's AUROC bins: float16-fine near saturation (1024: errors 0.01)
 SHIFTS = 5  # circular shifts of each feature for the shift null
 SHIFT_SEED = 0
-FEATURE_CACHE_SIZE = 32
-STEP_SHARE = 4  # a stepped feature jumps at most once in this many chars (see _stepped)
 
 RESULT_COLUMNS = (
     "feature rank unit layer kind index r auroc score measure null_init null_shift".split()
 )
-
-_feature_cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-_profile_cache: OrderedDict[tuple[str, str], FeatureProfile] = OrderedDict()
-
-
-def _cached(cache: OrderedDict, recording: Recording, name: str, make):
-    """cache[(the recording's text hash, name)], made by make() if not there (least recently
-    used out past FEATURE_CACHE_SIZE)."""
-    key = (recording.manifest.get("text_sha256") or sha256_text(recording.text), name)
-    if key not in cache:
-        cache[key] = make()
-        while len(cache) > FEATURE_CACHE_SIZE:
-            cache.popitem(last=False)
-    cache.move_to_end(key)
-    return cache[key]
-
-
-def feature_values(recording: Recording, name: str) -> np.ndarray:
-    """A feature of the recording's text (float32, read-only), cached by text hash and name."""
-
-    def make():
-        values = compute(name, recording.text)
-        values.setflags(write=False)
-        return values
-
-    return _cached(_feature_cache, recording, name, make)
-
-
-@dataclass(frozen=True)
-class FeatureProfile:
-    """What a search derives from a feature alone (cached with it): mean, variance, whether
-    it is binary (then `ones`: the sorted rows of its 1s), and its steps where the r pass
-    sums it from them: it moves by `slope` a char (0, +1 or -1), but for `sizes` at the
-    sorted rows `jumps` (circular, as shifted copies are: row 0's is from the last char), at
-    most 1 in STEP_SHARE chars and fewer than its 1s if binary (else slope is None)."""
-
-    mean: float
-    var: float
-    binary: bool
-    ones: np.ndarray | None
-    slope: float | None
-    jumps: np.ndarray | None
-    sizes: np.ndarray | None
-
-
-def feature_profile(values: np.ndarray, binary: bool | None = None) -> FeatureProfile:
-    """The profile of one feature's values (chars,). Binary ones are judged by AUROC, others by
-    Pearson r. `binary`: the feature's type where it has one (a depth that stays in 0..1 on
-    prose is still continuous), else whether the values are all 0 or 1."""
-    if binary is None:
-        binary = bool(np.isin(values, (0.0, 1.0)).all())
-    chars = len(values)
-    ones = np.flatnonzero(values == 1) if binary else None
-    change = np.empty(chars)
-    np.subtract(values[1:], values[:-1], out=change[1:], dtype=np.float64)
-    change[0] = float(values[0]) - float(values[-1])
-    slope = max((0.0, 1.0, -1.0), key=lambda step: np.count_nonzero(change == step))
-    jumps = np.flatnonzero(change != slope)
-    stepped = len(jumps) <= chars // STEP_SHARE and not (binary and len(jumps) >= len(ones))
-    mean, var = float(values.mean(dtype=np.float64)), float(values.var(dtype=np.float64))
-    steps = (slope, jumps, (change[jumps] - slope).astype(np.float32)) if stepped else (None,) * 3
-    return FeatureProfile(mean, var, binary, ones, *steps)
 
 
 def shift_offsets(chars: int, count: int = SHIFTS, seed: int = SHIFT_SEED) -> np.ndarray:
@@ -292,12 +225,6 @@ def _feature_matrix(recording, features) -> tuple[list[str], np.ndarray, list[Fe
         arrays = [feature_values(recording, name) for name in names]
         profiles = [named_profile(recording, n, a) for n, a in zip(names, arrays, strict=True)]
     return names, np.stack(arrays), profiles
-
-
-def named_profile(recording: Recording, name: str, values: np.ndarray) -> FeatureProfile:
-    """A named feature's profile, cached with its values; its type is its definition's."""
-    binary = get_feature(name).binary
-    return _cached(_profile_cache, recording, name, lambda: feature_profile(values, binary))
 
 
 def _scores(r: np.ndarray, auroc: np.ndarray, binary: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ import torch
 from probe import kernels
 from probe import search as S
 from probe.auroc import sort_keys
+from probe.profiles import feature_profile
 from tests.test_search import exact_auroc
 
 needs_kernels = pytest.mark.skipif(kernels.library is None, reason="kernels not built here")
@@ -74,7 +75,7 @@ def test_steps_rebuild_every_shifted_column():
     rows = stepped_features(5_000, rng)
     offsets = (0, 1_234, 4_999)
     columns = S._shifted(rows - rows.mean(1, keepdims=True), offsets)
-    profiles = [S.feature_profile(row) for row in rows]
+    profiles = [feature_profile(row) for row in rows]
     stepped = S._stepped(profiles, columns, offsets, rows.shape[1])
     assert sorted(stepped) == list(range(len(columns)))
     for column, steps in stepped.items():
@@ -93,7 +94,7 @@ def test_stepped_moments_match_float64_numpy(units, with_dense):
     array = (rng.standard_normal((chars, units)) * 3 + 5).astype(np.float16)
     rows = stepped_features(chars, rng)
     columns = rows - rows.mean(1, keepdims=True)
-    profiles = [S.feature_profile(row) for row in rows]
+    profiles = [feature_profile(row) for row in rows]
     steps = list(S._stepped(profiles, columns, (0,), chars).values())
     assert [step.slope for step in steps] == [1, 0, -1]
     shift = np.asarray(array[:100], np.float32).mean(0)

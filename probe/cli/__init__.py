@@ -15,7 +15,7 @@ import sys
 import warnings
 
 import probe
-from probe.cli import analysis, pipeline
+from probe.cli import analysis, dynamics, pipeline
 from probe.cli.args import show_defaults
 from probe.errors import ProbeError
 from probe.stopping import restore, stop_on_signals
@@ -30,8 +30,8 @@ COMMANDS = [
     analysis.add_search,
     analysis.add_contexts,
     analysis.add_export,
-    analysis.add_gradients,
-    analysis.add_saturation,
+    dynamics.add_gradients,
+    dynamics.add_saturation,
 ]
 
 

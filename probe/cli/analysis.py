@@ -1,4 +1,4 @@
-"""Subcommands that analyse recordings: search, contexts, export, gradients, saturation."""
+"""Subcommands that analyse recordings: search, contexts, export."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ from pathlib import Path
 
 from probe.cli.args import (
     char_range,
-    check_out_folder,
     check_output_file,
     command,
     float_in,
     int_in,
-    load_text,
     positive_float,
     positive_int,
-    write_files,
     write_output,
 )
 from probe.errors import ProbeError
@@ -256,146 +253,3 @@ def cmd_export(args) -> None:
     figure.save(out, args.dpi, args.force)
     lines = sum(len(panel.lines) for panel in figure.panels)
     print(f"wrote {out} ({len(figure.panels)} panel(s), {lines} lines of text)")
-
-
-# --- gradients -----------------------------------------------------------------------------
-def add_gradients(subparsers) -> None:
-    p = command(
-        subparsers,
-        "gradients",
-        "how the loss gradient decays with time lag (vanishing / exploding gradients)",
-        "  probe gradients --checkpoint runs/rnn --checkpoint runs/gru --checkpoint runs/lstm \\\n"
-        "      --corpus linux --split test --out out/decay\n"
-        "  probe gradients --checkpoint runs/linux-lstm --snapshots --text held_out.c --out out/train\n"
-        "  probe gradients --checkpoint runs/wp --corpus warpeace --max-lag 100 --layer 1 --normalise --out out/wp",
-    )
-    p.add_argument("--checkpoint", action="append", required=True, help="repeat to overlay models")
-    p.add_argument(
-        "--snapshots", action="store_true", help="use every snapshot of each run folder, then best"
-    )
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--text", help="a UTF-8 text file")
-    source.add_argument(
-        "--corpus", help="a corpus spec, split as the checkpoints were trained on it (see --split)"
-    )
-    p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.add_argument("--max-lag", type=positive_int, default=200, help="largest lag K in characters")
-    p.add_argument("--positions", type=positive_int, default=256, help="positions averaged over")
-    p.add_argument("--warmup", type=int, default=100, help="chars read before each window")
-    p.add_argument("--batch", type=positive_int, default=64, help="positions per backward pass")
-    p.add_argument("--layer", type=positive_int, help="layer to plot and print (default: top)")
-    p.add_argument("--normalise", action="store_true", help="divide by the lag-0 norm")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--out", required=True, help="folder for decay.csv, spectral.csv, decay.html")
-    p.add_argument("--force", action="store_true", help="overwrite those files if they exist")
-    p.set_defaults(func=cmd_gradients)
-
-
-GRADIENT_FILES = ("decay.csv", "spectral.csv", "decay.html")
-
-
-def cmd_gradients(args) -> None:
-    import pandas as pd
-
-    from probe.checkpoint import load_checkpoint
-    from probe.gradients import checkpoint_label, gradient_decay, run_snapshots, spectral_radii
-    from probe.plots import decay_figure
-
-    out = check_out_folder(args.out, GRADIENT_FILES, args.force)
-    paths = [s for c in args.checkpoint for s in (run_snapshots(c) if args.snapshots else [c])]
-    text, source = load_text(args, paths)
-    if len({Path(path).resolve() for path in paths}) < len(paths):
-        raise ProbeError("a checkpoint is given twice")
-    checkpoints, labels = [], set()
-    for path in paths:  # every check before the first (long) computation
-        checkpoint = load_checkpoint(path, args.device)
-        label = checkpoint_label(checkpoint)
-        if label in labels:  # the curves and the table are keyed by it
-            raise ProbeError(f"{path}: a checkpoint named {label!r} is already given")
-        labels.add(label)
-        layers = checkpoint.model.config.layers
-        if args.layer and args.layer > layers:
-            raise ProbeError(f"--layer {args.layer}: {label} has {layers} layer(s)")
-        checkpoints.append((checkpoint, label))
-    decays, radii = [], []
-    for checkpoint, label in checkpoints:
-        sizes = (args.max_lag, args.positions, args.warmup, args.batch)
-        decays.append(gradient_decay(checkpoint, text, *sizes, label, progress=True))
-        radii.append(spectral_radii(checkpoint.model).assign(model=label))
-    decay, spectral = pd.concat(decays, ignore_index=True), pd.concat(radii, ignore_index=True)
-    figure = decay_figure(decay, normalise=args.normalise, layer=args.layer)
-    write_files(
-        out,
-        {
-            "decay.csv": lambda path: decay.to_csv(path, index=False),
-            "spectral.csv": lambda path: spectral.to_csv(path, index=False),
-            "decay.html": lambda path: figure.write_html(path, include_plotlyjs=True),
-        },
-    )
-    column = "ratio_mean" if args.normalise else "mean"
-    lags = sorted({k for k in (0, 10, 50, 100, 200) if k <= args.max_lag} | {args.max_lag})
-    print(
-        f"gradient norm ({'relative to lag 0' if args.normalise else 'absolute'}, mean over "
-        f"{decay['positions'].max()} positions of {source}) at lag:"
-    )
-    print(f"{'model':32s} {'layer':>5s} {'state':6s} " + " ".join(f"{k:>9d}" for k in lags))
-    for (model, layer, state), rows in decay.groupby(["model", "layer", "state"], sort=False):
-        top = args.layer or decay.loc[decay["model"] == model, "layer"].max()
-        if layer == top:
-            values = rows.set_index("lag")[column]
-            print(
-                f"{model:32s} {layer:5d} {state:6s} " + " ".join(f"{values[k]:9.2e}" for k in lags)
-            )
-    print("spectral radius of W_hh (per gate block for LSTM/GRU):")
-    for (model, layer), rows in spectral.groupby(["model", "layer"], sort=False):
-        blocks = ", ".join(f"{b} {r:.3f}" for b, r in zip(rows["block"], rows["radius"]))
-        print(f"  {model:30s} layer {layer}: {blocks}")
-    print(f"wrote {out}/decay.csv, spectral.csv, decay.html")
-
-
-# --- saturation ----------------------------------------------------------------------------
-def add_saturation(subparsers) -> None:
-    p = command(
-        subparsers,
-        "saturation",
-        "gate saturation: how often each gate is nearly shut (< 0.1) or open (> 0.9)",
-        "  probe saturation --recording rec/linux-lstm\n"
-        "  probe saturation --recording rec/wp --out out/saturation --top 20",
-    )
-    p.add_argument("--recording", required=True, help="a recording of an LSTM or GRU")
-    p.add_argument("--out", help="folder for saturation.csv and saturation.html")
-    p.add_argument("--force", action="store_true", help="overwrite those files if they exist")
-    p.add_argument("--top", type=positive_int, default=10, help="integrator gates to list")
-    p.set_defaults(func=cmd_saturation)
-
-
-def cmd_saturation(args) -> None:
-    from probe.plots import saturation_figure
-    from probe.recording import Recording
-    from probe.saturation import gate_saturation, integrators, saturation_summary
-
-    recording = Recording.open(args.recording)
-    out = check_out_folder(args.out, ("saturation.csv", "saturation.html"), args.force)
-    saturation = gate_saturation(recording, progress=True)
-    print(
-        f"gate saturation over {recording.chars:,} chars of {recording.name} "
-        "(fraction of chars < 0.1 / > 0.9, units mostly so):"
-    )
-    print(saturation_summary(saturation).to_string(index=False, float_format="{:.3f}".format))
-    top = integrators(saturation, recording.config["cell"], args.top)
-    print(
-        f"most right-saturated {top['kind'].iloc[0] if len(top) else 'forget'} units "
-        "(candidate integrators; color the text by one in the dashboard or `probe export`):"
-    )
-    for row in top.itertuples():
-        print(f"  {row.unit:24s} open {row.right:6.1%}  shut {row.left:6.1%}  mean {row.mean:.3f}")
-    if out:
-        figure = saturation_figure(saturation)
-        write_files(
-            out,
-            {
-                "saturation.csv": lambda path: saturation.to_csv(path, index=False),
-                "saturation.html": lambda path: figure.write_html(path, include_plotlyjs=True),
-            },
-        )
-        print(f"wrote {out}/saturation.csv, saturation.html")

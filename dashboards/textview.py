@@ -116,6 +116,7 @@ def layout(context: Context) -> html.Div:
                             marks=None,
                             updatemode="mouseup",
                             tooltip={"placement": "bottom"},
+                            allow_direct_input=False,  # "go to char" is the number box
                         ),
                         className="slider",
                     ),

@@ -1,28 +1,37 @@
 """Draw a `TextHeatmap` with matplotlib: one rectangle per character, real text on top.
 
 Coordinates are points (1/72 inch) from the top-left, so the page is exactly as large as the
-text needs. Each character's rectangle gets the SVG id `char-PANEL-POSITION` and text is drawn
-as runs of one foreground color, so PDF and SVG keep words selectable and searchable.
+text and its labels need. A panel's character rectangles are one SVG group `chars-PANEL` (its
+underlines `track-PANEL-TRACK`, its colorbar `colorbar-PANEL`), and text is drawn as runs of
+one foreground color, so PDF and SVG keep words selectable and searchable.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba_array
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Rectangle
+from matplotlib.textpath import TextToPath
 
 from probe.colors import range_labels, text_color, to_hex
-from probe.export import LABEL_FONT, MONO_FONT, Line, Panel, TextHeatmap, track_color
+from probe.errors import ProbeError
+from probe.export import Panel, TextHeatmap, track_color
+from probe.layout import LABEL_FONT, MONO_FONT, Line
 
 ADVANCE = 0.60205  # DejaVu Sans Mono advance width in em (1233/2048): one column
 MARGIN = 3.0
 COLORBAR_WIDTH = 64.0
 COLORBAR_STEPS = 33
+MAX_PAGE = 14_400  # points a side (200 inches): PDF viewers (Acrobat's limit) draw no more
+# SVG names its fonts (PDF embeds them): where DejaVu is missing, any monospace keeps columns
+MONO_FAMILY = [MONO_FONT, "monospace"]
 
 
 @dataclass
@@ -67,11 +76,38 @@ def text_extent(lines: list[Line]) -> int:
     return max((int(l.columns[-1] + l.widths[-1]) for l in lines if len(l.columns)), default=1)
 
 
+@lru_cache(maxsize=1024)
+def text_width(text: str, size: float, weight: str = "normal") -> float:
+    """The width in points of text in the label font (measured, as matplotlib will draw it)."""
+    font = FontProperties(family=LABEL_FONT, size=size, weight=weight)
+    return TextToPath().get_text_width_height_descent(text, font, ismath=False)[0]
+
+
+def colorbar_width(panel: Panel, font: float) -> float:
+    """Width of a label row's colorbar with its two value labels, as `draw_label_row` places it."""
+    small = 0.8 * font
+    bottom, top = range_labels(panel.low, panel.limit)
+    return text_width(bottom, small) + COLORBAR_WIDTH + text_width(top, small) + 0.8 * small
+
+
+def legend_width(names: list[str], font: float) -> float:
+    return sum(legend_item(name, font) for name in names)
+
+
+def legend_item(name: str, font: float) -> float:
+    """Width of one underline legend entry: its swatch, its text and the gap after it."""
+    return 2.6 * font + text_width(f"underline: {name}", 0.85 * font) + font
+
+
 def label_width(heatmap: TextHeatmap, font: float) -> float:
-    """Rough width of the widest label row (label text, plus the colorbar when shown)."""
-    longest = max(len(panel.label) for panel in heatmap.panels)
-    colorbar = COLORBAR_WIDTH + 8 * 0.55 * font * 0.8 * 2 + 12 if heatmap.colorbar else 0.0
-    return longest * 0.58 * font * 0.95 + colorbar
+    """Width of the widest label row: the label, a gap, then the colorbar when shown."""
+    rows = [
+        text_width(panel.label, 0.95 * font)
+        + (2 * font + colorbar_width(panel, font) if heatmap.colorbar else 0.0)
+        for panel in heatmap.panels
+    ]
+    title = text_width(heatmap.title, 1.15 * font, "bold") if heatmap.title else 0.0
+    return max(*rows, title, legend_width(heatmap.track_names, font))
 
 
 def draw_heatmap(heatmap: TextHeatmap) -> Figure:
@@ -96,6 +132,12 @@ def draw_heatmap(heatmap: TextHeatmap) -> Figure:
     )
 
     width, height = math.ceil(width), math.ceil(height)  # whole points: exact PNG sizes
+    if max(width, height) > MAX_PAGE:
+        raise ProbeError(
+            f"the figure would be {width / 72:.0f} x {height / 72:.0f} inches: PDF viewers draw "
+            f"no more than {MAX_PAGE // 72} a side; show fewer chars or units, a larger --width, "
+            "or export .html"
+        )
     figure = Figure(figsize=(width / 72, height / 72))
     ax = figure.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, width)
@@ -116,7 +158,7 @@ def draw_heatmap(heatmap: TextHeatmap) -> Figure:
         y += title_height
     for index, panel in enumerate(heatmap.panels):
         if geometry.label:
-            draw_label_row(ax, heatmap, panel, y, width, font)
+            draw_label_row(ax, heatmap, panel, index, y, width)
             y += geometry.label
         draw_panel(ax, heatmap, panel, index, y, geometry)
         y += len(panel.lines) * geometry.pitch + geometry.gap
@@ -125,63 +167,32 @@ def draw_heatmap(heatmap: TextHeatmap) -> Figure:
     return figure
 
 
-def draw_label_row(ax, heatmap: TextHeatmap, panel: Panel, y: float, width: float, font: float):
+def draw_label_row(ax, heatmap: TextHeatmap, panel: Panel, index: int, y: float, width: float):
     """The panel's label at the left and, at the right, its colorbar with the value range."""
+    font = heatmap.font_size
     middle = y + 0.8 * font
-    ax.text(
-        MARGIN,
-        middle,
-        panel.label,
-        fontsize=0.95 * font,
-        family=LABEL_FONT,
-        color="#222222",
-        va="center",
-        parse_math=False,
-    )
+    label = dict(family=LABEL_FONT, va="center", parse_math=False)
+    ax.text(MARGIN, middle, panel.label, fontsize=0.95 * font, color="#222222", **label)
     if not heatmap.colorbar:
         return
     small = 0.8 * font
-    right = width - MARGIN
     bottom_label, top_label = range_labels(panel.low, panel.limit)
+    right = width - MARGIN
+    ax.text(right, middle, top_label, fontsize=small, color="#444444", ha="right", **label)
+    bar_left = right - text_width(top_label, small) - 0.4 * small - COLORBAR_WIDTH
     ax.text(
-        right,
-        middle,
-        top_label,
-        fontsize=small,
-        family=LABEL_FONT,
-        color="#444444",
-        ha="right",
-        va="center",
-    )
-    bar_right = right - 4.2 * small
-    bar_left = bar_right - COLORBAR_WIDTH
-    ax.text(
-        bar_left - 0.4 * small,
-        middle,
-        bottom_label,
-        fontsize=small,
-        family=LABEL_FONT,
-        color="#444444",
-        ha="right",
-        va="center",
-    )
+        bar_left - 0.4 * small, middle, bottom_label, fontsize=small, color="#444444", ha="right",
+        **label,
+    )  # fmt: skip
     steps = panel.colorbar_values(COLORBAR_STEPS)
     step = COLORBAR_WIDTH / COLORBAR_STEPS
-    rectangles = [
-        (bar_left + i * step, middle - 0.35 * font, step, 0.7 * font) for i in range(COLORBAR_STEPS)
-    ]
+    top = middle - 0.35 * font
+    rectangles = [(bar_left + i * step, top, step, 0.7 * font) for i in range(COLORBAR_STEPS)]
     colors = to_hex(steps, panel.limit, heatmap.colormap_of(panel), panel.low)
-    ax.add_collection(boxes(rectangles, colors, "colorbar", 0.2), autolim=False)
-    ax.add_artist(
-        Rectangle(
-            (bar_left, middle - 0.35 * font),
-            COLORBAR_WIDTH,
-            0.7 * font,
-            facecolor="none",
-            edgecolor="#888888",
-            linewidth=0.4,
-        )
-    )
+    ax.add_collection(boxes(rectangles, colors, f"colorbar-{index}", 0.2), autolim=False)
+    outline = Rectangle((bar_left, top), COLORBAR_WIDTH, 0.7 * font, facecolor="none")
+    outline.set(edgecolor="#888888", linewidth=0.4)
+    ax.add_artist(outline)
 
 
 def boxes(rectangles: list[tuple], colors: list[str], gid: str, line_width: float = 0.3):
@@ -213,19 +224,20 @@ def draw_panel(ax, heatmap: TextHeatmap, panel: Panel, index: int, top: float, g
     ax.add_collection(
         boxes(rectangles, [fills[p] for p in positions], f"chars-{index}"), autolim=False
     )
+    for track, name in enumerate(heatmap.track_names):
+        if name in panel.tracks:
+            underlines = track_boxes(panel.lines, panel.tracks[name], track, top + g.line + 1.0, g)
+            ax.add_collection(boxes(*underlines, f"track-{index}-{track}", 0.0), autolim=False)
     for row, line in enumerate(panel.lines):
         y = top + row * g.pitch
         draw_text_runs(ax, line, inks, y, g)
-        for track, name in enumerate(heatmap.track_names):
-            if name in panel.tracks:
-                draw_track(ax, line, panel.tracks[name], track, y + g.line + 1.0, g)
         if line.note:
             ax.text(
                 MARGIN + (g.columns + 1) * g.cell,
                 y + 0.92 * g.font,
                 line.note,
                 fontsize=0.9 * g.font,
-                family=MONO_FONT,
+                family=MONO_FAMILY,
                 color="#333333",
                 va="baseline",
             )
@@ -257,7 +269,7 @@ def draw_text_runs(ax, line: Line, inks: np.ndarray, y: float, g: Geometry) -> N
                 y + 0.92 * g.font,
                 run,
                 fontsize=g.font,
-                family=MONO_FONT,
+                family=MONO_FAMILY,
                 color=inks[line.positions[start]],
                 va="baseline",
                 ha="left",
@@ -266,32 +278,26 @@ def draw_text_runs(ax, line: Line, inks: np.ndarray, y: float, g: Geometry) -> N
         start = end
 
 
-def draw_track(ax, line: Line, values: np.ndarray, track: int, top: float, g: Geometry) -> None:
-    """Underline the characters where a feature is non-zero (opacity follows its size)."""
-    shown = np.asarray(values[line.positions], float)
+def track_boxes(lines: list[Line], values: np.ndarray, track: int, top: float, g: Geometry):
+    """The underlines of one feature under a panel's rows, where it is non-zero (opacity
+    follows its size): (rectangles, RGBA colors), for one collection."""
     peak = float(np.abs(values).max()) or 1.0
-    color = track_color(track)
-    y = top + 2.0 * track
-    start = 0
-    for end in range(1, len(shown) + 1):
-        if end < len(shown) and shown[end] == shown[start]:
-            continue
-        if shown[start] != 0:
-            x = MARGIN + line.columns[start] * g.cell
-            stop = MARGIN + (line.columns[end - 1] + line.widths[end - 1]) * g.cell
-            alpha = float(np.clip(abs(shown[start]) / peak, 0.2, 1.0))
-            ax.add_artist(
-                Rectangle(
-                    (x, y),
-                    stop - x,
-                    1.4,
-                    facecolor=color,
-                    edgecolor="none",
-                    alpha=alpha,
-                    gid=f"track-{track}",
-                )
-            )
-        start = end
+    red, green, blue, _ = to_rgba_array(track_color(track))[0]
+    rectangles, colors = [], []
+    for row, line in enumerate(lines):
+        shown = np.asarray(values[line.positions], float)
+        y = top + row * g.pitch + 2.0 * track
+        start = 0
+        for end in range(1, len(shown) + 1):
+            if end < len(shown) and shown[end] == shown[start]:
+                continue
+            if shown[start] != 0:
+                x = MARGIN + line.columns[start] * g.cell
+                stop = MARGIN + (line.columns[end - 1] + line.widths[end - 1]) * g.cell
+                rectangles.append((x, y, stop - x, 1.4))
+                colors.append((red, green, blue, np.clip(abs(shown[start]) / peak, 0.2, 1.0)))
+            start = end
+    return rectangles, colors
 
 
 def draw_track_legend(ax, names: list[str], top: float, font: float) -> None:
@@ -312,4 +318,4 @@ def draw_track_legend(ax, names: list[str], top: float, font: float) -> None:
             va="center",
             parse_math=False,
         )
-        x += 2.6 * font + (len(name) + 12) * 0.55 * 0.85 * font + font
+        x += legend_item(name, font)

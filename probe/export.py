@@ -14,7 +14,6 @@ and then drawn by matplotlib (PDF/SVG/PNG: text stays text, fonts embedded) or w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -39,13 +38,19 @@ from probe.figure_files import (  # noqa: F401 (export_plot is public here)
     format_of,
     save_bytes,
 )
+from probe.layout import (  # noqa: F401 (the marks and fonts are public here)
+    CONTROL_MARK,
+    LABEL_FONT,
+    MONO_FONT,
+    NEWLINE_MARK,
+    TAB_MARK,
+    Line,
+    layout_text,
+)
 from probe.recording import Recording
 from probe.units import Unit, name_list
 
 LOSS = "loss"  # a panel of the model's per-char loss in bits, as the dashboard colors by loss
-TAB_MARK, NEWLINE_MARK, CONTROL_MARK = "→", "↵", "·"
-MONO_FONT = "DejaVu Sans Mono"  # ships with matplotlib, so every machine draws the same glyphs
-LABEL_FONT = "DejaVu Sans"
 # Feature tracks under the text: distinct, colorblind-safe (Okabe-Ito), the same everywhere.
 TRACK_COLORS = ["#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#0072b2", "#000000"]
 
@@ -53,17 +58,6 @@ TRACK_COLORS = ["#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#0072b2"
 def track_color(track: int) -> str:
     """The color of feature track `track` (0-based) in the dashboard and every export."""
     return TRACK_COLORS[track % len(TRACK_COLORS)]
-
-
-@dataclass
-class Line:
-    """One row of a figure: which characters sit in which columns, and what is drawn there."""
-
-    positions: np.ndarray  # index of each box's character in the panel text
-    columns: np.ndarray  # first column of each box
-    widths: np.ndarray  # columns each box spans (a tab spans several)
-    glyphs: list[str]  # the string drawn in each box (as wide as the box)
-    note: str = ""  # drawn right of the line (the sheet puts the unit's value there)
 
 
 @dataclass
@@ -138,75 +132,6 @@ class TextHeatmap:
 
     def _repr_svg_(self) -> str:
         return self.to_bytes("svg").decode("utf-8")
-
-
-# ----------------------------------------------------------------------------- layout
-
-
-@lru_cache(maxsize=4096)
-def drawable(char: str) -> bool:
-    """Whether the monospace font has a glyph for char (others would break column alignment)."""
-    from matplotlib import font_manager, ft2font
-
-    font = ft2font.FT2Font(font_manager.findfont(font_manager.FontProperties(family=MONO_FONT)))
-    return font.get_char_index(ord(char)) != 0
-
-
-def glyph(char: str, show_whitespace: bool) -> str:
-    """What one ordinary (not tab, not newline) character is drawn as, one column wide."""
-    if char == " ":
-        return " "
-    if ord(char) < 32 or ord(char) == 127:
-        return CONTROL_MARK if show_whitespace else " "
-    return char if drawable(char) else "?"
-
-
-def layout_text(
-    text: str, width: int, show_whitespace: bool = False, tab_size: int = 4, wrap: bool = True
-) -> list[Line]:
-    """Place characters in rows of at most `width` columns.
-
-    A newline ends its row (it keeps a box of its own at the row's end, so its value shows);
-    tabs expand to the next tab stop; rows longer than `width` wrap. With `wrap=False` (the sheet)
-    everything stays on one row and newlines are drawn as a mark.
-    """
-    lines: list[Line] = []
-    row: list[tuple[int, int, int, str]] = []
-    column = 0
-
-    def end_row() -> None:
-        nonlocal row, column
-        positions, columns, widths, glyphs = zip(*row) if row else ((), (), (), ())
-        lines.append(
-            Line(
-                np.array(positions, int),
-                np.array(columns, int),
-                np.array(widths, int),
-                list(glyphs),
-            )
-        )
-        row, column = [], 0
-
-    for position, char in enumerate(text):
-        span = 1
-        if char == "\t":
-            span = tab_size - column % tab_size
-            if wrap:
-                span = max(1, min(span, width - column))
-            shown = (TAB_MARK if show_whitespace else " ") + " " * (span - 1)
-        elif char == "\n":
-            shown = NEWLINE_MARK if show_whitespace or not wrap else " "
-        else:
-            shown = glyph(char, show_whitespace)
-        if wrap and column + span > width and row and char != "\n":  # a newline may overhang
-            end_row()
-        row.append((position, column, span, shown))
-        column += span
-        if wrap and char == "\n":
-            end_row()
-    if row or not lines:
-        end_row()
-    return lines
 
 
 # ----------------------------------------------------------------------------- building figures
@@ -289,7 +214,8 @@ def unit_label(
     whole = recording.unit(unit) if features else None
     for name, column in features.items():
         r = correlation(whole, column)
-        parts.append(f"r={r:.2f} with {name}" if np.isfinite(r) else f"r=n/a with {name}")
+        shown = f"{round(r, 2) + 0.0:.2f}".replace("-", "−") if np.isfinite(r) else "n/a"
+        parts.append(f"r={shown} with {name}")  # + 0.0: no "−0.00"
     return " · ".join(parts)
 
 
@@ -373,18 +299,19 @@ def top_contexts_sheet(
     if len(contexts) == 0:
         raise ProbeError(f"unit {unit} is never {sign} on this text: no contexts to show")
     columns = feature_columns(recording, features)
-    lead = int((contexts["position"] - contexts["start"]).max())  # the peak's column
     pieces, lines, highlights, offset = [], [], [], 0
     for row in contexts.itertuples():
         piece = recording.text[row.start : row.stop]
         (line,) = layout_text(piece, len(piece) + 1, show_whitespace=True, wrap=False)
         line.positions += offset
-        line.columns += lead - (row.position - row.start)
         line.note = f"{squashed(row.value, tanh):+.2f}"
         lines.append(line)
         highlights.append(offset + row.position - row.start)
         pieces.append((row.start, row.stop))
         offset += len(piece)
+    peaks = [int(line.columns[h - line.positions[0]]) for line, h in zip(lines, highlights)]
+    for line, peak in zip(lines, peaks):  # aligned on the peak's column (a tab spans several)
+        line.columns += max(peaks) - peak
     gather = np.concatenate([np.arange(a, b) for a, b in pieces])
     low, top = unit_range(recording, unit, limit, tanh)
     panel = Panel(

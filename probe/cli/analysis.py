@@ -166,7 +166,8 @@ def add_export(subparsers) -> None:
         "--colormap",
         default="rdbu",
         choices=["rdbu", "puor", "paper", "gray"],
-        help="rdbu (colorblind-safe, default), puor, paper (the paper's red/blue)",
+        help="rdbu (colorblind-safe, default), puor, paper (the paper's red/blue), gray (white "
+        "to black: best for gates and the loss, which start at 0)",
     )
     p.add_argument(
         "--limit",

@@ -31,13 +31,16 @@ READ_SPANS = """() => {
 }"""
 
 
+CRLF_TEXT = "int x = 1;\r\n\x0c/* two 😀 */\r\n"
+
+
 @pytest.fixture(scope="module")
 def crlf_recording(tiny_checkpoint, tmp_path_factory):
-    """A short recording of text with Windows line ends (as War and Peace has) and a form feed,
-    of states only (no gates)."""
+    """A short recording of text with Windows line ends (as War and Peace has), a form feed, a
+    byte-order mark and an emoji (two UTF-16 code units), of states only (no gates)."""
     from probe.record import record
 
-    text = "int x = 1;\r\n\x0c/* two */\r\n" * 100
+    text = "\ufeff" + CRLF_TEXT * 100
     out = tmp_path_factory.mktemp("rec") / "crlf"
     return record(tiny_checkpoint, text, out, kinds=["cell", "hidden"], twin=False, progress=False)
 
@@ -346,12 +349,25 @@ def test_crlf_text_is_single_spaced(page, server):
         """() => Array.from(document.querySelectorAll('#text-body span'))
             .slice(0, 60).map((s) => Math.round(s.getBoundingClientRect().top))"""
     )
-    text = "int x = 1;\r\n\x0c/* two */\r\n" * 3
+    text = "\ufeff" + CRLF_TEXT * 3
     lines = [text[:i].count("\n") for i in range(60)]  # each char's line
     line_height = tops[lines.index(1)] - tops[0]
     assert line_height > 0
     expected = [tops[0] + line * line_height for line in lines]
     assert all(abs(top - want) <= 1 for top, want in zip(tops, expected, strict=True)), tops
+
+
+def test_each_char_is_one_span_in_its_color_whatever_its_utf16_length(page, server, crlf_recording):
+    page.goto(server + "?rec=1&unit=1:cell:0&pos=0")
+    shown = wait_for_key(page, "1|unit|")
+    text, spans = crlf_recording.text, shown["spans"]
+    assert shown["start"] == 0 and len(spans) == len(text)  # all of it fits one window
+    invisible = {"\ufeff", "\r", "\x0c"}  # drawn as a mark, from CSS
+    assert [t for t, _ in spans] == ["" if c in invisible else c for c in text]
+    limit = symmetric_limit(crlf_recording.unit("1:cell:0"))
+    expected = to_rgb(crlf_recording.unit("1:cell:0"), limit, "rdbu")
+    got = np.array([[int(x) for x in color[4:-1].split(",")[:3]] for _, color in spans])
+    assert np.abs(got - expected.astype(int)).max() <= 1  # after the emojis too
 
 
 def test_loss_is_colored_white_up(page, server, tiny_recording):

@@ -79,7 +79,8 @@
       (payload.start + payload.text.length) + "</span>" + tracks + more;
   }
 
-  const CONTROL = /[\x00-\x08\x0b-\x1f\x7f]/; // all but tab and newline
+  // Control and format chars (a BOM, a zero-width space) but tab and newline: no glyph of their own.
+  const CONTROL = /^(?![\t\n])[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]$/u;
   const ESCAPE = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
   let current = null; // the payload on screen, for hover titles and brushing
 
@@ -241,6 +242,8 @@
   function render(payload, fromStep) {
     const body = document.getElementById("text-body");
     if (!payload || !body) return window.dash_clientside.no_update;
+    // Code points, as Python indexes the values (a JS string counts an emoji twice).
+    if (typeof payload.text === "string") payload.text = Array.from(payload.text);
     const table = payload.anchors.map(hexToRgb);
     const inks = payload.tracks.map((t) => ({
       rgb: hexToRgb(t.color).join(","),

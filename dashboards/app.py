@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import dash
-from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboards import panels, textview
 from dashboards.context import (
@@ -21,6 +21,7 @@ from dashboards.context import (
     Context,
     View,
     check_view,
+    nearest_unit,
     next_strong,
     parse_query,
     query_fields,
@@ -54,11 +55,18 @@ def navigate(context: Context, view: View, trigger, value, controls: dict) -> tu
     if isinstance(trigger, dict) and trigger.get("type") == "saturation-plot":  # a point clicked
         points = (value or {}).get("points") or [{}]
         view = replace(view, unit=points[0].get("customdata") or view.unit)
-    elif isinstance(trigger, dict):  # a clicked result: "UNIT@POS", either part may be empty
-        unit, _, pos = trigger["target"].partition("@")
-        view = replace(view, unit=unit or view.unit, pos=int(pos) if pos else view.pos)
+    elif isinstance(trigger, dict):  # a clicked result: "REC|UNIT@POS", UNIT or POS may be empty
+        rec, _, target = trigger["target"].partition("|")
+        unit, _, pos = target.partition("@")
+        pos = int(pos) if pos else view.pos  # the recording it was found in, shown again
+        view = replace(view, rec=int(rec), unit=unit or view.unit, pos=pos)
     elif trigger == "rec-select":
         view = replace(view, rec=int(value))
+        old, new = Unit.parse(before.unit), context.recording(view.rec)
+        unit = nearest_unit(new, old)
+        if unit != old:
+            notes.append(f"{new.name} has no {old}; showing {unit}")
+        view = replace(view, unit=str(unit))
     elif trigger in ("layer-select", "kind-select", "index-input"):
         layer, kind = controls["layer-select"], controls["kind-select"]
         if (layer, kind) not in recording.layer_kinds:  # a layer change keeps the kind if it can
@@ -105,6 +113,18 @@ def navigate(context: Context, view: View, trigger, value, controls: dict) -> tu
         view = replace(view, pos=pos)
     view, messages = check_view(context, view)
     return view, notes + messages
+
+
+def shown_payload(context: Context, view: View) -> tuple[View, dict, list[str]]:
+    """(view, its window's payload, messages); a view whose features cannot be computed (a
+    regex past its time limit) is shown without its regex, else without a new payload."""
+    try:
+        return view, textview.window_payload(context, view), []
+    except ProbeError as error:
+        if not view.regex:
+            return view, no_update, [str(error)]
+        view, payload, problems = shown_payload(context, replace(view, regex=""))
+        return view, payload, [f"{error}; shown without it", *problems]
 
 
 def control_values(context: Context, view: View) -> dict:
@@ -186,6 +206,7 @@ def build_layout(context: Context) -> html.Div:
             dcc.Store(id="view"),
             dcc.Store(id="unit-key"),
             dcc.Store(id="view-sync"),
+            dcc.Store(id="sync-cancelled"),
             html.Header(
                 [
                     html.H1("probe"),
@@ -242,6 +263,19 @@ def register(app: dash.Dash, context: Context) -> None:
         "cmap-select": ("cmap-select", "value"),
     }
 
+    user_actions = [
+        *(Input(c, "value") for c in CONTROLS),
+        Input("jump", "value"),
+        Input({"type": "saturation-plot", "place": ALL}, "clickData"),  # made on first view
+        panels.GOTO,
+    ]
+    app.clientside_callback(  # before on_navigate sends the action: see probe.js's step()
+        ClientsideFunction(namespace="probe", function_name="cancelSync"),
+        Output("sync-cancelled", "data"),
+        *user_actions,
+        prevent_initial_call=True,
+    )
+
     @app.callback(
         Output("view", "data"),
         Output("url", "search"),
@@ -257,10 +291,11 @@ def register(app: dash.Dash, context: Context) -> None:
         *(Input(b, "n_clicks") for b in BUTTONS),
         Input({"type": "saturation-plot", "place": ALL}, "clickData"),  # made on first view
         panels.GOTO,
+        State("unit-key", "data"),
         State("view", "data"),
     )
     def on_navigate(search, *args):
-        previous = args[-1]
+        shown_key, previous = args[-2:]
         controls = dict(zip(CONTROLS, args[: len(CONTROLS)], strict=True))
         trigger = ctx.triggered_id
         fired = ctx.triggered[0]["value"] if ctx.triggered else None
@@ -275,14 +310,14 @@ def register(app: dash.Dash, context: Context) -> None:
         else:
             view, messages = navigate(context, old, trigger, fired, controls)
         if trigger != "view-sync":
-            try:
-                payload = textview.window_payload(context, view)
-            except ProbeError as error:  # e.g. a feature the text cannot compute
-                payload, messages = no_update, [*messages, str(error)]
+            view, payload, problems = shown_payload(context, view)
+            messages = [*messages, *problems]
         shown = control_values(context, view)
         if trigger in (None, "url"):  # a bad regex from the URL stays in the box, to be fixed
             shown["regex-input"] = query_fields(search).get("regex", "").strip() or view.regex
         before = control_values(context, old) if old and trigger != "url" else {}
+        # What the controls show now: behind the view after a step not yet handed over.
+        before.update((key, value) for key, value in controls.items() if key in before)
 
         # Never overwrite what the user typed in the control that fired, but a unit index the
         # view had to clamp (the box would name a unit that is not shown).
@@ -293,7 +328,7 @@ def register(app: dash.Dash, context: Context) -> None:
 
         values = [no_update if unchanged(key) else shown[key] for key in control_props]
         unit_key = f"{view.rec}|{view.unit}|{view.cmap}"
-        changed = old is None or f"{old.rec}|{old.unit}|{old.cmap}" != unit_key
+        changed = unit_key != shown_key  # (not the view's: a step sets it before handing over)
         banner = html.Div([html.Div(m) for m in messages]) if messages else None
         tab = "text" if isinstance(trigger, dict) else no_update  # a clicked result is shown
         return (view.to_json(), view.query(), banner, unit_key if changed else no_update, payload,

@@ -182,6 +182,15 @@ def default_unit(recording: Recording) -> str:
     return str(Unit(layer, kind, 0))
 
 
+def nearest_unit(recording: Recording, unit: Unit) -> Unit:
+    """The unit of a recording nearest to one of another: the same layer, kind and index
+    where it has them, else its top layer, hidden state (what every cell has), last index."""
+    layer = min(unit.layer, max(layer for layer, _ in recording.layer_kinds))
+    kinds = [kind for at, kind in recording.layer_kinds if at == layer]
+    kind = unit.kind if unit.kind in kinds else "hidden" if "hidden" in kinds else kinds[0]
+    return Unit(layer, kind, min(unit.index, recording.units_in(layer, kind) - 1))
+
+
 def check_view(context: Context, view: View) -> tuple[View, list[str]]:
     """The view with every out-of-range value replaced by a safe default, plus messages."""
     messages = []

@@ -19,15 +19,16 @@ from probe.colors import to_rgb
 from probe.errors import ProbeError
 
 
-def goto(target: str, children, place: str, title: str = "", span=None) -> html.Button:
-    """A result the user can click to jump to a unit and/or position ("UNIT@POS"); with
-    `span` (start, stop), probe.js marks those chars once the text is there."""
+def goto(rec: int, target: str, children, place: str, title: str = "", span=None) -> html.Button:
+    """A result the user can click to jump to a unit and/or position ("UNIT@POS") of the
+    recording it was found in (shown again if another is shown by then); with `span` (start,
+    stop), probe.js marks those chars once the text is there."""
     marked = {"data-span": f"{span[0]}:{span[1]}"} if span else {}
     return html.Button(
         children,
-        id={"type": "goto", "target": target, "place": place},
+        id={"type": "goto", "target": f"{rec}|{target}", "place": place},
         className="goto",
-        title=title or f"show {target}",
+        title=title or f"show {target.rstrip('@')}",
         **marked,
     )
 
@@ -87,16 +88,17 @@ def search_table(context: Context, view: View, top: int = 10) -> html.Table | ht
             message = "constant on this text: no unit can track it"
             rows.append(html.Tr([html.Td(feature), html.Td(message, colSpan=6, className="hint")]))
             continue
-        rows += [search_row(feature, row) for row in group.itertuples()]
+        rows += [search_row(view.rec, feature, row) for row in group.itertuples()]
+    name = context.recording(view.rec).name
     return html.Div(
         [
-            html.Div(f"for {', '.join(view.feature_names)}", className="sub"),
+            html.Div(f"for {', '.join(view.feature_names)} on {name}", className="sub"),
             html.Table([html.Thead(header), html.Tbody(rows)], className="search-table"),
         ]
     )
 
 
-def search_row(feature: str, row) -> html.Tr:
+def search_row(rec: int, feature: str, row) -> html.Tr:
     """One result; greyed where the score does not beat a null (chance-level tracking)."""
     nulls = [getattr(row, name, math.nan) for name in ("null_init", "null_shift")]
     beaten = [null for null in nulls if null is not None and row.score <= null]
@@ -107,7 +109,7 @@ def search_row(feature: str, row) -> html.Tr:
         else "",
         children=[
             html.Td(feature),
-            html.Td(goto(f"{row.unit}@", row.unit, f"search-{feature}-{row.unit}")),
+            html.Td(goto(rec, f"{row.unit}@", row.unit, f"search-{feature}-{row.unit}")),
             *(html.Td(number(getattr(row, c, None))) for c in SEARCH_COLUMNS[2:]),
         ],
     )
@@ -140,10 +142,13 @@ def brush_results(context: Context, view: View, start, stop, threshold, kinds, o
     matches = match_spans(
         recording, units, float(threshold), top=20, exclude=(int(start), int(stop))
     )
-    unit_buttons = [goto(f"{unit}@{start}", str(unit), f"brush-{unit}") for unit in units[:40]]
+    unit_buttons = [
+        goto(view.rec, f"{unit}@{start}", str(unit), f"brush-{unit}") for unit in units[:40]
+    ]
     match_rows = [
         html.Li(
             goto(
+                view.rec,
                 f"@{row.start}",
                 [
                     html.B(f"{row.start}–{row.stop}"),
@@ -187,7 +192,8 @@ def contexts_list(context: Context, view: View, k: int = 8, width: int = 40) -> 
         label = html.Span(f"#{row.position} {row.value:+.3f} ", className="ctx-label")
         peak = int(row.position - row.start)  # outlined, as the view's focus
         snippet = colored_snippet(text, values, color_range, view.cmap, peak)
-        items.append(html.Li(goto(f"@{row.position}", [label, snippet], f"context-{number}")))
+        target = f"@{row.position}"
+        items.append(html.Li(goto(view.rec, target, [label, snippet], f"context-{number}")))
     return html.Ol(items, className="contexts")
 
 
@@ -344,7 +350,8 @@ def register(app, context: Context) -> None:
         view = View.from_json(view_data) if view_data else None
         if not view or not searched or searched == [view.rec, view.feature_names]:
             return None
-        return "the features changed since this search: search again to update it"
+        what = "recording shown" if searched[0] != view.rec else "features"
+        return f"the {what} changed since this search: search again to update it"
 
     @app.callback(
         Output("brush-results", "children"),

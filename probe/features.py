@@ -314,11 +314,12 @@ REPEAT = re.compile(r"(?<!\\)\{(\d*),?(\d*)\}")  # {n} {n,} {n,m} {,m}: not \{n}
 MAX_REPEATS = 100_000
 
 
-def regex_feature(pattern: str, seconds: float = REGEX_SECONDS) -> Feature:
+def regex_feature(pattern: str, seconds: float | None = None) -> Feature:
     """1 inside any non-empty match of pattern (multiline: ^ and $ work per line).
 
-    Matching a text stops with a ProbeError after `seconds`.
+    Matching a text stops with a ProbeError after `seconds` (default REGEX_SECONDS).
     """
+    seconds = REGEX_SECONDS if seconds is None else seconds
     if not pattern:
         raise ProbeError("empty regex: write re:PATTERN, e.g. re:[0-9]+")
     # a{n} compiles to n copies of a (~300 bytes each): a{1000000000} would take 300 GB.

@@ -58,7 +58,8 @@ def goto_ids(component) -> list[dict]:
 
 
 def goto_targets(component) -> list[str]:
-    return [component_id["target"] for component_id in goto_ids(component)]
+    """The UNIT@POS of each clickable result (each also names its recording: "REC|")."""
+    return [component_id["target"].partition("|")[2] for component_id in goto_ids(component)]
 
 
 def test_index_page_uses_no_external_assets(app):
@@ -159,7 +160,7 @@ def test_navigation(context, tiny_recording):
     assert new.unit == "1:cell:3" and messages == [
         "unit index 3.5 is not a whole number; showing 3"
     ]
-    new, _ = navigate(context, view, {"type": "goto", "target": "2:cell:1@777"}, 1, controls)
+    new, _ = navigate(context, view, {"type": "goto", "target": "0|2:cell:1@777"}, 1, controls)
     assert (new.unit, new.pos) == ("2:cell:1", 777)
     new, _ = navigate(context, replace(view, color="loss"), "next-unit", 1, controls)
     assert (new.unit, new.color) == ("1:cell:4", "unit")  # picking a unit shows it
@@ -219,6 +220,51 @@ def test_strong_means_off_its_rest_for_gates_and_the_loss(context, tiny_recordin
     controls = control_values(context, view)
     new, messages = navigate(context, replace(view, pos=end), "next-strong", 1, controls)
     assert new.pos == end and messages == [f"no high loss after char {end}"]
+
+
+@pytest.fixture(scope="module")
+def lstm_and_gru(tiny_recording, train_tiny, tmp_path_factory):
+    """A context serving the 2-layer LSTM's recording and a 1-layer GRU's (no cell state)."""
+    from probe.record import record
+
+    out = tmp_path_factory.mktemp("gru") / "rec"
+    gru = record(train_tiny("gru"), tiny_recording.text[:4000], out, twin=False, progress=False)
+    return build_app([tiny_recording, gru]).probe_context
+
+
+def test_switching_recording_keeps_the_unit_where_it_can(lstm_and_gru):
+    context = lstm_and_gru
+    view = View(unit="2:forget_gate:7", pos=100)
+    controls = {**control_values(context, view), "rec-select": 1}
+    new, messages = navigate(context, view, "rec-select", 1, controls)
+    assert (new.rec, new.unit) == (1, "1:hidden:7")  # the layer it has, its hidden state
+    assert messages == ["rec has no 2:forget_gate:7; showing 1:hidden:7"]  # its folder's name
+    view = View(unit="1:hidden:5", pos=100)
+    new, messages = navigate(context, view, "rec-select", 1, controls)
+    assert (new.rec, new.unit, messages) == (1, "1:hidden:5", [])
+
+
+def test_a_result_shows_the_recording_it_was_found_in(lstm_and_gru):
+    context = lstm_and_gru
+    table = search_table(context, View(rec=0, unit="1:cell:0", features=("in_comment",)))
+    target = goto_ids(table)[0]
+    assert target["target"].startswith("0|")
+    shown = View(rec=1, unit="1:hidden:0", features=("in_comment",))  # switched since
+    new, _ = navigate(context, shown, target, 1, control_values(context, shown))
+    assert new.rec == 0 and f"{new.unit}@" == target["target"].partition("|")[2]
+
+
+def test_a_regex_past_its_time_limit_is_dropped_from_the_view(context, monkeypatch):
+    """Else the URL keeps it, and every reload of the page hangs until it times out again."""
+    from dashboards.app import shown_payload
+    from probe import features
+
+    monkeypatch.setattr(features, "REGEX_SECONDS", 0.05)
+    view = View(unit="1:cell:0", features=("in_comment",), regex=r"(\w|\w)*\(")
+    shown, payload, messages = shown_payload(context, view)
+    assert shown == replace(view, regex="") and "regex=" not in shown.query()
+    assert [t["name"] for t in payload["tracks"]] == ["in_comment"]
+    assert len(messages) == 1 and "took over 0.05 s" in messages[0]
 
 
 def test_search_table_rows_jump_to_units(context):

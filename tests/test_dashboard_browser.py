@@ -233,6 +233,35 @@ def test_dashboard_end_to_end(page, server, tiny_recording, tmp_path):
     assert Path(screenshot).stat().st_size > 10_000
 
 
+# Click an element in the same frame as the text view shows a unit (its key): well inside
+# the 250 ms before a step hands its view over.
+CLICK_WHEN_SHOWN = """([key, selector]) => new Promise((resolve) => {
+  const poll = () => {
+    if ((document.getElementById('text-body').dataset.key || '').includes(key)) {
+      document.querySelector(selector).click();
+      resolve();
+    } else requestAnimationFrame(poll);
+  };
+  poll();
+})"""
+
+
+def test_a_change_right_after_steps_applies_on_top_of_them(page, server):
+    """Steps hand their view to Dash 250 ms late: a control changed meanwhile must start from
+    the stepped view, and the late hand-over must not undo it."""
+    page.goto(server + "?rec=0&unit=1:cell:3&pos=100")
+    wait_for_key(page, "|1:cell:3|")
+    for _ in range(3):
+        page.locator("body").press("j")
+    page.evaluate(CLICK_WHEN_SHOWN, ["|1:cell:6|", "#color-select input[value='loss']"])
+    page.wait_for_function("() => location.search.includes('color=loss')")
+    page.wait_for_timeout(1000)  # past any late hand-over
+    assert "unit=1%3Acell%3A6" in page.evaluate("location.search")
+    assert page.input_value("#index-input") == "6"
+    assert "loss" in page.inner_text("#legend")
+    assert page.locator("#color-select input[value='loss']").is_checked()
+
+
 def test_bad_url_shows_message_not_blank(page, server, tiny_recording):
     page.goto(server + "?rec=3&unit=7:bogus:1&pos=99999999&regex=(oops")
     shown = wait_for_key(page, "|1:cell:0|")

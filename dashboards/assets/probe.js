@@ -277,6 +277,12 @@
       const above = focus.getBoundingClientRect().top - body.getBoundingClientRect().top;
       body.scrollTop += above - body.clientHeight / 2;
     }
+    if (focus) { // a long line scrolls sideways: keep the focus in view that way too
+      const box = body.getBoundingClientRect(), spot = focus.getBoundingClientRect();
+      if (spot.left < box.left || spot.right > box.right) {
+        body.scrollLeft += spot.left - box.left - body.clientWidth / 2;
+      }
+    }
     return payload.key;
   }
 
@@ -340,6 +346,8 @@
       const answer = await response.json();
       const moved = !sameView(answer.view, current.view);
       render(answer.payload, true);
+      // The view at once (what a control changed next starts from), the URL and controls later.
+      if (moved) window.dash_clientside.set_props("view", { data: answer.view });
       const note = document.getElementById("step-note");
       if (note) note.textContent = (answer.messages || []).join(" · ");
       if (!moved) return; // nothing for Dash to catch up on
@@ -403,6 +411,12 @@
   });
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    probe: { render: render, setBrush: setBrush },
+    probe: {
+      render: render,
+      setBrush: setBrush,
+      // A control changed (Dash sends the change with the stepped view): a step's late
+      // hand-over would undo it.
+      cancelSync: () => { clearTimeout(syncTimer); return window.dash_clientside.no_update; },
+    },
   });
 })();

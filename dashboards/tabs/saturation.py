@@ -47,6 +47,7 @@ def saturation_panel(context: Context, rec: int) -> tuple[go.Figure, list]:
     top = integrators(table, recording.config["cell"], TOP)
     buttons = [
         goto(
+            rec,
             f"{row.unit}@",
             f"{row.unit} open {row.right:.0%}",
             f"saturation-{row.unit}",

@@ -237,9 +237,11 @@ def track_hex(track: int) -> str:
     return track_color(track).lstrip("#").upper()
 
 
-def underlines(tracks: tuple[int, ...], cells: int) -> str:
+def underlines(tracks: tuple[int, ...], columns: int) -> str:
     """One colored rule per feature on, stacked from the box's bottom (2pt apart, as in HTML)."""
-    return "".join(r"\probeunder{%s}{%d}{%.1fpt}" % (track_hex(t), cells, 1.5 * t) for t in tracks)
+    return "".join(
+        r"\probeunder{%s}{%d}{%.1fpt}" % (track_hex(t), columns, 1.5 * t) for t in tracks
+    )
 
 
 # The commands every .tex file defines (\providecommand: the first \input's stay).
@@ -250,7 +252,7 @@ LATEX_COMMANDS = [
     r"\providecommand{\probedraw}[1]{\makebox[\fontcharwd\font`x][l]{#1}}",
     r"\providecommand{\probebar}[4]{\rlap{\kern#1\fontcharwd\font`x"
     r"\rule[#2\fontcharwd\font`x]{#3\fontcharwd\font`x}{#4\fontcharwd\font`x}}}",
-    # Feature k's underline: a rule inside the bottom of the last #2 cells (as in HTML).
+    # Feature k's underline: a rule inside the bottom of the last #2 columns (as in HTML).
     r"\providecommand{\probeunder}[3]{\llap{\textcolor[HTML]{#1}{\rule[\dimexpr"
     r"-\dp\strutbox+#3\relax]{#2\fontcharwd\font`x}{0.6pt}}}}",
 ]
@@ -298,7 +300,8 @@ def to_latex(heatmap: TextHeatmap) -> str:
                         rgb_spec(rgb[position]),
                         chars,
                     )
-                pieces.append(box + underlines(on[position], end - start))
+                columns = int(line.widths[start:end].sum())  # a tab spans several
+                pieces.append(box + underlines(on[position], columns))
             note = "~~" + "".join(tt_char(c) for c in line.note) if line.note else ""
             out.append("".join(pieces) + note + r"\par")
         out.append("}")

@@ -1,9 +1,10 @@
-"""The .tex export under the default OT1 font encoding and T1: one column per character and the
-right glyphs."""
+"""The .tex export under the default OT1 font encoding and T1: one column per character, the
+right glyphs, underlines as long as the text they underline."""
 
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -93,3 +94,25 @@ def test_quotes_dashes_and_latin1_print_right_with_only_xcolor(prose_recording, 
     for glyph in "“”‘’²±½£©µ°":  # (× comes out of the bitmap TS1 font as another letter)
         assert glyph in printed
     assert not set("\\|{") & set(printed)  # OT1 typewriter's slots for “, — and –
+
+
+def underline_columns(row: str) -> int:
+    return sum(int(n) for n in re.findall(r"\\probeunder\{[0-9A-F]{6}\}\{(\d+)\}", row))
+
+
+def test_underlines_span_the_columns_of_tabs(prose_recording):
+    heatmap = text_heatmap(
+        prose_recording, ["1:cell:0"], 0, len(PROSE), width=60, features=["re:[^\\n]"]
+    )
+    (panel,) = heatmap.panels
+    on = panel.tracks["re:[^\\n]"] != 0
+    rows = [
+        row
+        for row in heatmap.to_bytes("tex").decode().splitlines()
+        if row.startswith("\\colorbox[RGB]")
+    ]
+    assert len(rows) == len(panel.lines) == 2, rows
+    for row, line in zip(rows, panel.lines, strict=True):
+        expected = int(line.widths[on[line.positions]].sum())
+        assert underline_columns(row) == expected
+    assert expected > len(line.positions) - 1  # the second row starts with a tab of 4 columns

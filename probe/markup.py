@@ -120,26 +120,95 @@ TEXT_ESCAPES = {
     "·": r"$\cdot$",
     "−": "-",
 }
-MARKS = {TAB_MARK: r"$\rightarrow$", NEWLINE_MARK: r"$\hookleftarrow$", CONTROL_MARK: r"$\cdot$"}
-SAFE_EXTRA = set("‘’“”–—") | {chr(c) for c in range(0xC0, 0x100)} - {"×", "÷"}
+# A cell must be exactly one typewriter column wide whatever the font encoding (OT1 by default,
+# T1 with fontenc). Raw Latin-1 works in both: OT1 builds accented letters and takes symbols
+# from TS1, whose typewriter glyphs are one column. OT1 has no «, », Ð, ð, Þ, þ.
+SAFE_EXTRA = {chr(c) for c in range(0xA1, 0x100)} - set("«»ÐðÞþ")
+# Symbols the kernel's TS1 (textcomp) gives one column wide in typewriter type.
+TEXT_SYMBOLS = {
+    "•": r"\textbullet",
+    "€": r"\texteuro",
+    "†": r"\textdagger",
+    "‡": r"\textdaggerdbl",
+    "™": r"\texttrademark",
+    "←": r"\textleftarrow",
+    "↑": r"\textuparrow",
+    "↓": r"\textdownarrow",
+    "−": r"\textminus",
+    "‰": r"\textperthousand",
+}
+TEXT_SAFE = SAFE_EXTRA | set("‘’“”–—")  # roman and sans type has these in OT1 and T1
+# OT1 typewriter has no curly quotes (“ is slot 92, a backslash): the roman ones fit a column.
+ROMAN_QUOTES = {
+    "‘": r"\textquoteleft",
+    "’": r"\textquoteright",
+    "“": r"\textquotedblleft",
+    "”": r"\textquotedblright",
+}
+
+# Marks and dashes no font gives at one column in every encoding ($\hookleftarrow$ is two, OT1
+# typewriter prints an en dash as "{"): drawn as rules, which need no package. A bar is
+# (x, y, width, height) in column widths from the cell's left edge and the baseline.
+Bar = tuple[float, float, float, float]
+AXIS, STROKE = 0.42, 0.09  # the height of a typewriter hyphen's middle, and its thickness
+
+
+def shaft(start: float, end: float) -> Bar:
+    return (start, AXIS - STROKE / 2, end - start, STROKE)
+
+
+def arrow_head(base: float, tip: float, half: float = 0.28, slices: int = 10) -> list[Bar]:
+    """A triangle from base to tip (either way) as vertical slices, each a little shorter."""
+    step = (tip - base) / slices
+    bars = []
+    for i in range(slices):
+        height = max(STROKE, 2 * half * (1 - i / slices))
+        bars.append(
+            (min(base + i * step, base + (i + 1) * step), AXIS - height / 2, abs(step), height)
+        )
+    return bars
+
+
+DRAWN: dict[str, list[Bar]] = {
+    TAB_MARK: [shaft(0.08, 0.6), *arrow_head(0.52, 0.94)],
+    NEWLINE_MARK: [
+        (0.8, AXIS - STROKE / 2, STROKE, 1.15 - AXIS),  # the stem, up to about cap height
+        shaft(0.3, 0.8 + STROKE),
+        *arrow_head(0.4, 0.06),
+    ],
+    "–": [shaft(0.12, 0.88)],
+    "—": [shaft(0.0, 1.0)],
+}
+
+
+def drawn(bars: list[Bar]) -> str:
+    return r"\probedraw{%s}" % "".join(r"\probebar{%.3f}{%.3f}{%.3f}{%.3f}" % bar for bar in bars)
 
 
 def tt_char(char: str) -> str:
     """One character for \\ttfamily, safe in any context and exactly one column wide."""
     if char.isascii() and char.isalnum():
         return char
-    if char == " ":
+    if char in " \xa0":
         return "~"
     if char.isascii() and char.isprintable():
         return "{\\char%d}" % ord(char)
-    if char in MARKS:
-        return r"\probecell{%s}" % MARKS[char]
+    if char in DRAWN:
+        return drawn(DRAWN[char])
+    if char == CONTROL_MARK:
+        return r"\probecell{$\cdot$}"
+    if char in ROMAN_QUOTES:
+        return r"\probecell{\rmfamily%s}" % ROMAN_QUOTES[char]
+    if char in TEXT_SYMBOLS:
+        return "{%s}" % TEXT_SYMBOLS[char]
+    if char == "\xad":  # a soft hyphen, drawn as a hyphen
+        return "-"
     return char if char in SAFE_EXTRA else "?"
 
 
 def text_escape(text: str) -> str:
     """Escape a label for ordinary (roman or sans) text."""
-    return "".join(TEXT_ESCAPES.get(c, c if c.isascii() or c in SAFE_EXTRA else "?") for c in text)
+    return "".join(TEXT_ESCAPES.get(c, c if c.isascii() or c in TEXT_SAFE else "?") for c in text)
 
 
 def rgb_spec(color: np.ndarray) -> str:
@@ -168,9 +237,25 @@ def track_hex(track: int) -> str:
     return track_color(track).lstrip("#").upper()
 
 
-def underlines(tracks: tuple[int, ...], cells: int) -> str:
+def underlines(tracks: tuple[int, ...], columns: int) -> str:
     """One colored rule per feature on, stacked from the box's bottom (2pt apart, as in HTML)."""
-    return "".join(r"\probeunder{%s}{%d}{%.1fpt}" % (track_hex(t), cells, 1.5 * t) for t in tracks)
+    return "".join(
+        r"\probeunder{%s}{%d}{%.1fpt}" % (track_hex(t), columns, 1.5 * t) for t in tracks
+    )
+
+
+# The commands every .tex file defines (\providecommand: the first \input's stay).
+LATEX_COMMANDS = [
+    r"\providecommand{\probeheatmapfont}{\footnotesize}",
+    r"\providecommand{\probecell}[1]{\makebox[\fontcharwd\font`x][c]{#1}}",
+    # A drawn cell: rules \probebar{x}{y}{width}{height}, in column widths (see DRAWN).
+    r"\providecommand{\probedraw}[1]{\makebox[\fontcharwd\font`x][l]{#1}}",
+    r"\providecommand{\probebar}[4]{\rlap{\kern#1\fontcharwd\font`x"
+    r"\rule[#2\fontcharwd\font`x]{#3\fontcharwd\font`x}{#4\fontcharwd\font`x}}}",
+    # Feature k's underline: a rule inside the bottom of the last #2 columns (as in HTML).
+    r"\providecommand{\probeunder}[3]{\llap{\textcolor[HTML]{#1}{\rule[\dimexpr"
+    r"-\dp\strutbox+#3\relax]{#2\fontcharwd\font`x}{0.6pt}}}}",
+]
 
 
 def to_latex(heatmap: TextHeatmap) -> str:
@@ -182,14 +267,10 @@ def to_latex(heatmap: TextHeatmap) -> str:
     out = [
         f"% probe text heatmap: {text_escape(names)}",
         f"% colormap {heatmap.colormap}; each unit's colors span the range labelled.",
-        "% Preamble needs: \\usepackage{xcolor}  (optional: \\usepackage[T1]{fontenc})",
+        "% Preamble needs: \\usepackage{xcolor} (either font encoding, the default OT1 or T1).",
         "% Use: \\input{this-file} (inside a figure environment if you like).",
         "% Resize: \\renewcommand{\\probeheatmapfont}{\\scriptsize} before \\input.",
-        r"\providecommand{\probeheatmapfont}{\footnotesize}",
-        r"\providecommand{\probecell}[1]{\makebox[\fontcharwd\font`x][c]{#1}}",
-        # Feature k's underline: a rule inside the bottom of the last #2 cells (as in HTML).
-        r"\providecommand{\probeunder}[3]{\llap{\textcolor[HTML]{#1}{\rule[\dimexpr"
-        r"-\dp\strutbox+#3\relax]{#2\fontcharwd\font`x}{0.6pt}}}}",
+        *LATEX_COMMANDS,
         r"\begingroup\setlength{\fboxsep}{0pt}\setlength{\fboxrule}{0.4pt}%",
         r"\setlength{\parindent}{0pt}\setlength{\parskip}{0pt}\probeheatmapfont",
     ]
@@ -219,7 +300,8 @@ def to_latex(heatmap: TextHeatmap) -> str:
                         rgb_spec(rgb[position]),
                         chars,
                     )
-                pieces.append(box + underlines(on[position], end - start))
+                columns = int(line.widths[start:end].sum())  # a tab spans several
+                pieces.append(box + underlines(on[position], columns))
             note = "~~" + "".join(tt_char(c) for c in line.note) if line.note else ""
             out.append("".join(pieces) + note + r"\par")
         out.append("}")

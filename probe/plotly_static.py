@@ -68,6 +68,12 @@ def colormap(scale, name: str = "plotly") -> LinearSegmentedColormap:
     return LinearSegmentedColormap.from_list(name, [(at, np.array(c) / 255) for at, c in stops])
 
 
+def plot_area(margin_left: float | None, width: float) -> tuple[float, float, float, float]:
+    """PLOT_AREA, its left edge moved right for a wider left margin (long y tick labels)."""
+    left = max(PLOT_AREA[0], (margin_left or 0) / width)
+    return (left, *PLOT_AREA[1:])
+
+
 def axis_name(ref: str | None, letter: str) -> str:
     """'x2' -> 'xaxis2', None or 'x' -> 'xaxis'."""
     ref = ref or letter
@@ -87,6 +93,7 @@ class Converter:
         self.layout = self.fig.layout
         width, height = self.layout.width or 700, self.layout.height or 450
         self.figure = Figure(figsize=(width / 100, height / 100))
+        self.area = plot_area(self.layout.margin.l, width)
         self.axes: dict[tuple[str, str], object] = {}
         self.categories: dict[int, list] = {}
         self.bars: dict[int, int] = {}
@@ -110,7 +117,7 @@ class Converter:
         if y_axis.overlaying and base is not None:
             ax = base.twinx()
         else:
-            left, bottom, right, top = PLOT_AREA
+            left, bottom, right, top = self.area
             (x0, x1), (y0, y1) = x_axis.domain or (0, 1), y_axis.domain or (0, 1)
             ax = self.figure.add_axes(
                 (
@@ -277,7 +284,7 @@ class Converter:
 
     def transform(self, xref: str | None, yref: str | None):
         """Matplotlib transform for a shape/annotation's x/y references."""
-        left, bottom, right, top = PLOT_AREA
+        left, bottom, right, top = self.area
         paper = BboxTransformTo(
             TransformedBbox(Bbox([[left, bottom], [right, top]]), self.figure.transFigure)
         )
@@ -372,7 +379,7 @@ class Converter:
         self.annotations()
         title = self.layout.title.text if self.layout.title else None
         if title:
-            self.figure.suptitle(plain(title), x=PLOT_AREA[0], ha="left", fontsize=11)
+            self.figure.suptitle(plain(title), x=self.area[0], ha="left", fontsize=11)
         named = [t for t in self.fig.data if t.name and t.showlegend is not False]
         if self.layout.showlegend is not False and (len(named) > 1 or self.layout.showlegend):
             handles = [h for ax in self.axes.values() for h in ax.get_legend_handles_labels()[0]]

@@ -17,6 +17,10 @@ from probe.errors import ProbeError
 PALETTE = qualitative.Safe  # colorblind-safe, one color per model / gate kind
 FONT = {"family": "DejaVu Sans, Arial, sans-serif", "size": 14}
 STATE_DASH = {"hidden": "solid", "cell": "dash"}
+# search_figure's sizes in CSS pixels: a bar, a panel at least, the gap between panels (x tick
+# labels, axis title, the next panel's title), a unit name's character at FONT's size, and the
+# figure at least (its title and the first panel's apart).
+BAR_PX, MIN_PANEL_PX, PANEL_GAP_PX, LABEL_CHAR_PX, MIN_HEIGHT_PX = 22, 110, 95, 9, 380
 
 
 def paper_layout(figure: go.Figure, title: str, height: int = 420) -> go.Figure:
@@ -173,26 +177,34 @@ def saturation_figure(saturation: pd.DataFrame, layer: int | None = None) -> go.
 
 def search_figure(search: pd.DataFrame) -> go.Figure:
     """Top units' scores per feature (a `probe.search.search` table) with the nulls as lines:
-    dashed = best random-init unit, dotted = best unit on the shifted feature."""
+    dashed = best random-init unit, dotted = best unit on the shifted feature.
+
+    Bars are horizontal, the best unit on top, so unit names read on the y axis however many
+    there are (side by side under vertical bars, ten names overlap); panels grow with the bars.
+    """
     if search.empty:
         raise ProbeError("no search results to plot")
     features = list(dict.fromkeys(search["feature"]))
+    panels = [max(MIN_PANEL_PX, BAR_PX * int((search["feature"] == f).sum())) for f in features]
+    plot_px = sum(panels) + PANEL_GAP_PX * (len(features) - 1)
     figure = make_subplots(
         rows=len(features),
         cols=1,
         subplot_titles=features,
-        vertical_spacing=min(0.12, 0.5 / len(features)),
+        row_heights=panels,
+        vertical_spacing=PANEL_GAP_PX / plot_px,
     )
     for row, feature in enumerate(features, start=1):
         rows = search[search["feature"] == feature]
         measure = rows["measure"].iloc[0] if "measure" in rows else "score"
         figure.add_trace(
             go.Bar(
-                x=rows["unit"],
-                y=rows["score"],
+                x=rows["score"],
+                y=rows["unit"],
+                orientation="h",
                 marker={"color": as_hex(PALETTE[0])},
                 showlegend=False,
-                hovertemplate="%{x}<br>" + measure + " score %{y:.3f}<extra></extra>",
+                hovertemplate="%{y}<br>" + measure + " score %{x:.3f}<extra></extra>",
             ),
             row=row,
             col=1,
@@ -200,13 +212,16 @@ def search_figure(search: pd.DataFrame) -> go.Figure:
         for column, dash in (("null_init", "dash"), ("null_shift", "dot")):
             value = rows[column].iloc[0] if column in rows else float("nan")
             if pd.notna(value):
-                figure.add_hline(y=value, line={"color": "#444", "dash": dash}, row=row, col=1)
+                figure.add_vline(x=value, line={"color": "#444", "dash": dash}, row=row, col=1)
         title = (
             "|r|" if measure == "r" else "max(AUROC, 1 − AUROC)" if measure == "auroc" else "score"
         )
-        figure.update_yaxes(title_text=title, row=row, col=1)
-    return paper_layout(
+        figure.update_xaxes(title_text=title, row=row, col=1)
+        figure.update_yaxes(autorange="reversed", automargin=True, row=row, col=1)
+    paper_layout(
         figure,
         "Best units per feature (dashed: random-init null, dotted: shift null)",
-        height=max(320, 260 * len(features)),
+        height=max(MIN_HEIGHT_PX, plot_px + 120),  # paper_layout adds 120 px of margins
     )
+    label_px = LABEL_CHAR_PX * int(search["unit"].astype(str).str.len().max())
+    return figure.update_layout(margin={"l": 30 + label_px})

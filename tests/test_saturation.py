@@ -97,8 +97,8 @@ def test_search_figure_has_bars_and_null_lines(tiny_recording):
 
     results = search(tiny_recording, ["in_comment", "brace_depth"], top=3)
     figure = search_figure(results)
-    assert [len(bar.x) for bar in figure.data] == [3, 3]
-    assert figure.data[0].x[0] == results["unit"].iloc[0]
+    assert [len(bar.y) for bar in figure.data] == [3, 3]
+    assert figure.data[0].y[0] == results["unit"].iloc[0]
     assert len(figure.layout.shapes) == 4  # init and shift null per feature
 
 

@@ -38,15 +38,7 @@ from probe.figure_files import (  # noqa: F401 (export_plot is public here)
     format_of,
     save_bytes,
 )
-from probe.layout import (  # noqa: F401 (the marks and fonts are public here)
-    CONTROL_MARK,
-    LABEL_FONT,
-    MONO_FONT,
-    NEWLINE_MARK,
-    TAB_MARK,
-    Line,
-    layout_text,
-)
+from probe.layout import Line, layout_text
 from probe.recording import Recording
 from probe.units import Unit, name_list
 

@@ -11,7 +11,8 @@ import html
 import numpy as np
 
 from probe.colors import range_labels, text_color, to_hex, to_rgb
-from probe.export import CONTROL_MARK, NEWLINE_MARK, TAB_MARK, Line, TextHeatmap, track_color
+from probe.export import TextHeatmap, track_color
+from probe.layout import CONTROL_MARK, NEWLINE_MARK, TAB_MARK, Line
 
 MONO_CSS = "'DejaVu Sans Mono', Menlo, Consolas, monospace"
 SANS_CSS = "'DejaVu Sans', 'Helvetica Neue', Arial, sans-serif"

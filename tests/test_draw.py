@@ -10,7 +10,8 @@ import pytest
 
 from probe.draw import MAX_PAGE, text_width
 from probe.errors import ProbeError
-from probe.export import layout_text, text_heatmap, top_contexts_sheet
+from probe.export import text_heatmap, top_contexts_sheet
+from probe.layout import layout_text
 from tests.test_export import SVG, pdf_pages
 
 # Tabs before every line's code, and a byte-order mark, a zero-width space and a combining

@@ -13,7 +13,8 @@ import pytest
 
 from probe.colors import to_hex
 from probe.errors import ProbeError
-from probe.export import export_plot, layout_text, text_heatmap, top_contexts_sheet
+from probe.export import export_plot, text_heatmap, top_contexts_sheet
+from probe.layout import layout_text
 
 SVG = "{http://www.w3.org/2000/svg}"
 NASTY = 'if (a[i] & 0x1f) {\\n\tx = y % 2; // $cost_^2 ~ #3\n\t\tputs("{}\\\\");  /* <é> */\n'

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from probe.export import CONTROL_MARK, NEWLINE_MARK, TAB_MARK, text_heatmap, top_contexts_sheet
+from probe.export import text_heatmap, top_contexts_sheet
+from probe.layout import CONTROL_MARK, NEWLINE_MARK, TAB_MARK
 from probe.markup import LATEX_COMMANDS, TEXT_SYMBOLS, tt_char
 
 PROSE = "He said “x² ± ½ × 3” — fine – ‘yes’; £5 © µ°\n\tx = “a”;\n"

@@ -185,7 +185,9 @@ def contexts_list(context: Context, view: View, k: int = 8, width: int = 40) -> 
     recording = context.recording(view.rec)
     color_range = context.color_range(view.rec, view.unit)
     items = []
-    contexts = top_contexts(recording, view.unit, k=k, width=width, sign="absolute")
+    # As `n` finds strong activations: a state far from 0, a gate far from its median.
+    sign = "absolute" if color_range[0] is None else "unusual"
+    contexts = top_contexts(recording, view.unit, k=k, width=width, sign=sign)
     for number, row in enumerate(contexts.itertuples()):
         values = recording.unit(view.unit, int(row.start), int(row.stop))
         text = recording.text[int(row.start) : int(row.stop)]

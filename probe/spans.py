@@ -15,9 +15,8 @@ import pandas as pd
 
 from probe.errors import ProbeError
 from probe.recording import Recording
-from probe.units import Unit, name_list
+from probe.units import SIGNS, Unit, name_list
 
-SIGNS = ("positive", "negative", "absolute")
 GATHER_ROWS = 1 << 16  # rows per read when gathering a few columns out of a memmap
 
 
@@ -42,8 +41,10 @@ def top_contexts(
     """The k strongest activations of a unit, at least `width` chars apart, with their text.
 
     The window is `width` chars ending a quarter width after the char: a state summarizes what
-    came before it. sign: positive (highest), negative (lowest) or absolute (largest |value|);
-    positive and negative list only values of that sign (fewer than k, or none, if rare).
+    came before it. sign: positive (highest), negative (lowest), absolute (largest |value|) or
+    unusual (farthest from the unit's median: where a gate that is mostly open closes, which
+    absolute would list as a tie of a thousand 1.0s); positive and negative list only values
+    of that sign (fewer than k, or none, if rare).
     """
     recording = Recording.of(recording)
     if sign not in SIGNS:
@@ -51,12 +52,15 @@ def top_contexts(
     if k < 1 or width < 1:
         raise ProbeError("k and width must be >= 1")
     values = recording.unit(unit)
-    strength = {"positive": values, "negative": -values, "absolute": np.abs(values)}[sign]
+    if sign == "unusual":
+        strength = np.abs(values - np.median(values))
+    else:
+        strength = {"positive": values, "negative": -values, "absolute": np.abs(values)}[sign]
     order = np.argsort(-strength, kind="stable")
     blocked = np.zeros(len(values), bool)
     picked = []
     for position in order:
-        if sign != "absolute" and not strength[position] > 0:
+        if sign in ("positive", "negative") and not strength[position] > 0:
             break  # the rest are of the other sign (or 0)
         if blocked[position]:
             continue

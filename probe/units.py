@@ -13,6 +13,7 @@ KINDS = {
 }
 GATE_KINDS = {"input_gate", "forget_gate", "output_gate", "reset_gate", "update_gate"}
 A_CELL = {"lstm": "an LSTM", "gru": "a GRU", "rnn": "a vanilla RNN"}  # for messages
+SIGNS = ("positive", "negative", "absolute", "unusual")  # how strong contexts are ranked
 
 
 def name_list(value) -> list | None:

@@ -313,6 +313,17 @@ def test_top_contexts_are_strongest(context, tiny_recording):
     assert len(positions) == 5 and values[positions[0]] == pytest.approx(values.max(), abs=1e-3)
 
 
+def test_top_contexts_of_a_gate_are_where_it_departs_from_its_median(context, tiny_recording):
+    """Not a tie of many 1.0s: for a gate that is mostly open, where it closes (as `n` finds)."""
+    values = tiny_recording.unit("1:forget_gate:2")
+    listing = contexts_list(context, View(unit="1:forget_gate:2"), k=5)
+    positions = [int(t[1:]) for t in goto_targets(listing)]
+    departure = np.abs(values - np.median(values))
+    assert departure[positions[0]] == pytest.approx(departure.max())
+    assert list(departure[positions]) == sorted(departure[positions], reverse=True)
+    assert abs(values[positions[0]]) < np.abs(values).max()  # absolute would list the top
+
+
 def test_top_contexts_carry_the_view_colors(context, tiny_recording):
     """Each snippet is one component; probe.js paints its chars from these attributes."""
     from probe.colors import to_rgb

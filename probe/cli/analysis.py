@@ -17,6 +17,7 @@ from probe.cli.args import (
 )
 from probe.errors import ProbeError
 from probe.figure_files import MAX_COLUMNS, MAX_CONTEXTS
+from probe.units import SIGNS
 
 
 # --- search --------------------------------------------------------------------------------
@@ -113,7 +114,13 @@ def add_contexts(subparsers) -> None:
     p.add_argument("--unit", required=True, help="LAYER:KIND:INDEX, e.g. 2:cell:13")
     p.add_argument("--top", "--k", dest="k", type=positive_int, default=8, help="how many contexts")
     p.add_argument("--width", type=int_in(1, MAX_COLUMNS), default=40, help="chars per context")
-    p.add_argument("--sign", default="positive", choices=["positive", "negative", "absolute"])
+    p.add_argument(
+        "--sign",
+        default="positive",
+        choices=SIGNS,
+        help="positive (default), negative, absolute, or unusual: farthest from the unit's "
+        "median (for a gate that is mostly open: where it closes)",
+    )
     p.set_defaults(func=cmd_contexts)
 
 
@@ -193,8 +200,8 @@ def add_export(subparsers) -> None:
     )
     p.add_argument(
         "--sign",
-        choices=["positive", "negative", "absolute"],
-        help="with --top: which contexts are strongest (default: positive)",
+        choices=SIGNS,
+        help="with --top: which contexts are strongest (default: positive; see contexts --help)",
     )
     p.add_argument("--title")
     p.add_argument("--font-size", type=float_in(2, 72), default=9.0, help="points (default 9)")

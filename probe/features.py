@@ -45,10 +45,18 @@ PREPROCESSOR_WORDS = (
 )
 
 # Each token is consumed whole; everything between tokens is code. Paint uses the named group's
-# span, so a pattern may look at the start of its line first. Non-triple strings stop before an
-# unterminated line end (C char-literal typos, apostrophes); a backslash escapes any char, a
-# newline included (line continuation), and in raw strings too, a quote.
+# span, so a pattern may look at the start of its line first. A backslash escapes any char, a
+# newline included (line continuation), and in raw strings too, a quote. A '"' string left open
+# stops before its line end (a typo). An apostrophe is far more often prose than code (ta'en,
+# king's, 'tis, in text and in code alike), so a "'" opens a string only where a literal can
+# start (not right after a letter or digit, but for a prefix like L'x' or rb'x') and only if
+# it closes on its line; in C, within a char literal's span: 'a', '\n', '\x41', 'abcd' (C
+# allows multi-char constants; 4 chars fill an int).
 _DIRECTIVE = rf"\#[ \t]*(?:{PREPROCESSOR_WORDS})\b"
+_DOUBLE = r'"[^"\\\r\n]*(?:\\.[^"\\\r\n]*)*"?'
+_C_PREFIX = r"(?:(?<!\w)|(?<=\bL)|(?<=\bu)|(?<=\bU)|(?<=\bu8))"
+_C_CHAR = r"\\(?:x[0-9A-Fa-f]+|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[0-7]{1,3}|.)|[^'\\\r\n]"
+_PYTHON_PREFIX = r"(?:(?<!\w)|(?<=\b[rRbBuUfFtT])|(?<=\b[rR][bBfFtT])|(?<=\b[bBfFtT][rR]))"
 _TOKENS = {
     "block": r"(?P<comment1>/\*.*?(?:\*/|\Z))",
     "slash": r"(?P<comment2>//[^\r\n]*)",
@@ -58,8 +66,8 @@ _TOKENS = {
     "line_hash": r"^[ \t]*(?P<comment4>\#(?!\#)[^\r\n]*)",
     "triple": r'(?P<string1>"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*(?:"""|\Z)'
     r"|'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*(?:'''|\Z))",
-    "single": r'(?P<string2>"[^"\\\r\n]*(?:\\.[^"\\\r\n]*)*"?'
-    r"|'[^'\\\r\n]*(?:\\.[^'\\\r\n]*)*'?)",
+    "single": rf"(?P<string2>{_DOUBLE}|{_PYTHON_PREFIX}'[^'\\\r\n]*(?:\\.[^'\\\r\n]*)*')",
+    "c_single": rf"(?P<string3>{_DOUBLE}|{_C_PREFIX}'(?:{_C_CHAR}){{1,4}}')",
 }
 _KIND_OF_GROUP = {"string": STRING, "comment": COMMENT, "directive": CODE}  # by name, digits cut
 
@@ -86,13 +94,13 @@ def looks_like_python(text: str) -> bool:
 @functools.lru_cache(maxsize=8)
 def _token_regex(language: str, python: bool) -> re.Pattern:
     if language == "c":
-        names = ["block", "slash", "single"]
+        names = ["block", "slash", "c_single"]
     elif language == "python":
         names = ["hash", "triple", "single"]
     elif python:  # auto, Python-like: `#include` is code, `# if the cache...` a comment
         names = ["tight_directive", "hash", "triple", "single"]
     else:  # auto, C-like: a line-initial '#' is a directive or a comment; `#x`, `##` operators
-        names = ["block", "slash", "directive", "line_hash", "triple", "single"]
+        names = ["block", "slash", "directive", "line_hash", "triple", "c_single"]
     return re.compile("|".join(_TOKENS[name] for name in names), re.DOTALL | re.MULTILINE)
 
 

@@ -63,12 +63,10 @@ def cmd_search(args) -> None:
     table = search(
         recording, args.feature, kinds, args.top, not args.no_nulls, progress=sys.stderr.isatty()
     )
+    table = table[SEARCH_COLUMNS]  # features constant on the text are left out, with a warning
     if args.format == "table":
         output = format_search_table(table)
-    else:  # rows of unscored units would read as a ranking: the file has none, stderr says why
-        table, constant = without_constant_features(table[SEARCH_COLUMNS])
-        for name in constant:
-            print(f"probe search: note: {name}{CONSTANT}", file=sys.stderr)
+    else:
         output = (table.to_csv(index=False) if args.format == "csv"
                   else table.to_json(orient="records", indent=1) + "\n")  # fmt: skip
     write_output(output, args.out, args.force)
@@ -77,27 +75,10 @@ def cmd_search(args) -> None:
 SEARCH_COLUMNS = "feature rank unit measure score r auroc null_init null_shift".split()
 
 
-CONSTANT = ": constant on this text, no unit can track it"
-
-
-def without_constant_features(table):
-    """The rows of features some unit has a score for, and the names of the others."""
-    constant = table.groupby("feature", sort=False)["score"].apply(lambda s: s.isna().all())
-    names = list(constant.index[constant])
-    return table[~table["feature"].isin(names)], names
-
-
 def format_search_table(table) -> str:
-    """An aligned text table of search results, a line for each feature constant on the text
-    (no score anywhere), and a note on what the columns mean."""
-    table, constant = without_constant_features(table[SEARCH_COLUMNS])
-    output = (
-        table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")
-        if len(table)
-        else ""
-    )
-    notes = [f"{name}{CONSTANT}" for name in constant]
-    return "\n".join(filter(None, [output, *notes, SEARCH_NOTE])) + "\n"
+    """An aligned text table of search results and a note on what the columns mean."""
+    output = table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")
+    return f"{output}\n{SEARCH_NOTE}\n"
 
 
 # --- contexts ------------------------------------------------------------------------------

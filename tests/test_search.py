@@ -400,10 +400,10 @@ def test_cli_contexts(tiny_recording, capsys):
                            "--unit", PLANTED, "--top", "3", "--width", "30", "--sign", "absolute")  # fmt: skip
     assert code == 0
     lines = out.rstrip().splitlines()
-    assert len(lines) == 4 and "\t" not in out
+    assert len(lines) == 4 and "\t" not in out and "⏎" not in out
     marker = lines[0].index("▼")  # each context's peak char is under the marker
     contexts = S.top_contexts(tiny_recording, PLANTED, 3, 30, "absolute")
-    visible = str.maketrans({"\n": "⏎", "\t": "→", "\r": "␍"})
+    visible = str.maketrans({"\n": "↵", "\t": "→", "\r": "␍"})  # as exports draw them
     for line, row in zip(lines[1:], contexts.itertuples(), strict=True):
         assert line[marker] == tiny_recording.text[row.position].translate(visible)
     code, _, err = run_cli(

@@ -103,6 +103,7 @@ def add_contexts(subparsers) -> None:
 
 
 def cmd_contexts(args) -> None:
+    from probe.export import NEWLINE_MARK, TAB_MARK
     from probe.recording import Recording
     from probe.search import top_contexts
 
@@ -110,7 +111,7 @@ def cmd_contexts(args) -> None:
     if len(table) == 0:
         print(f"{args.unit} is never {args.sign} on this text (try --sign absolute)")
         return
-    visible = str.maketrans({"\n": "⏎", "\t": "→", "\r": "␍"})
+    visible = str.maketrans({"\n": NEWLINE_MARK, "\t": TAB_MARK, "\r": "␍"})  # as exports draw
     lead = int((table["position"] - table["start"]).max())  # rows are aligned on the peak char
     print(f"{'position':>9} {'value':>8}  " + "context".ljust(lead)[:lead] + "▼")
     for row in table.itertuples():

@@ -1,8 +1,11 @@
 """Per-character features of a text, to hold recorded cells against.
 
-A feature maps a text to one float32 value per character, aligned with model states: the value at
-t describes the text up to and including character t (what a left-to-right scanner knows after
-reading it). Binary features (0/1) are judged by AUROC, continuous ones by Pearson r.
+A feature maps a text to one float32 value per character, aligned with model states. Most values
+describe the text up to and including character t (what a left-to-right scanner knows after
+reading it, but that a comment is marked from the '/' of its /* or //); those whose description
+says "looks ahead" also use the rest of t's line, and a regex feature marks a whole match, its
+first chars too (LOOKS_AHEAD says which and how). Binary features (0/1) are judged
+by AUROC, continuous ones by Pearson r.
 
 The code features (in_string, in_comment, brace/paren depth, in_if_condition) all come from one
 lexer, so they agree: a quote inside a comment opens no string, a brace inside a string nests
@@ -287,11 +290,26 @@ def after_newline(text: str) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- registry
 
+LOOKS_AHEAD = (  # what "(looks ahead)" in a description means
+    "A value describes the text up to and including its char, except where it looks ahead: "
+    "line_length and chars_to_line_end know where the line ends, indent is the whole line's "
+    "from its first char, a ' is a string only if it closes on its line, and re:PATTERN marks "
+    "a whole match."
+)
+REGEX_DESCRIPTION = "1 on every char of a match, its first chars too (so it looks ahead)"
+REGEX_NOTE = (
+    "re:PATTERN uses the `regex` module (the syntax of Python's re) with MULTILINE: ^ and $ "
+    "match at every line's start and end. $ matches only before '\\n', so in CRLF text a "
+    "line's end is \\r?$ (or (?=\\r?$) to leave the '\\r' out); . matches '\\r'."
+)
+
 FEATURES: dict[str, Feature] = {
     feature.name: feature
     for feature in [
         Feature("in_quote", 'inside prose double quotes "..." or “...”', True, in_quote),
-        Feature("in_string", "inside a C/Python string or char literal", True, in_string),
+        Feature(
+            "in_string", "inside a C/Python string or char literal (looks ahead)", True, in_string
+        ),
         Feature(
             "in_comment", "inside a C /* */ or // comment, or a Python # comment", True, in_comment
         ),
@@ -302,12 +320,12 @@ FEATURES: dict[str, Feature] = {
         Feature("paren_depth", "nesting depth of ( ) and [ ] in code", False, paren_depth),
         Feature("pos_in_line", "0-based column within the line", False, pos_in_line),
         Feature(
-            "line_length", "length of the current line, line break excluded", False, line_length
+            "line_length", "line length, line break excluded (looks ahead)", False, line_length
         ),
         Feature(
-            "chars_to_line_end", "line_length - pos_in_line, at least 0", False, chars_to_line_end
+            "chars_to_line_end", "chars left on the line (looks ahead)", False, chars_to_line_end
         ),
-        Feature("indent", "leading whitespace width of the line (tab stops of 8)", False, indent),
+        Feature("indent", "leading whitespace width, tab stops of 8 (looks ahead)", False, indent),
         Feature("is_space", "the char is ASCII whitespace", True, is_space),
         Feature("after_newline", "the char directly follows a newline", True, after_newline),
     ]
@@ -323,7 +341,7 @@ MAX_REPEATS = 100_000
 
 
 def regex_feature(pattern: str, seconds: float = REGEX_SECONDS) -> Feature:
-    """1 inside any non-empty match of pattern (multiline: ^ and $ work per line).
+    """1 inside any non-empty match of pattern (REGEX_NOTE says how it is matched).
 
     Matching a text stops with a ProbeError after `seconds`.
     """
@@ -353,7 +371,8 @@ def regex_feature(pattern: str, seconds: float = REGEX_SECONDS) -> Feature:
             ) from None
         return out
 
-    return Feature(f"re:{pattern}", f"inside a match of the regex {pattern!r}", True, inside_match)
+    description = f"{REGEX_DESCRIPTION}: {pattern!r}"
+    return Feature(f"re:{pattern}", description, True, inside_match)
 
 
 def get_feature(name: str) -> Feature:

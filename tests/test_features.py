@@ -353,3 +353,30 @@ def test_linux_source_sanity():
     assert 0.1 < values["in_comment"].mean() < 0.5
     assert (values["brace_depth"] == 0).any() and values["brace_depth"].max() > 0
     assert 0.005 < values["in_if_condition"].mean() < 0.1
+
+
+# ----------------------------------------------------------------------------- what a value knows
+
+CODE = (
+    "int f(char *s) {\n"
+    '    if (s[0] == \'"\' && g("a { b")) /* c */\n'
+    "\treturn 'x'; // it's\n"
+    '    t = "open;\n'
+    '}\n"quoted" "unclosed\n'
+)
+
+
+@pytest.mark.parametrize("feature", list_features(), ids=lambda feature: feature.name)
+def test_only_features_said_to_look_ahead_use_the_text_after_a_char(feature):
+    """The value at t from text[:t + 2] is the value at t from the whole text, unless the
+    description says the feature looks ahead (as the README and `probe features` say). One
+    char more than t: a comment is marked from the '/' of its /* or //."""
+    full = compute(feature.name, CODE)
+    so_far = [compute(feature.name, CODE[: t + 2])[t] for t in range(len(CODE))]
+    assert ("(looks ahead)" in feature.description) == (list(full) != so_far)
+
+
+def test_a_regex_feature_marks_a_whole_match_from_its_first_char():
+    assert list(compute("re:ab", "xab")) == [0, 1, 1] and compute("re:ab", "xa")[1] == 0
+    assert list(compute("re:c$", "c\r\nc\n")) == [0, 0, 0, 1, 0]  # $ is before '\n' only
+    assert list(compute(r"re:c\r?$", "c\r\nc\n")) == [1, 1, 0, 1, 0]

@@ -84,11 +84,10 @@ def search_table(context: Context, view: View, top: int = 10) -> html.Table | ht
     header = html.Tr([html.Th(c, title=SEARCH_TITLES.get(c, "")) for c in SEARCH_COLUMNS])
     rows = []
     for feature, group in results.groupby("feature", sort=False):
-        if group["score"].isna().all():  # all 0 or all 1 here: nothing to rank
-            message = "constant on this text: no unit can track it"
-            rows.append(html.Tr([html.Td(feature), html.Td(message, colSpan=6, className="hint")]))
-            continue
         rows += [search_row(view.rec, feature, row) for row in group.itertuples()]
+    for feature in results.attrs["constant"]:  # left out of the search: nothing to rank
+        message = "constant on this text: no unit can track it"
+        rows.append(html.Tr([html.Td(feature), html.Td(message, colSpan=6, className="hint")]))
     name = context.recording(view.rec).name
     return html.Div(
         [

@@ -8,3 +8,9 @@ traceback.
 
 class ProbeError(Exception):
     """An error caused by the user's input, reported as one line."""
+
+
+def option(name: str) -> str:
+    """A yes/no option as the command line and Python spell it, for a message either may get:
+    option("overwrite") is "--overwrite (overwrite=True in Python)"."""
+    return f"--{name.replace('_', '-')} ({name}=True in Python)"

@@ -1,8 +1,11 @@
 """Per-character features of a text, to hold recorded cells against.
 
-A feature maps a text to one float32 value per character, aligned with model states: the value at
-t describes the text up to and including character t (what a left-to-right scanner knows after
-reading it). Binary features (0/1) are judged by AUROC, continuous ones by Pearson r.
+A feature maps a text to one float32 value per character, aligned with model states. Most values
+describe the text up to and including character t (what a left-to-right scanner knows after
+reading it, but that a comment is marked from the '/' of its /* or //); those whose description
+says "looks ahead" also use the rest of t's line, and a regex feature marks a whole match, its
+first chars too (LOOKS_AHEAD says which and how). Binary features (0/1) are judged
+by AUROC, continuous ones by Pearson r.
 
 The code features (in_string, in_comment, brace/paren depth, in_if_condition) all come from one
 lexer, so they agree: a quote inside a comment opens no string, a brace inside a string nests
@@ -45,10 +48,18 @@ PREPROCESSOR_WORDS = (
 )
 
 # Each token is consumed whole; everything between tokens is code. Paint uses the named group's
-# span, so a pattern may look at the start of its line first. Non-triple strings stop before an
-# unterminated line end (C char-literal typos, apostrophes); a backslash escapes any char, a
-# newline included (line continuation), and in raw strings too, a quote.
+# span, so a pattern may look at the start of its line first. A backslash escapes any char, a
+# newline included (line continuation), and in raw strings too, a quote. A '"' string left open
+# stops before its line end (a typo). An apostrophe is far more often prose than code (ta'en,
+# king's, 'tis, in text and in code alike), so a "'" opens a string only where a literal can
+# start (not right after a letter or digit, but for a prefix like L'x' or rb'x') and only if
+# it closes on its line; in C, within a char literal's span: 'a', '\n', '\x41', 'abcd' (C
+# allows multi-char constants; 4 chars fill an int).
 _DIRECTIVE = rf"\#[ \t]*(?:{PREPROCESSOR_WORDS})\b"
+_DOUBLE = r'"[^"\\\r\n]*(?:\\.[^"\\\r\n]*)*"?'
+_C_PREFIX = r"(?:(?<!\w)|(?<=\bL)|(?<=\bu)|(?<=\bU)|(?<=\bu8))"
+_C_CHAR = r"\\(?:x[0-9A-Fa-f]+|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[0-7]{1,3}|.)|[^'\\\r\n]"
+_PYTHON_PREFIX = r"(?:(?<!\w)|(?<=\b[rRbBuUfFtT])|(?<=\b[rR][bBfFtT])|(?<=\b[bBfFtT][rR]))"
 _TOKENS = {
     "block": r"(?P<comment1>/\*.*?(?:\*/|\Z))",
     "slash": r"(?P<comment2>//[^\r\n]*)",
@@ -58,8 +69,8 @@ _TOKENS = {
     "line_hash": r"^[ \t]*(?P<comment4>\#(?!\#)[^\r\n]*)",
     "triple": r'(?P<string1>"""[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*(?:"""|\Z)'
     r"|'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*(?:'''|\Z))",
-    "single": r'(?P<string2>"[^"\\\r\n]*(?:\\.[^"\\\r\n]*)*"?'
-    r"|'[^'\\\r\n]*(?:\\.[^'\\\r\n]*)*'?)",
+    "single": rf"(?P<string2>{_DOUBLE}|{_PYTHON_PREFIX}'[^'\\\r\n]*(?:\\.[^'\\\r\n]*)*')",
+    "c_single": rf"(?P<string3>{_DOUBLE}|{_C_PREFIX}'(?:{_C_CHAR}){{1,4}}')",
 }
 _KIND_OF_GROUP = {"string": STRING, "comment": COMMENT, "directive": CODE}  # by name, digits cut
 
@@ -86,13 +97,13 @@ def looks_like_python(text: str) -> bool:
 @functools.lru_cache(maxsize=8)
 def _token_regex(language: str, python: bool) -> re.Pattern:
     if language == "c":
-        names = ["block", "slash", "single"]
+        names = ["block", "slash", "c_single"]
     elif language == "python":
         names = ["hash", "triple", "single"]
     elif python:  # auto, Python-like: `#include` is code, `# if the cache...` a comment
         names = ["tight_directive", "hash", "triple", "single"]
     else:  # auto, C-like: a line-initial '#' is a directive or a comment; `#x`, `##` operators
-        names = ["block", "slash", "directive", "line_hash", "triple", "single"]
+        names = ["block", "slash", "directive", "line_hash", "triple", "c_single"]
     return re.compile("|".join(_TOKENS[name] for name in names), re.DOTALL | re.MULTILINE)
 
 
@@ -279,11 +290,26 @@ def after_newline(text: str) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- registry
 
+LOOKS_AHEAD = (  # what "(looks ahead)" in a description means
+    "A value describes the text up to and including its char, except where it looks ahead: "
+    "line_length and chars_to_line_end know where the line ends, indent is the whole line's "
+    "from its first char, a ' is a string only if it closes on its line, and re:PATTERN marks "
+    "a whole match."
+)
+REGEX_DESCRIPTION = "1 on every char of a match, its first chars too (so it looks ahead)"
+REGEX_NOTE = (
+    "re:PATTERN uses the `regex` module (the syntax of Python's re) with MULTILINE: ^ and $ "
+    "match at every line's start and end. $ matches only before '\\n', so in CRLF text a "
+    "line's end is \\r?$ (or (?=\\r?$) to leave the '\\r' out); . matches '\\r'."
+)
+
 FEATURES: dict[str, Feature] = {
     feature.name: feature
     for feature in [
         Feature("in_quote", 'inside prose double quotes "..." or “...”', True, in_quote),
-        Feature("in_string", "inside a C/Python string or char literal", True, in_string),
+        Feature(
+            "in_string", "inside a C/Python string or char literal (looks ahead)", True, in_string
+        ),
         Feature(
             "in_comment", "inside a C /* */ or // comment, or a Python # comment", True, in_comment
         ),
@@ -294,12 +320,12 @@ FEATURES: dict[str, Feature] = {
         Feature("paren_depth", "nesting depth of ( ) and [ ] in code", False, paren_depth),
         Feature("pos_in_line", "0-based column within the line", False, pos_in_line),
         Feature(
-            "line_length", "length of the current line, line break excluded", False, line_length
+            "line_length", "line length, line break excluded (looks ahead)", False, line_length
         ),
         Feature(
-            "chars_to_line_end", "line_length - pos_in_line, at least 0", False, chars_to_line_end
+            "chars_to_line_end", "chars left on the line (looks ahead)", False, chars_to_line_end
         ),
-        Feature("indent", "leading whitespace width of the line (tab stops of 8)", False, indent),
+        Feature("indent", "leading whitespace width, tab stops of 8 (looks ahead)", False, indent),
         Feature("is_space", "the char is ASCII whitespace", True, is_space),
         Feature("after_newline", "the char directly follows a newline", True, after_newline),
     ]
@@ -315,7 +341,7 @@ MAX_REPEATS = 100_000
 
 
 def regex_feature(pattern: str, seconds: float | None = None) -> Feature:
-    """1 inside any non-empty match of pattern (multiline: ^ and $ work per line).
+    """1 inside any non-empty match of pattern (REGEX_NOTE says how it is matched).
 
     Matching a text stops with a ProbeError after `seconds` (default REGEX_SECONDS).
     """
@@ -346,7 +372,8 @@ def regex_feature(pattern: str, seconds: float | None = None) -> Feature:
             ) from None
         return out
 
-    return Feature(f"re:{pattern}", f"inside a match of the regex {pattern!r}", True, inside_match)
+    description = f"{REGEX_DESCRIPTION}: {pattern!r}"
+    return Feature(f"re:{pattern}", description, True, inside_match)
 
 
 def get_feature(name: str) -> Feature:

@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from probe.errors import ProbeError
+from probe.errors import ProbeError, option
 
 
 @contextlib.contextmanager
@@ -25,7 +25,7 @@ def atomic_folder(
     """
     target = Path(target)
     if target.exists() and not overwrite:
-        raise ProbeError(f"{target} already exists (pass --overwrite to replace it)")
+        raise ProbeError(f"{target} already exists; to replace it, pass {option('overwrite')}")
     if target.exists() and not (target.is_dir() and holds_format(target / marker[0], marker[1])):
         if not target.is_dir() or any(target.iterdir()):
             what = f"not a {marker[1]} folder" if target.is_dir() else "a file"

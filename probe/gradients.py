@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,27 +34,14 @@ from tqdm import tqdm
 
 from probe.checkpoint import Checkpoint, load_checkpoint
 from probe.errors import ProbeError
-from probe.fileio import check_text, save_cache
+from probe.fileio import check_text, read_json, save_cache
 from probe.model import CharRNN, check_device
 from probe.recording import Recording
 
 PERCENTILES = (10, 50, 90)
-DECAY_COLUMNS = [
-    "model",
-    "cell",
-    "layer",
-    "state",
-    "lag",
-    "mean",
-    "p10",
-    "p50",
-    "p90",
-    "ratio_mean",
-    "ratio_p10",
-    "ratio_p50",
-    "ratio_p90",
-    "positions",
-]
+DECAY_COLUMNS = (
+    "model cell layer state lag mean p10 p50 p90 ratio_mean ratio_p10 ratio_p50 ratio_p90 positions"
+).split()
 # Row blocks of W_hh in PyTorch's gate order, named like the recorded kinds.
 BLOCKS = {
     "lstm": ("input_gate", "forget_gate", "candidate", "output_gate"),
@@ -62,27 +50,69 @@ BLOCKS = {
 }
 
 
+# Shipped models keep a few snapshots beside them: checkpoints/NAME-snapshots/{init,early}.
+SNAPSHOTS_SUFFIX = "-snapshots"
+
+
 def checkpoint_label(checkpoint: Checkpoint) -> str:
-    """A short label: the run name, with the step for snapshots (`run @ step 500`)."""
-    path = checkpoint.path
-    if path.parent.name == "snapshots" and path.name.startswith("step-"):
+    """A short label that tells a run's checkpoints apart (curves and tables are keyed by it):
+    the run name for its best, `run (last)`, `run @ step 500` for a snapshot, and
+    `linux-lstm (init)` for a shipped snapshot (checkpoints/linux-lstm-snapshots/init)."""
+    path = checkpoint.path.absolute()
+    parent = path.parent.name
+    if parent == "snapshots" and path.name.startswith("step-") and path.name[5:].isdigit():
         return f"{path.parent.parent.name} @ step {int(path.name[5:])}"
+    if path.name == "last":
+        return f"{parent} (last)"
+    if parent.endswith(SNAPSHOTS_SUFFIX):
+        return f"{parent.removesuffix(SNAPSHOTS_SUFFIX)} ({path.name})"
     return checkpoint.name
 
 
+def distinct_labels(checkpoints: list[Checkpoint]) -> list[str]:
+    """checkpoint_label of each, or, where two would be the same (a/model, b/model), their
+    paths from the folder they share."""
+    labels = [checkpoint_label(checkpoint) for checkpoint in checkpoints]
+    clashing = [
+        c.path.resolve() for c, label in zip(checkpoints, labels) if labels.count(label) > 1
+    ]
+    shared = Path(os.path.commonpath(clashing)) if clashing else None
+    return [
+        str(c.path.resolve().relative_to(shared)) if labels.count(label) > 1 else label
+        for c, label in zip(checkpoints, labels)
+    ]
+
+
 def run_snapshots(path: str | Path) -> list[Path]:
-    """A run folder's snapshots in step order, then its best checkpoint (if any)."""
-    path = Path(path)
+    """A run's snapshots in step order, then its final checkpoint: a training run's
+    snapshots/step-N, then best/ (its best/ or last/ stand for it); or a folder of snapshot
+    checkpoints, as shipped (NAME-snapshots/init, early), then NAME beside it (NAME itself
+    stands for both)."""
+    path = Path(path).absolute()
     if path.name in ("best", "last") and (path.parent / "snapshots").is_dir():
-        path = path.parent  # a checkpoint of the run: its snapshots are the run's
-    folder = path / "snapshots"
-    if not folder.is_dir():
+        path = path.parent
+    if (path / "snapshots").is_dir():
+        folder, final = path / "snapshots", path / "best"
+    elif (path / "config.json").is_file():
+        folder, final = path.with_name(path.name + SNAPSHOTS_SUFFIX), path
+    else:
+        folder, final = path, path.with_name(path.name.removesuffix(SNAPSHOTS_SUFFIX))
+    found = checkpoints_in(folder)
+    if not found:
         raise ProbeError(
-            f"{path} has no snapshots/ (train it with --snapshot-every N, or give each snapshot "
-            "checkpoint as a --checkpoint)"
+            f"{path} has no snapshots: neither snapshots/ (train it with --snapshot-every N) nor "
+            f"checkpoint folders in {folder.name}; or give each snapshot as a --checkpoint"
         )
-    found = sorted(p for p in folder.iterdir() if p.name.startswith("step-") and p.is_dir())
-    return found + ([path / "best"] if (path / "best" / "config.json").is_file() else [])
+    return found + ([final] if final != folder and (final / "config.json").is_file() else [])
+
+
+def checkpoints_in(folder: Path) -> list[Path]:
+    """The checkpoint folders in a folder, in the order of the training step they were saved at."""
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if (p / "config.json").is_file()]
+    steps = {p: read_json(p / "config.json", "checkpoint").get("step", 0) for p in found}
+    return sorted(found, key=lambda p: (steps[p], p.name))
 
 
 def spectral_radii(model: CharRNN) -> pd.DataFrame:

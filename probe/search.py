@@ -25,6 +25,7 @@ features that move by a fixed step a char but for a few jumps as those jumps: `_
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,12 @@ from probe.units import Unit, name_list
 BINS = 4096  # exhaustive path's AUROC bins: float16-fine near saturation (1024: errors 0.01)
 SHIFTS = 5  # circular shifts of each feature for the shift null
 SHIFT_SEED = 0
+
+
+class ConstantFeatureWarning(UserWarning):
+    """A feature has one value on every char of the text: no unit can track it, so `search`
+    leaves it out (its rows would rank units by NaN scores)."""
+
 
 RESULT_COLUMNS = (
     "feature rank unit layer kind index r auroc score measure null_init null_shift".split()
@@ -227,6 +234,20 @@ def _feature_matrix(recording, features) -> tuple[list[str], np.ndarray, list[Fe
     return names, np.stack(arrays), profiles
 
 
+def _without_constant(names, rows, profiles):
+    """The features that vary on the text; a warning for each one that does not (a ProbeError
+    if none does: there is nothing to rank). Found before the scan, which can take minutes."""
+    constant = rows.min(axis=1) == rows.max(axis=1)
+    said = [f"{name} is {row[0]:g} on every char of this text: no unit can track it"
+            for name, row, same in zip(names, rows, constant, strict=True) if same]  # fmt: skip
+    if constant.all():
+        raise ProbeError("; ".join(said))
+    for message in said:
+        warnings.warn(ConstantFeatureWarning(f"{message}; left out"), stacklevel=3)
+    keep = np.flatnonzero(~constant)
+    return [names[i] for i in keep], rows[keep], [profiles[i] for i in keep]
+
+
 def _scores(r: np.ndarray, auroc: np.ndarray, binary: np.ndarray) -> np.ndarray:
     """max(auroc, 1 - auroc) for binary columns, |r| for continuous ones."""
     return np.where(binary[None, :], np.maximum(auroc, 1 - auroc), np.abs(r))
@@ -286,13 +307,17 @@ def search(
     shifted, max over SHIFTS seeded offsets: a feature with the same statistics but no
     alignment. Both are screened alike: shifted copies are extra columns of the same pass, and
     a binary feature's shifted copies share its `candidates` exact AUROCs among them.
+
+    A feature constant on the text is left out with a ConstantFeatureWarning; the table's
+    attrs["constant"] names those (a ProbeError if every feature is).
     """
     recording = Recording.of(recording)
     candidates = max(64, 8 * top) if candidates is None else candidates
     if not isinstance(top, int) or not isinstance(candidates, int) or min(top, candidates) < 1:
         raise ProbeError(f"top and candidates must be whole numbers >= 1, got {top}, {candidates}")
     names, rows, profiles = _feature_matrix(recording, features)
-    count = len(names)
+    varying, rows, profiles = _without_constant(names, rows, profiles)
+    constant, names, count = [n for n in names if n not in varying], varying, len(varying)
     offsets = (0, *shift_offsets(recording.chars)) if nulls else (0,)
     units, r, auroc, binary = _screened_scan(
         recording, rows, profiles, kinds, candidates, progress, offsets
@@ -322,7 +347,9 @@ def search(
     best = ordered.groupby("feature", sort=False).head(top)
     best = best.set_index("feature").loc[names].reset_index()  # features in the asked order
     best["rank"] = best.groupby("feature", sort=False).cumcount() + 1
-    return best[RESULT_COLUMNS].reset_index(drop=True)
+    best = best[RESULT_COLUMNS].reset_index(drop=True)
+    best.attrs["constant"] = constant
+    return best
 
 
 def _nanmax(values: np.ndarray, axis: int) -> np.ndarray:

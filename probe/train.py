@@ -35,7 +35,7 @@ from probe.checkpoint import (
     state_tensors,
 )
 from probe.corpus import Corpus, Vocab, load_corpus
-from probe.errors import ProbeError
+from probe.errors import ProbeError, option
 from probe.fileio import read_json
 from probe.model import CharRNN, ModelConfig, check_device, evaluate, parameter_count
 from probe.stopping import StopRequests
@@ -131,7 +131,9 @@ class Trainer:
                 raise ProbeError(f"{config.corpus} is not the text this run trained on")
         else:
             if (self.out / "last").exists():
-                raise ProbeError(f"{self.out} already holds a run: pass --resume to continue it")
+                raise ProbeError(
+                    f"{self.out} already holds a run; to continue it, pass {option('resume')}"
+                )
             self.vocab = Vocab.build(self.corpus.split("train"), config.min_char_count)
             if len(self.vocab) < 3:  # <unk> and one char: nothing to predict
                 raise ProbeError(

@@ -204,14 +204,22 @@ SEARCH_MISSING = ["search", "--recording", "{tmp}/missing", "--feature", "in_quo
         ),
         (["sample", "--checkpoint", "{tmp}/rec"], ["is a recording, not a checkpoint"]),
         (["saturation", "--recording", "{tmp}/run"], ["is a checkpoint, not a recording"]),
-        (  # --out is checked before the search (minutes on a long recording), not after
+        (  # the inputs are checked first: a missing recording, not the --out in the way
             [*SEARCH_MISSING, "--out", "{tmp}/config.json"],
-            ["config.json already exists", "--force"],
+            ["no recording at"],
         ),
-        (  # a folder: --force would not help, so it is not offered
-            [*SEARCH_MISSING, "--out", "{tmp}", "--force"],
-            ["is a folder; give a file name in it"],
-        ),
+        (
+            [
+                "export",
+                "--recording",
+                "{tmp}/missing",
+                "--unit",
+                "1:cell:0",
+                "--out",
+                "{tmp}/config.json",
+            ],
+            ["no recording at"],
+        ),  # fmt: skip
         (["train", "--corpus", "{tmp}/rec", "--out", "{tmp}/r"], ["is a recording, not a corpus"]),
         (["train", "--corpus", "{tmp}/run", "--out", "{tmp}/r"], ["is a training run, not a"]),
         (["train", "--corpus", "{tmp}/run/best", "--out", "{tmp}/r"], ["is a checkpoint, not a"]),
@@ -227,6 +235,31 @@ def test_bad_input_gets_one_line_error(tmp_path, args, fragments):
     (tmp_path / "config.json").write_text("{}")
     code, _, err = probe(*[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert_one_line_error(code, err, *fragments)
+
+
+def test_the_output_is_checked_after_the_inputs_and_before_the_work(
+    tiny_recording, tmp_path, capsys
+):
+    """One call each, in process: an error must come before the search or drawing runs."""
+    from probe.cli import main
+
+    taken, rec = tmp_path / "taken.pdf", str(tiny_recording.path)
+    taken.write_text("")
+    search = ["search", "--recording", rec, "--feature", "in_comment"]
+    export = ["export", "--recording", rec, "--unit", "1:cell:0"]
+    for args, fragments in [
+        ([*search, "--feature", "nope", "--out", taken], ["unknown feature 'nope'"]),
+        ([*search, "--kinds", "telepathy", "--out", taken], ["no kind 'telepathy'"]),
+        ([*search, "--out", taken], ["taken.pdf already exists", "--force"]),
+        ([*search, "--out", tmp_path, "--force"], ["is a folder; give a file name in it"]),
+        ([*export, "--unit", "1:cell:999", "--out", taken], ["index out of range"]),
+        ([*export, "--feature", "nope", "--out", taken], ["unknown feature 'nope'"]),
+        ([*export, "--range", "0:999999999", "--out", taken], ["outside the text"]),
+        ([*export, "--out", taken], ["taken.pdf already exists", "--force"]),
+        ([*export, "--out", tmp_path / "figure.doc"], ["unknown export format"]),
+    ]:
+        code = main([*map(str, args)])
+        assert_one_line_error(code, capsys.readouterr().err, *fragments)
 
 
 def test_a_closed_pipe_ends_quietly():

@@ -22,6 +22,7 @@ from probe.features import (
     looks_like_python,
     regex_feature,
 )
+from tests.conftest import shared_text
 
 LINUX = Path(__file__).resolve().parents[1].parent / "shared/data/linux.txt"
 
@@ -88,13 +89,44 @@ def test_in_quote_crlf_blank_line():
         ('s = "/* no // */"; t = 1; /* yes */', "....sssssssssssss.........ccccccccc"),
         ("a /* b¶ c */ d // e¶f", "..cccccccccc...cccc.."),  # the '\n' after // is not comment
         (r"""p("a\"b", '\'', '"', "\\");""", r"""..ssssss..ssss..sss..ssss.."""),
-        ("""c = 'x;¶y = "ab¶z;""", """....sss.....sss..."""),  # unterminated: ends at the line end
+        ("""c = 'x;¶y = "ab¶z;""", """............sss..."""),  # an open " ends at the line end
         (r"""s = "a\¶b"; x""", r"""....ssssss..."""),  # backslash-newline continues a string
         ("a /* b", "..cccc"),  # unterminated block comment runs to the end
     ],
 )
 def test_c_strings_and_comments(shown, row):
     check_kinds(shown, row)
+
+
+@pytest.mark.parametrize(
+    "shown, row",
+    [
+        (r"""a = '\x41' + L'b' + u8'c' + 'abcd';""", r"""....ssssss....sss.....sss...ssssss."""),
+        ("""x = '\\0'; y = '\\'';""", """....ssss......ssss."""),
+        ("""x = 'abcde'; y = 1'000;""", "." * 23),  # too long for a char; after a digit
+        ("""/* ok */ ta'en 'tis, king's 'x'""", "cccccccc" + "." * 20 + "sss"),
+    ],
+)
+def test_c_char_literals_are_short_and_apostrophes_are_text(shown, row):
+    check_kinds(shown, row, language="c")
+
+
+@pytest.mark.parametrize(
+    "shown, row",
+    [
+        ("""s = rb'x' + f'{y}' + 'it''s'""", """......sss....sssss...sssssss"""),
+        ("""if it's 'tis:""", "." * 13),  # after a letter, or never closed: text
+        ("""s = 'a long string, closed'""", "...." + "s" * 23),
+    ],
+)
+def test_python_quotes_open_only_closed_literals(shown, row):
+    check_kinds(shown, row, language="python")
+
+
+def test_apostrophes_in_prose_are_not_strings():
+    text = shared_text("tinyshakespeare.txt", 200_000)  # lexed as Python: lines end in ':'
+    assert compute("in_string", text).mean() < 0.01  # each "ta'en" opened a string: 10%
+    assert compute("in_string", text.replace(":\n", ";\n")).mean() < 0.01  # as C
 
 
 def test_c_preprocessor_lines_are_code_other_line_initial_hashes_are_comments():
@@ -112,7 +144,7 @@ def test_language_rules_c_and_python():
     check_kinds("#x // y", "...cccc", language="c")
     check_kinds("#x // y", "ccccccc", language="python")
     check_kinds("a // b # c", ".......ccc", language="python")
-    check_kinds("'''a¶b'''", "ssss..sss", language="c")  # no triple quotes in C
+    check_kinds("'''a¶b'''", "." * 9, language="c")  # no triple quotes in C
     check_kinds("'''a¶b'''", "sssssssss", language="python")
     with pytest.raises(ProbeError, match="unknown language"):
         lex("x", "rust")
@@ -321,3 +353,30 @@ def test_linux_source_sanity():
     assert 0.1 < values["in_comment"].mean() < 0.5
     assert (values["brace_depth"] == 0).any() and values["brace_depth"].max() > 0
     assert 0.005 < values["in_if_condition"].mean() < 0.1
+
+
+# ----------------------------------------------------------------------------- what a value knows
+
+CODE = (
+    "int f(char *s) {\n"
+    '    if (s[0] == \'"\' && g("a { b")) /* c */\n'
+    "\treturn 'x'; // it's\n"
+    '    t = "open;\n'
+    '}\n"quoted" "unclosed\n'
+)
+
+
+@pytest.mark.parametrize("feature", list_features(), ids=lambda feature: feature.name)
+def test_only_features_said_to_look_ahead_use_the_text_after_a_char(feature):
+    """The value at t from text[:t + 2] is the value at t from the whole text, unless the
+    description says the feature looks ahead (as the README and `probe features` say). One
+    char more than t: a comment is marked from the '/' of its /* or //."""
+    full = compute(feature.name, CODE)
+    so_far = [compute(feature.name, CODE[: t + 2])[t] for t in range(len(CODE))]
+    assert ("(looks ahead)" in feature.description) == (list(full) != so_far)
+
+
+def test_a_regex_feature_marks_a_whole_match_from_its_first_char():
+    assert list(compute("re:ab", "xab")) == [0, 1, 1] and compute("re:ab", "xa")[1] == 0
+    assert list(compute("re:c$", "c\r\nc\n")) == [0, 0, 0, 1, 0]  # $ is before '\n' only
+    assert list(compute(r"re:c\r?$", "c\r\nc\n")) == [1, 1, 0, 1, 0]

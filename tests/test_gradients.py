@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -15,10 +18,13 @@ from probe.cli import main
 from probe.errors import ProbeError
 from probe.gradients import (
     DECAY_COLUMNS,
+    checkpoint_label,
     decay_norms,
+    distinct_labels,
     gradient_decay,
     plan_windows,
     recording_decay,
+    run_snapshots,
     spectral_radii,
     unroll,
 )
@@ -238,8 +244,45 @@ def test_cli_checks_every_checkpoint_before_computing_any(
     rnn, same_name = str(train_tiny("rnn")), str(tiny_checkpoint.parent)  # run folder: its best/
     for more, message in [
         (["--layer", "2", "--checkpoint", rnn], "has 1 layer(s)"),
-        (["--checkpoint", same_name], "is already given"),
+        (["--checkpoint", same_name], "is given twice"),
     ]:
         assert main([*argv, *more]) == 2
         error = capsys.readouterr().err  # one line: no progress bar of a computation before it
         assert error.count("\n") == 1 and message in error, error
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "checkpoints"
+
+
+def test_labels_tell_a_runs_checkpoints_apart(tiny_checkpoint, tmp_path):
+    run = tiny_checkpoint.parent
+    best, last = load_checkpoint(run / "best"), load_checkpoint(run / "last")
+    assert [checkpoint_label(best), checkpoint_label(last)] == [run.name, f"{run.name} (last)"]
+    shipped = [
+        load_checkpoint(SHIPPED / f"linux-{cell}-snapshots" / "init") for cell in ("lstm", "rnn")
+    ]
+    assert distinct_labels(shipped) == ["linux-lstm (init)", "linux-rnn (init)"]
+    for where in ("a", "b"):  # the same generic name in two folders: their paths tell them apart
+        shutil.copytree(run / "best", tmp_path / where / "model")
+    copies = [load_checkpoint(tmp_path / where / "model") for where in ("a", "b")]
+    assert distinct_labels([best, *copies]) == [run.name, "a/model", "b/model"]
+
+
+def test_snapshots_of_a_shipped_model(tmp_path):
+    snapshots = SHIPPED / "linux-lstm-snapshots"
+    expected = [snapshots / "init", snapshots / "early", SHIPPED / "linux-lstm"]
+    assert run_snapshots(snapshots) == expected  # in step order, then the final model
+    assert run_snapshots(SHIPPED / "linux-lstm") == expected  # the model stands for its run
+    with pytest.raises(ProbeError, match="has no snapshots"):
+        run_snapshots(tmp_path)
+
+
+def test_cli_overlays_a_runs_best_and_last(tiny_checkpoint, text, tmp_path, capsys):
+    held_out = tmp_path / "held_out.c"
+    held_out.write_text(text[:3000], encoding="utf-8")
+    run = tiny_checkpoint.parent
+    argv = ["gradients", "--checkpoint", str(run / "best"), "--checkpoint", str(run / "last")]
+    argv += ["--text", str(held_out), "--max-lag", "5", "--positions", "2"]
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 0, capsys.readouterr().err
+    models = pd.read_csv(tmp_path / "out" / "decay.csv")["model"].unique().tolist()
+    assert models == [run.name, f"{run.name} (last)"]

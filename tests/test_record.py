@@ -105,7 +105,7 @@ def test_one_kind_as_a_string_and_a_file_name_as_text(tiny_checkpoint, tmp_path)
 def test_refuses_to_overwrite_and_leaves_nothing_half_written(tiny_checkpoint, tmp_path):
     out = tmp_path / "r"
     record(tiny_checkpoint, "abc" * 100, out, twin=False, progress=False)
-    with pytest.raises(ProbeError, match="--overwrite"):
+    with pytest.raises(ProbeError, match=r"pass --overwrite \(overwrite=True in Python\)$"):
         record(tiny_checkpoint, "xyz" * 100, out, twin=False, progress=False)
     with pytest.raises(ProbeError, match="no kind"):
         record(

@@ -191,10 +191,21 @@ def test_degenerate_features(tiny_recording):
         S.unit_scores(tiny_recording, ["in_comment"], kinds=["telepathy"])
 
 
+def test_features_constant_on_the_text_are_left_out_with_a_warning(tiny_recording):
+    ones = np.ones(tiny_recording.chars, np.float32)
+    with pytest.warns(S.ConstantFeatureWarning, match="re:QQQ is 0 on every char") as caught:
+        table = S.search(tiny_recording, ["re:QQQ", "in_comment"], top=5, nulls=False)
+    assert len(caught) == 1 and caught[0].filename == __file__  # the caller's line
+    assert set(table["feature"]) == {"in_comment"} and table["score"].notna().all()
+    assert table.attrs["constant"] == ["re:QQQ"]
+    with pytest.raises(ProbeError, match="^ones is 1 on every char .*; re:QQQ is 0 on every"):
+        S.search(tiny_recording, {"ones": ones, "re:QQQ": 0 * ones})
+
+
 def test_a_continuous_feature_is_scored_by_r_even_where_it_is_0_or_1(tiny_checkpoint, tmp_path):
     from probe.record import record
 
-    prose = record(tiny_checkpoint, "a (b) c, d (e).\n" * 60, tmp_path / "prose", twin=False,
+    prose = record(tiny_checkpoint, 'a (b) "c", d (e).\n' * 60, tmp_path / "prose", twin=False,
                    progress=False)  # fmt: skip
     assert set(S.feature_values(prose, "paren_depth")) == {0.0, 1.0}
     table = S.search(prose, ["paren_depth", "in_quote", "re:[()]"], nulls=False, top=1)
@@ -316,16 +327,22 @@ def test_cli_search_formats(tiny_recording, capsys, tmp_path):
     header = out.splitlines()[0].split()
     assert header[:5] == ["feature", "rank", "unit", "measure", "score"]
     assert sum(line.split()[0] == "in_comment" for line in out.splitlines()[1:]) == 3
-    code, out, _ = run_cli(
-        capsys, "search", "--recording", rec, "--feature", "re:NO SUCH TEXT", "--no-nulls"
-    )
-    assert code == 0 and out.splitlines()[0] == (
-        "re:NO SUCH TEXT: constant on this text, no unit can track it"
-    )
+    for form in ("table", "json"):  # nothing to rank: one line that says why, no empty table
+        code, out, err = run_cli(capsys, "search", "--recording", rec, "--feature",
+                                 "re:NO SUCH TEXT", "--no-nulls", "--format", form)  # fmt: skip
+        assert (
+            code == 2
+            and out == ""
+            and err
+            == (
+                "probe search: error: re:NO SUCH TEXT is 0 on every char of this text: "
+                "no unit can track it\n"
+            )
+        )
     code, out, err = run_cli(capsys, "search", "--recording", rec, "--feature", "re:NO SUCH TEXT",
                              "--feature", "in_comment", "--no-nulls", "--format", "csv")  # fmt: skip
     assert code == 0 and "NO SUCH" not in out and len(out.splitlines()) == 11  # no unranked rows
-    assert "note: re:NO SUCH TEXT: constant on this text" in err
+    assert "warning: re:NO SUCH TEXT is 0 on every char of this text" in err
     code, out, _ = run_cli(
         capsys,
         "search",
@@ -383,10 +400,10 @@ def test_cli_contexts(tiny_recording, capsys):
                            "--unit", PLANTED, "--top", "3", "--width", "30", "--sign", "absolute")  # fmt: skip
     assert code == 0
     lines = out.rstrip().splitlines()
-    assert len(lines) == 4 and "\t" not in out
+    assert len(lines) == 4 and "\t" not in out and "⏎" not in out
     marker = lines[0].index("▼")  # each context's peak char is under the marker
     contexts = S.top_contexts(tiny_recording, PLANTED, 3, 30, "absolute")
-    visible = str.maketrans({"\n": "⏎", "\t": "→", "\r": "␍"})
+    visible = str.maketrans({"\n": "↵", "\t": "→", "\r": "␍"})  # as exports draw them
     for line, row in zip(lines[1:], contexts.itertuples(), strict=True):
         assert line[marker] == tiny_recording.text[row.position].translate(visible)
     code, _, err = run_cli(

@@ -47,3 +47,22 @@ def test_card_matches_config_and_loss(path):
     # A sample is noisier than the full text: allow 0.3 nats either way.
     assert math.isfinite(loss) and abs(loss - card_loss) < 0.3, (loss, card_loss)
     json.dumps(info)  # the config is plain JSON, nothing else
+
+
+def test_the_readme_quotes_the_cards():
+    """What the README says of a shipped model (training time, cells) is what its card says."""
+    readme = (CHECKPOINTS.parent / "README.md").read_text(encoding="utf-8")
+    card = (CHECKPOINTS / "warpeace-lstm" / "card.md").read_text(encoding="utf-8")
+    minutes = re.search(r"\| training \| .*?, (\d+) min on cpu: 2 cores", card).group(1)
+    assert f"`checkpoints/warpeace-lstm` (2 × 128 LSTM,\n{minutes} minutes on 2 CPU cores" in readme
+    quote = re.search(r"\| `in_quote` \| `2:cell:85` \| auroc \| ([0-9.]+) \| (-?[0-9.]+) ", card)
+    auroc, r = float(quote.group(1)), float(quote.group(2))
+    assert f"AUROC {auroc:.3f} for `in_quote`, r = −{abs(r):.2f}" in readme
+    linux = (CHECKPOINTS / "linux-lstm" / "card.md").read_text(encoding="utf-8")
+    for feature, unit, claim in [
+        ("in_comment", "1:cell:63", "(`1:cell:63`, AUROC\n{:.3f}"),
+        ("in_if_condition", "2:cell:37", "(`2:cell:37`, AUROC {:.3f})"),
+        ("brace_depth", "1:cell:105", "(`1:cell:105`, r = {:.2f})"),
+    ]:
+        score = re.search(rf"\| `{feature}` \| `{unit}` \| \w+ \| ([0-9.]+) ", linux).group(1)
+        assert claim.format(float(score)) in readme

@@ -81,6 +81,12 @@ def test_resume_keeps_the_runs_settings(linux_file, tmp_path):
         train(settings(linux_file, tmp_path / "none", resume=True))
 
 
+def test_a_second_run_in_a_run_folder_says_how_to_resume_from_python_too(linux_file, tmp_path):
+    train(settings(linux_file, tmp_path / "run", max_steps=2, val_every=2))
+    with pytest.raises(ProbeError, match=r"pass --resume \(resume=True in Python\)$"):
+        train(settings(linux_file, tmp_path / "run", max_steps=2, val_every=2))
+
+
 def test_a_vocabulary_of_one_char_is_refused(linux_file, tmp_path):
     with pytest.raises(ProbeError, match="lower --min-char-count"):
         train(settings(linux_file, tmp_path / "run", min_char_count=10**9, max_steps=1))

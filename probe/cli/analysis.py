@@ -55,21 +55,23 @@ SEARCH_NOTE = (
 
 
 def cmd_search(args) -> None:
+    from probe.features import get_feature
     from probe.recording import Recording
-    from probe.search import search
+    from probe.search import search, selected_arrays
 
-    check_output_file(args.out, args.force)  # before the search, which can take minutes
     recording = Recording.open(args.recording)
     kinds = [k.strip() for k in args.kinds.split(",")] if args.kinds is not None else None
+    selected_arrays(recording, kinds)  # the inputs first: kinds, feature names
+    for name in args.feature:
+        get_feature(name)
+    check_output_file(args.out, args.force)  # then the output, before a search of minutes
     table = search(
         recording, args.feature, kinds, args.top, not args.no_nulls, progress=sys.stderr.isatty()
     )
+    table = table[SEARCH_COLUMNS]  # features constant on the text are left out, with a warning
     if args.format == "table":
         output = format_search_table(table)
-    else:  # rows of unscored units would read as a ranking: the file has none, stderr says why
-        table, constant = without_constant_features(table[SEARCH_COLUMNS])
-        for name in constant:
-            print(f"probe search: note: {name}{CONSTANT}", file=sys.stderr)
+    else:
         output = (table.to_csv(index=False) if args.format == "csv"
                   else table.to_json(orient="records", indent=1) + "\n")  # fmt: skip
     write_output(output, args.out, args.force)
@@ -78,27 +80,10 @@ def cmd_search(args) -> None:
 SEARCH_COLUMNS = "feature rank unit measure score r auroc null_init null_shift".split()
 
 
-CONSTANT = ": constant on this text, no unit can track it"
-
-
-def without_constant_features(table):
-    """The rows of features some unit has a score for, and the names of the others."""
-    constant = table.groupby("feature", sort=False)["score"].apply(lambda s: s.isna().all())
-    names = list(constant.index[constant])
-    return table[~table["feature"].isin(names)], names
-
-
 def format_search_table(table) -> str:
-    """An aligned text table of search results, a line for each feature constant on the text
-    (no score anywhere), and a note on what the columns mean."""
-    table, constant = without_constant_features(table[SEARCH_COLUMNS])
-    output = (
-        table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")
-        if len(table)
-        else ""
-    )
-    notes = [f"{name}{CONSTANT}" for name in constant]
-    return "\n".join(filter(None, [output, *notes, SEARCH_NOTE])) + "\n"
+    """An aligned text table of search results and a note on what the columns mean."""
+    output = table.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")
+    return f"{output}\n{SEARCH_NOTE}\n"
 
 
 # --- contexts ------------------------------------------------------------------------------
@@ -125,6 +110,7 @@ def add_contexts(subparsers) -> None:
 
 
 def cmd_contexts(args) -> None:
+    from probe.export import NEWLINE_MARK, TAB_MARK
     from probe.recording import Recording
     from probe.search import top_contexts
 
@@ -132,7 +118,7 @@ def cmd_contexts(args) -> None:
     if len(table) == 0:
         print(f"{args.unit} is never {args.sign} on this text (try --sign absolute)")
         return
-    visible = str.maketrans({"\n": "⏎", "\t": "→", "\r": "␍"})
+    visible = str.maketrans({"\n": NEWLINE_MARK, "\t": TAB_MARK, "\r": "␍"})  # as exports draw
     lead = int((table["position"] - table["start"]).max())  # rows are aligned on the peak char
     print(f"{'position':>9} {'value':>8}  " + "context".ljust(lead)[:lead] + "▼")
     for row in table.itertuples():
@@ -215,14 +201,13 @@ LONG_EXPORT_CHARS = 5_000  # a range this long takes seconds to draw: say so fir
 
 
 def cmd_export(args) -> None:
-    from probe.export import check_range, format_of, text_heatmap, top_contexts_sheet
+    from probe.export import text_heatmap, top_contexts_sheet
     from probe.recording import Recording
 
-    out = Path(args.out)
-    format_of(out)  # a bad extension or an existing file fails before any work
-    if out.exists() and not args.force:
-        raise ProbeError(f"{out} already exists (pass --force to overwrite it)")
     recording = Recording.open(args.recording)
+    span = check_export_inputs(recording, args)
+    out = Path(args.out)
+    check_figure_file(out, args.force)  # after the inputs, before any drawing
     style = dict(
         colormap=args.colormap,
         limit=args.limit,
@@ -232,21 +217,13 @@ def cmd_export(args) -> None:
         title=args.title,
         tanh=args.tanh,
     )
-    if not args.top and args.sign:
-        raise ProbeError("--sign goes with --top (a sheet of the strongest contexts)")
     if args.top:
-        if len(args.unit) > 1:
-            raise ProbeError("--top makes a sheet for one unit; give a single --unit")
-        if args.range:
-            raise ProbeError("--top picks its contexts from the whole text; drop --range")
-        if args.unit[0] == "loss":
-            raise ProbeError("--top makes a sheet of a unit's strongest contexts, not of the loss")
         sign = args.sign or "positive"
         figure = top_contexts_sheet(
             recording, args.unit[0], args.top, args.width or 40, sign, **style
         )
     else:
-        start, stop = check_range(recording, *(args.range or (0, min(1000, recording.chars))))
+        start, stop = span
         if stop - start >= LONG_EXPORT_CHARS:  # seconds of silence otherwise
             print(f"drawing {stop - start:,} chars to {out}…", file=sys.stderr, flush=True)
         figure = text_heatmap(
@@ -261,3 +238,36 @@ def cmd_export(args) -> None:
     figure.save(out, args.dpi, args.force)
     lines = sum(len(panel.lines) for panel in figure.panels)
     print(f"wrote {out} ({len(figure.panels)} panel(s), {lines} lines of text)")
+
+
+def check_export_inputs(recording, args) -> tuple[int, int] | None:
+    """Fail on a bad flag, unit, feature or range before the output is looked at; the range
+    of characters to draw (None for a --top sheet)."""
+    from probe.export import LOSS, check_range, parse_units
+    from probe.features import get_feature
+
+    if not args.top and args.sign:
+        raise ProbeError("--sign goes with --top (a sheet of the strongest contexts)")
+    if args.top:
+        if len(args.unit) > 1:
+            raise ProbeError("--top makes a sheet for one unit; give a single --unit")
+        if args.range:
+            raise ProbeError("--top picks its contexts from the whole text; drop --range")
+        if args.unit[0] == "loss":
+            raise ProbeError("--top makes a sheet of a unit's strongest contexts, not of the loss")
+    for unit in parse_units(args.unit):
+        if unit != LOSS:
+            recording.unit(unit, 0, 0)  # a layer, kind or index it does not have
+    for name in args.feature or []:
+        get_feature(name)
+    if args.top:
+        return None
+    return check_range(recording, *(args.range or (0, min(1000, recording.chars))))
+
+
+def check_figure_file(out: Path, force: bool) -> None:
+    """A bad extension, a folder, or a file there without --force fails before any drawing."""
+    from probe.figure_files import format_of
+
+    format_of(out)
+    check_output_file(str(out), force)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from probe.cli.args import check_out_folder, command, load_text, positive_int, write_files
 from probe.errors import ProbeError
 
@@ -21,7 +19,10 @@ def add_gradients(subparsers) -> None:
     )
     p.add_argument("--checkpoint", action="append", required=True, help="repeat to overlay models")
     p.add_argument(
-        "--snapshots", action="store_true", help="use every snapshot of each run folder, then best"
+        "--snapshots",
+        action="store_true",
+        help="each run's snapshots in step order, then its best: a run folder's snapshots/, or a "
+        "folder of snapshot checkpoints (checkpoints/linux-lstm-snapshots, then linux-lstm)",
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", help="a UTF-8 text file")
@@ -48,27 +49,22 @@ def cmd_gradients(args) -> None:
     import pandas as pd
 
     from probe.checkpoint import load_checkpoint
-    from probe.gradients import checkpoint_label, gradient_decay, run_snapshots, spectral_radii
+    from probe.gradients import distinct_labels, gradient_decay, run_snapshots, spectral_radii
     from probe.plots import decay_figure
 
-    out = check_out_folder(args.out, GRADIENT_FILES, args.force)
     paths = [s for c in args.checkpoint for s in (run_snapshots(c) if args.snapshots else [c])]
-    text, source = load_text(args, paths)
-    if len({Path(path).resolve() for path in paths}) < len(paths):
+    loaded = [load_checkpoint(path, args.device) for path in paths]
+    if len({checkpoint.path.resolve() for checkpoint in loaded}) < len(loaded):
         raise ProbeError("a checkpoint is given twice")
-    checkpoints, labels = [], set()
-    for path in paths:  # every check before the first (long) computation
-        checkpoint = load_checkpoint(path, args.device)
-        label = checkpoint_label(checkpoint)
-        if label in labels:  # the curves and the table are keyed by it
-            raise ProbeError(f"{path}: a checkpoint named {label!r} is already given")
-        labels.add(label)
+    labels = distinct_labels(loaded)  # the curves and the table are keyed by them
+    for checkpoint, label in zip(loaded, labels):
         layers = checkpoint.model.config.layers
         if args.layer and args.layer > layers:
             raise ProbeError(f"--layer {args.layer}: {label} has {layers} layer(s)")
-        checkpoints.append((checkpoint, label))
+    text, source = load_text(args, paths)
+    out = check_out_folder(args.out, GRADIENT_FILES, args.force)  # before the long computation
     decays, radii = [], []
-    for checkpoint, label in checkpoints:
+    for checkpoint, label in zip(loaded, labels):
         sizes = (args.max_lag, args.positions, args.warmup, args.batch)
         decays.append(gradient_decay(checkpoint, text, *sizes, label, progress=True))
         radii.append(spectral_radii(checkpoint.model).assign(model=label))

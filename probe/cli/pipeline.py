@@ -213,16 +213,27 @@ def cmd_record(args) -> None:
 # --- features ------------------------------------------------------------------------------
 def add_features(subparsers) -> None:
     p = command(subparsers, "features", "list the per-character text features", "  probe features")
+    p.epilog += "\n\n" + features_notes()
     p.set_defaults(func=cmd_features)
 
 
+def features_notes() -> str:
+    """What the features' values describe and how re:PATTERN matches, wrapped for a terminal."""
+    import textwrap
+
+    from probe.features import LOOKS_AHEAD, REGEX_NOTE
+
+    return "\n".join(textwrap.fill(note, 100) for note in (LOOKS_AHEAD, REGEX_NOTE))
+
+
 def cmd_features(args) -> None:
-    from probe.features import list_features
+    from probe.features import REGEX_DESCRIPTION, list_features
 
     for feature in list_features():
         kind = "binary" if feature.binary else "continuous"
         print(f"{feature.name:20s} {kind:11s} {feature.description}")
-    print(f"{'re:PATTERN':20s} {'binary':11s} 1 inside matches of a Python regular expression")
+    print(f"{'re:PATTERN':20s} {'binary':11s} {REGEX_DESCRIPTION}")
+    print(f"\n{features_notes()}")
 
 
 # --- dashboard -----------------------------------------------------------------------------

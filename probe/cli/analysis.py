@@ -110,7 +110,7 @@ def add_contexts(subparsers) -> None:
 
 
 def cmd_contexts(args) -> None:
-    from probe.export import NEWLINE_MARK, TAB_MARK
+    from probe.layout import NEWLINE_MARK, TAB_MARK
     from probe.recording import Recording
     from probe.search import top_contexts
 

@@ -11,7 +11,7 @@ import io
 import os
 from pathlib import Path
 
-from probe.errors import ProbeError
+from probe.errors import ProbeError, option
 
 FORMATS = ("pdf", "svg", "png", "tex", "html")
 MAX_PNG_PIXELS = 2**28  # 1 GiB of RGBA pixels to draw into
@@ -87,7 +87,7 @@ def save_bytes(data: bytes, path: str | Path, force: bool = False) -> Path:
     if path.is_dir():
         raise ProbeError(f"{path} is a folder; give a file name like {path / 'figure.pdf'}")
     if path.exists() and not force:
-        raise ProbeError(f"{path} already exists (pass --force to overwrite it)")
+        raise ProbeError(f"{path} already exists (pass {option('force')} to overwrite it)")
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

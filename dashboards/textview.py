@@ -8,6 +8,8 @@ keeps a unit change or a window move to one small JSON round trip.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 
@@ -82,7 +84,8 @@ def export_bytes(context: Context, view: View, fmt: str) -> tuple[bytes, str]:
     features = view.feature_names or None
     unit = LOSS if view.color == "loss" else view.unit  # what the view is colored by
     figure = text_heatmap(recording, [unit], start, stop, colormap=view.cmap, features=features)
-    name = f"{unit.replace(':', '-')}_{start}-{stop}.{fmt}"
+    safe = re.sub(r"[^\w.-]+", "-", recording.name)  # the recording's, as models differ
+    name = f"{safe}_{unit.replace(':', '-')}_{start}-{stop}.{fmt}"
     return figure.to_bytes(fmt), name
 
 

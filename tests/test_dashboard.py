@@ -364,9 +364,9 @@ def test_model_card(context):
 def test_export_window(context):
     pytest.importorskip("probe.export")
     content, name = export_bytes(context, View(unit="1:cell:0", pos=500), "png")
-    assert content[:8] == b"\x89PNG\r\n\x1a\n" and name.endswith(".png")
+    assert content[:8] == b"\x89PNG\r\n\x1a\n" and name.startswith("tiny_1-cell-0_")
     content, name = export_bytes(context, View(unit="1:cell:0", color="loss"), "tex")
-    assert name.startswith("loss_0-") and b"per-char loss (bits)" in content
+    assert name.startswith("tiny_loss_0-") and b"per-char loss (bits)" in content
 
 
 def test_navigation_callback_over_http(app, tiny_recording):

@@ -68,8 +68,9 @@
       })
       .join("");
     const untracked = (payload.untracked || []).length;
-    const more = untracked ? '<span class="legend-window">+' + untracked +
-      " more feature(s) searched, not drawn</span>" : "";
+    const more = untracked ? '<span class="legend-window" title="' +
+      payload.untracked.join(", ").replace(/[&<>"]/g, (c) => "&#" + c.charCodeAt(0) + ";") +
+      '">+' + untracked + " more feature(s) searched, not drawn</span>" : "";
     legend.innerHTML =
       '<span class="legend-label">' + payload.label + "</span>" +
       '<span class="legend-tick">' + payload.low.toFixed(3).replace("-", "−") + "</span>" +

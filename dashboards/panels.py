@@ -340,19 +340,19 @@ def register(app, context: Context) -> None:
         view = View.from_json(view_data)
         return guarded(search_table, context, view), [view.rec, view.feature_names]
 
-    @app.callback(
+    app.clientside_callback(  # in the browser: a step changes the view, a round trip each
+        """(view, _results, searched) => {
+          if (!view || !searched) return null;
+          const names = view.features.concat(view.regex ? ["re:" + view.regex] : []);
+          if (JSON.stringify(searched) === JSON.stringify([view.rec, names])) return null;
+          const what = searched[0] !== view.rec ? "recording shown" : "features";
+          return "the " + what + " changed since this search: search again to update it";
+        }""",
         Output("search-stale", "children"),
         Input("view", "data"),
         Input("search-results", "children"),
         State("search-for", "data"),
     )
-    def flag_stale_search(view_data, _results, searched):
-        """Say so when the features picked since no longer match the table shown."""
-        view = View.from_json(view_data) if view_data else None
-        if not view or not searched or searched == [view.rec, view.feature_names]:
-            return None
-        what = "recording shown" if searched[0] != view.rec else "features"
-        return f"the {what} changed since this search: search again to update it"
 
     @app.callback(
         Output("brush-results", "children"),

@@ -262,6 +262,21 @@ def test_a_change_right_after_steps_applies_on_top_of_them(page, server):
     assert page.locator("#color-select input[value='loss']").is_checked()
 
 
+def test_a_search_says_when_the_recording_shown_is_another(page, server):
+    page.goto(server + "?rec=0&unit=1:cell:0&pos=0&features=in_comment")
+    wait_for_key(page, "|1:cell:0|")
+    page.click("#search-button")
+    page.locator(".search-table .goto").first.wait_for()
+    assert page.inner_text("#search-stale") == ""
+    page.locator("body").press("j")  # a step is no change of recording or features
+    wait_for_key(page, "|1:cell:1|")
+    assert page.inner_text("#search-stale") == ""
+    page.click("#rec-select")
+    page.get_by_text("1: crlf", exact=True).click()
+    page.wait_for_function("() => location.search.includes('rec=1')")
+    assert "recording shown changed" in page.inner_text("#search-stale")
+
+
 def test_bad_url_shows_message_not_blank(page, server, tiny_recording):
     page.goto(server + "?rec=3&unit=7:bogus:1&pos=99999999&regex=(oops")
     shown = wait_for_key(page, "|1:cell:0|")

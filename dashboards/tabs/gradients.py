@@ -100,7 +100,7 @@ def gradients_panel(
     if frame.groupby("model")["recording"].nunique().max() > 1:
         frame["model"] = frame["model"] + " on " + frame["recording"]
     figure = decay_figure(vanished(frame), normalise=True)
-    figure.update_layout(title_text="Gradient-norm decay (mean; band: p10–p90)")  # fits 900 px
+    figure.update_layout(title_text="Gradient-norm decay (band: p10–p90)")  # fits 800 px
     return legend_below(figure), "; ".join(problems)
 
 

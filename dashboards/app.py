@@ -85,6 +85,8 @@ def navigate(context: Context, view: View, trigger, value, controls: dict) -> tu
         )
     elif trigger in ("pos-slider", "jump"):
         view = replace(view, pos=int(value) if value is not None else view.pos)
+        if value is not None and value != int(value):
+            notes.append(f"char {value} is not a whole number; showing {int(value)}")
     elif trigger in ("prev-window", "next-window"):
         view = replace(
             view, pos=view.pos + (context.window if trigger == "next-window" else -context.window)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -15,6 +13,7 @@ from probe.colors import to_hex
 from probe.errors import ProbeError
 from probe.export import export_plot, text_heatmap, top_contexts_sheet
 from probe.layout import layout_text
+from tests.test_export_tex import compile_tex
 
 SVG = "{http://www.w3.org/2000/svg}"
 NASTY = 'if (a[i] & 0x1f) {\\n\tx = y % 2; // $cost_^2 ~ #3\n\t\tputs("{}\\\\");  /* <é> */\n'
@@ -155,26 +154,8 @@ def test_tex_with_every_special_character_compiles(nasty_recording, tmp_path):
     tex = (tmp_path / "heat.tex").read_text(encoding="utf-8")
     assert "\\documentclass" not in tex and "\\usepackage{xcolor}" in tex  # documented, not used
     assert "\\probeunder{E69F00}" in tex and "~re:[" in tex  # the feature's underlines, legend
-    if shutil.which("pdflatex") is None:
-        pytest.skip(
-            "pdflatex not installed (apt-get install texlive-latex-base "
-            "texlive-latex-recommended); the .tex was written but not compiled"
-        )
-    (tmp_path / "paper.tex").write_text(
-        "\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{xcolor}\n"
-        "\\begin{document}\n\\input{heat.tex}\n\\input{sheet.tex}\n\\end{document}\n"
-    )
-    run = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "paper.tex"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stdout[-2000:]
-    log = (tmp_path / "paper.log").read_text(errors="replace")
-    assert "Missing character" not in log
-    pages = pdf_pages((tmp_path / "paper.pdf").read_bytes())
+    paper = compile_tex(tmp_path, "\\input{heat.tex}\n\\input{sheet.tex}", t1=True)
+    pages = pdf_pages(paper.read_bytes())
     assert len(pages) == 1
     text = squeeze(pages[0].extract_text())
     assert "if(a[i]&0x1f)" in text and 'puts("{}' in text  # specials printed, not interpreted

@@ -39,7 +39,7 @@ lint: $(BIN)/probe
 	$(BIN)/ruff format probe dashboards tests bench
 	$(BIN)/ruff check --fix probe dashboards tests bench
 
-# Full size, two interleaved rounds: 13-17.5 minutes on 2 Zen 1 cores (the longer on days when
+# Full size, two interleaved rounds: 11-17.5 minutes on 2 Zen 1 cores (the longer on days when
 # the machine has less memory bandwidth).
 # `make bench BENCH_ARGS="--scale 0.3"` for a quicker, less exact run.
 BENCH_ARGS ?= --rounds 2

@@ -15,10 +15,12 @@ The recorder and trainer on a CUDA GPU: `docs/performance-gpu.md` (`--device cud
 The 2-core machines these figures come from are not all alike; the machine line above the
 table says which ran it. Two kinds are quoted below: AMD Zen 3 (family 25: 32 MB L3,
 full-width FMA units, peak 1024^3 GEMM ~176 GFLOP/s on both cores) and AMD Zen 1 (family
-23: 8 MB L3, FMA units half as wide, ~67 GFLOP/s; its disk took 0.4 GB/s, the Zen 3's 1.2).
-Ratios against a reference measured in the same run carry over between them; absolute
-targets (search's 2 s, the dashboard's 150 ms) do not, and neither does the per-char loop,
-which on the Zen 1 reads 3x512's 20 MB of weights for every char from memory, not L3.
+23: 8 MB L3, FMA units half as wide, 67-85 GFLOP/s and 14-24 GB/s of memory bandwidth from
+day to day; its disk took 0.4-0.55 GB/s, the Zen 3's 1.2). Ratios against a reference
+measured in the same run carry over between them; absolute targets (search's 2 s, the
+dashboard's 150 ms) do not, and neither does the per-char loop, which on the Zen 1 reads
+3x512's 20 MB of weights for every char from memory, not L3, and gains more than the GEMMs
+on a day of more bandwidth (2x256's fused layer: 20.5x the loop at 16.6 GB/s, 16.5x at 24).
 
 Every benchmark runs ours and its reference interleaved, round after round, in one process;
 ratios are medians over rounds of per-round ratios, rates are the best round. Threads: 2

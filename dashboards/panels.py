@@ -42,7 +42,7 @@ def shown_char(char: str) -> str:
 
 
 def colored_snippet(text: str, values, color_range: tuple, cmap: str, peak: int) -> html.Span:
-    """A snippet colored as the text view colors it, painted by probe.js from its data-*
+    """A snippet colored as the text view colors it, painted by snippets.js from its data-*
     attributes: one Dash component, where one per char kept the browser busy ~0.8 s after
     every page load and unit change (React and Dash's per-component work, not drawing)."""
     low, limit = color_range

@@ -66,7 +66,10 @@ def test_index_page_uses_no_external_assets(app):
     page = app.server.test_client().get("/").get_data(as_text=True)
     sources = re.findall(r'(?:src|href)="([^"]+)"', page)
     assert sources and all(s.startswith("/") for s in sources), sources
-    assert "probe.js" in page and "style.css" in page
+    assert (
+        all(f"{name}.js" in page for name in ("colors", "probe", "snippets"))
+        and "style.css" in page
+    )
 
 
 def test_url_round_trip(context):
@@ -328,7 +331,7 @@ def test_top_contexts_of_a_gate_are_where_it_departs_from_its_median(context, ti
 
 
 def test_top_contexts_carry_the_view_colors(context, tiny_recording):
-    """Each snippet is one component; probe.js paints its chars from these attributes."""
+    """Each snippet is one component; snippets.js paints its chars from these attributes."""
     from probe.colors import to_rgb
 
     item = contexts_list(context, View(unit="2:cell:5"), k=1).children[0]

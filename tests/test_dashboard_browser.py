@@ -216,7 +216,7 @@ def test_dashboard_end_to_end(page, server, tiny_recording, tmp_path):
         arg=target,
     )
 
-    # Top contexts are colored (as the view colors them, painted by probe.js) and clickable.
+    # Top contexts are colored (as the view colors them, painted by snippets.js) and clickable.
     assert page.locator(".contexts .goto").count() == 8
     painted = check_contexts(page, tiny_recording, "1:cell:0")
     page.locator("body").press("j")  # a new unit repaints the snippets Dash reuses

@@ -1,30 +1,7 @@
-// Client-side rendering of the text view (see dashboards/textview.py).
-// Colors interpolate the anchors sent by the server from probe.colors, exactly like
-// probe.colors.to_rgb, so the page and every export agree.
+// Client-side rendering of the text view (see dashboards/textview.py); colors from colors.js.
 
 (function () {
-  function hexToRgb(hex) {
-    return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
-  }
-
-  // Same math as probe.colors.to_rgb: [low, limit] onto [-1, 1], clipped; no value: the
-  // map's neutral (`missing`: 0, its centre; -1, the bottom of an upper half). Then
-  // interpolate the anchors.
-  function toRgb(table, value, limit, low, missing) {
-    const top = limit > 0 ? limit : 1;
-    const position = value === null || isNaN(value) ? missing || 0 :
-      Math.max(-1, Math.min(1, (2 * (value - low)) / (top - low) - 1));
-    const scaled = ((position + 1) / 2) * (table.length - 1);
-    const anchor = Math.max(0, Math.min(table.length - 2, Math.floor(scaled)));
-    const f = scaled - anchor;
-    return [0, 1, 2].map((c) => Math.round(table[anchor][c] * (1 - f) + table[anchor + 1][c] * f));
-  }
-
-  // Same rule as probe.colors.text_color.
-  function textColor(rgb) {
-    const luminance = (0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]) / 255;
-    return luminance > 0.45 ? "#000000" : "#ffffff";
-  }
+  const { hexToRgb, toRgb, textColor } = window.probeColors;
 
   function fmt(value) {
     return value === null ? "n/a" : value.toFixed(3);
@@ -82,7 +59,7 @@
 
   // Control and format chars (a BOM, a zero-width space) but tab and newline: no glyph of their own.
   const CONTROL = /^(?![\t\n])[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]$/u;
-  const ESCAPE = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
+  const ESCAPE = window.probeColors.ESCAPE;
   let current = null; // the payload on screen, for hover titles and brushing
 
   // Inline style of char i: its color, plus one stripe per feature track under it.
@@ -388,27 +365,6 @@
   });
   document.addEventListener("mouseup", (event) => {
     if (event.target.closest && event.target.closest("#text-body")) brush();
-  });
-
-  // Top contexts (panels.colored_snippet): each snippet is one empty span whose data-*
-  // attributes say its chars and colors; paint its chars here, again whenever Dash sends new
-  // ones (a unit change reuses the spans, changing only their attributes).
-  function paintSnippets() {
-    document.querySelectorAll(".ctx-text[data-colors]").forEach((span) => {
-      const key = span.dataset.colors + "|" + span.dataset.peak + "|" + span.dataset.text;
-      if (span.dataset.painted === key) return;
-      const chars = Array.from(span.dataset.text); // code points, as Python indexes them
-      const peak = Number(span.dataset.peak);
-      span.innerHTML = chars.map((ch, i) => {
-        const rgb = hexToRgb("#" + span.dataset.colors.slice(6 * i, 6 * i + 6));
-        return "<span" + (i === peak ? ' class="ctx-peak"' : "") + ' style="background:rgb(' +
-          rgb.join(",") + ");color:" + textColor(rgb) + '">' + (ESCAPE[ch] || ch) + "</span>";
-      }).join("");
-      span.dataset.painted = key;
-    });
-  }
-  new MutationObserver(paintSnippets).observe(document.documentElement, {
-    subtree: true, childList: true, attributes: true, attributeFilter: ["data-colors"],
   });
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {

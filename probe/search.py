@@ -263,11 +263,15 @@ def unit_scores(
 
     The exhaustive path: AUROC (binned midranks) for every unit, three reads of each array.
     `search` screens binary features by |r| instead and is many times faster on big recordings.
+    Constant features are left out as `search` leaves them out.
     """
     recording = Recording.of(recording)
     names, rows, profiles = _feature_matrix(recording, features)
+    varying, rows, profiles = _without_constant(names, rows, profiles)
     units, r, auroc, binary, _ = _scan(recording, rows, profiles, kinds, progress)
-    return _table(names, units, r, auroc, _scores(r, auroc, binary))
+    table = _table(varying, units, r, auroc, _scores(r, auroc, binary))
+    table.attrs["constant"] = [name for name in names if name not in varying]
+    return table
 
 
 def _table(names, units, r, auroc, score) -> pd.DataFrame:

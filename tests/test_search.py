@@ -181,8 +181,8 @@ def test_spans_are_reexported():
 
 def test_degenerate_features(tiny_recording):
     zeros = np.zeros(tiny_recording.chars, np.float32)
-    table = S.unit_scores(tiny_recording, {"never": zeros}, kinds=["cell"])
-    assert table["auroc"].isna().all() and table["score"].isna().all()
+    with pytest.raises(ProbeError, match="never is 0 on every char"):  # nothing to rank
+        S.unit_scores(tiny_recording, {"never": zeros}, kinds=["cell"])
     with pytest.raises(ProbeError, match="chars"):
         S.unit_scores(tiny_recording, {"short": zeros[:10]})
     with pytest.raises(ProbeError, match="unknown feature"):
@@ -198,6 +198,9 @@ def test_features_constant_on_the_text_are_left_out_with_a_warning(tiny_recordin
     assert len(caught) == 1 and caught[0].filename == __file__  # the caller's line
     assert set(table["feature"]) == {"in_comment"} and table["score"].notna().all()
     assert table.attrs["constant"] == ["re:QQQ"]
+    with pytest.warns(S.ConstantFeatureWarning, match="re:QQQ"):  # the exhaustive path too
+        every = S.unit_scores(tiny_recording, ["re:QQQ", "in_comment"], kinds=["cell"])
+    assert set(every["feature"]) == {"in_comment"} and every.attrs["constant"] == ["re:QQQ"]
     with pytest.raises(ProbeError, match="^ones is 1 on every char .*; re:QQQ is 0 on every"):
         S.search(tiny_recording, {"ones": ones, "re:QQQ": 0 * ones})
 

@@ -72,7 +72,8 @@ def navigate(context: Context, view: View, trigger, value, controls: dict) -> tu
         if (layer, kind) not in recording.layer_kinds:  # a layer change keeps the kind if it can
             kind = next(k for l, k in recording.layer_kinds if l == layer)
         units = recording.units_in(layer, kind)
-        asked = controls["index-input"] or 0
+        asked = controls["index-input"]  # an emptied box: the unit shown, written back
+        asked = Unit.parse(view.unit).index if asked is None else asked
         index = min(max(int(asked), 0), units - 1)
         if index != int(asked):
             notes.append(f"layer {layer} {kind} has units 0..{units - 1}; showing {index}")

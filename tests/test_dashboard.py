@@ -163,6 +163,8 @@ def test_navigation(context, tiny_recording):
     assert new.unit == "1:cell:3" and messages == [
         "unit index 3.5 is not a whole number; showing 3"
     ]
+    new, messages = navigate(context, view, "index-input", None, {**controls, "index-input": None})
+    assert (new.unit, messages) == ("1:cell:3", [])  # an emptied box keeps the unit
     new, messages = navigate(context, view, "jump", 12.7, controls)
     assert new.pos == 12 and messages == ["char 12.7 is not a whole number; showing 12"]
     new, _ = navigate(context, view, {"type": "goto", "target": "0|2:cell:1@777"}, 1, controls)

@@ -238,7 +238,7 @@ def _without_constant(names, rows, profiles):
     """The features that vary on the text; a warning for each one that does not (a ProbeError
     if none does: there is nothing to rank). Found before the scan, which can take minutes."""
     constant = rows.min(axis=1) == rows.max(axis=1)
-    said = [f"{name} is {row[0]:g} on every char of this text: no unit can track it"
+    said = [f"{_constant_is(name, row[0])}: no unit can track it"
             for name, row, same in zip(names, rows, constant, strict=True) if same]  # fmt: skip
     if constant.all():
         raise ProbeError("; ".join(said))
@@ -246,6 +246,13 @@ def _without_constant(names, rows, profiles):
         warnings.warn(ConstantFeatureWarning(f"{message}; left out"), stacklevel=3)
     keep = np.flatnonzero(~constant)
     return [names[i] for i in keep], rows[keep], [profiles[i] for i in keep]
+
+
+def _constant_is(name: str, value: float) -> str:
+    """What a constant feature is: a regex that marks no char may only match empty strings."""
+    if isinstance(name, str) and name.startswith("re:") and value == 0:
+        return f"{name} matches no char of this text (empty matches, as of \\b, mark none)"
+    return f"{name} is {value:g} on every char of this text"
 
 
 def _scores(r: np.ndarray, auroc: np.ndarray, binary: np.ndarray) -> np.ndarray:

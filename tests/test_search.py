@@ -193,7 +193,7 @@ def test_degenerate_features(tiny_recording):
 
 def test_features_constant_on_the_text_are_left_out_with_a_warning(tiny_recording):
     ones = np.ones(tiny_recording.chars, np.float32)
-    with pytest.warns(S.ConstantFeatureWarning, match="re:QQQ is 0 on every char") as caught:
+    with pytest.warns(S.ConstantFeatureWarning, match="re:QQQ matches no char") as caught:
         table = S.search(tiny_recording, ["re:QQQ", "in_comment"], top=5, nulls=False)
     assert len(caught) == 1 and caught[0].filename == __file__  # the caller's line
     assert set(table["feature"]) == {"in_comment"} and table["score"].notna().all()
@@ -201,7 +201,7 @@ def test_features_constant_on_the_text_are_left_out_with_a_warning(tiny_recordin
     with pytest.warns(S.ConstantFeatureWarning, match="re:QQQ"):  # the exhaustive path too
         every = S.unit_scores(tiny_recording, ["re:QQQ", "in_comment"], kinds=["cell"])
     assert set(every["feature"]) == {"in_comment"} and every.attrs["constant"] == ["re:QQQ"]
-    with pytest.raises(ProbeError, match="^ones is 1 on every char .*; re:QQQ is 0 on every"):
+    with pytest.raises(ProbeError, match="^ones is 1 on every char .*; re:QQQ matches no char"):
         S.search(tiny_recording, {"ones": ones, "re:QQQ": 0 * ones})
 
 
@@ -338,14 +338,14 @@ def test_cli_search_formats(tiny_recording, capsys, tmp_path):
             and out == ""
             and err
             == (
-                "probe search: error: re:NO SUCH TEXT is 0 on every char of this text: "
-                "no unit can track it\n"
+                "probe search: error: re:NO SUCH TEXT matches no char of this text (empty "
+                "matches, as of \\b, mark none): no unit can track it\n"
             )
         )
     code, out, err = run_cli(capsys, "search", "--recording", rec, "--feature", "re:NO SUCH TEXT",
                              "--feature", "in_comment", "--no-nulls", "--format", "csv")  # fmt: skip
     assert code == 0 and "NO SUCH" not in out and len(out.splitlines()) == 11  # no unranked rows
-    assert "warning: re:NO SUCH TEXT is 0 on every char of this text" in err
+    assert "warning: re:NO SUCH TEXT matches no char of this text" in err
     code, out, _ = run_cli(
         capsys,
         "search",

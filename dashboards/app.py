@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import dash
-from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboards import panels, textview
 from dashboards.context import (
@@ -118,6 +118,15 @@ def navigate(context: Context, view: View, trigger, value, controls: dict) -> tu
     return view, notes + messages
 
 
+def user_action(triggered: list[dict], ids: dict) -> tuple:
+    """(id, value) of what fired the navigation. A step's hand-over ("view-sync") sent in the
+    same tick as a control change (probe.js sends it first) comes in one call with it: the
+    change is the action, the view it starts from already the step's."""
+    fired = [(ids[t["prop_id"]], t["value"]) for t in triggered if t["prop_id"] in ids]
+    actions = [(i, value) for i, value in fired if i != "view-sync"] or fired
+    return actions[0] if actions else (None, None)
+
+
 def shown_payload(context: Context, view: View) -> tuple[View, dict, list[str]]:
     """(view, its window's payload, messages); a view whose features cannot be computed (a
     regex past its time limit) is shown without its regex, else without a new payload."""
@@ -209,7 +218,6 @@ def build_layout(context: Context) -> html.Div:
             dcc.Store(id="view"),
             dcc.Store(id="unit-key"),
             dcc.Store(id="view-sync"),
-            dcc.Store(id="sync-cancelled"),
             html.Header(
                 [
                     html.H1("probe"),
@@ -266,19 +274,6 @@ def register(app: dash.Dash, context: Context) -> None:
         "cmap-select": ("cmap-select", "value"),
     }
 
-    user_actions = [
-        *(Input(c, "value") for c in CONTROLS),
-        Input("jump", "value"),
-        Input({"type": "saturation-plot", "place": ALL}, "clickData"),  # made on first view
-        panels.GOTO,
-    ]
-    app.clientside_callback(  # before on_navigate sends the action: see probe.js's step()
-        ClientsideFunction(namespace="probe", function_name="cancelSync"),
-        Output("sync-cancelled", "data"),
-        *user_actions,
-        prevent_initial_call=True,
-    )
-
     @app.callback(
         Output("view", "data"),
         Output("url", "search"),
@@ -300,8 +295,7 @@ def register(app: dash.Dash, context: Context) -> None:
     def on_navigate(search, *args):
         shown_key, previous = args[-2:]
         controls = dict(zip(CONTROLS, args[: len(CONTROLS)], strict=True))
-        trigger = ctx.triggered_id
-        fired = ctx.triggered[0]["value"] if ctx.triggered else None
+        trigger, fired = user_action(ctx.triggered, ctx.triggered_prop_ids)
         if isinstance(trigger, dict) and not fired:  # a result list re-rendered, no click
             return (no_update,) * (6 + len(control_props))
         old = View.from_json(previous) if previous else None

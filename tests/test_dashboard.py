@@ -239,6 +239,17 @@ def lstm_and_gru(tiny_recording, train_tiny, tmp_path_factory):
     return build_app([tiny_recording, gru]).probe_context
 
 
+def test_a_change_sent_with_a_steps_hand_over_is_the_action():
+    from dashboards.app import user_action
+
+    both = [{"prop_id": "view-sync.data", "value": {"unit": "1:cell:6"}},
+            {"prop_id": "color-select.value", "value": "loss"}]  # fmt: skip
+    ids = {"view-sync.data": "view-sync", "color-select.value": "color-select"}
+    assert user_action(both, ids) == ("color-select", "loss")
+    assert user_action(both[:1], ids) == ("view-sync", {"unit": "1:cell:6"})
+    assert user_action([{"prop_id": ".", "value": None}], {}) == (None, None)  # page load
+
+
 def test_switching_recording_keeps_the_unit_where_it_can(lstm_and_gru):
     context = lstm_and_gru
     view = View(unit="2:forget_gate:7", pos=100)

@@ -260,6 +260,11 @@ def test_a_change_right_after_steps_applies_on_top_of_them(page, server):
     assert page.input_value("#index-input") == "6"
     assert "loss" in page.inner_text("#legend")
     assert page.locator("#color-select input[value='loss']").is_checked()
+    for pause in (300, 100, 400):  # steps while the last one's hand-over redraws the panels
+        page.locator("body").press("j")
+        page.wait_for_timeout(pause)
+    page.wait_for_function("() => location.search.includes('unit=1%3Acell%3A9')")
+    page.wait_for_function("() => document.getElementById('index-input').value === '9'")
 
 
 def test_a_search_says_when_the_recording_shown_is_another(page, server):

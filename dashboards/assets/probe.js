@@ -312,6 +312,15 @@
       keys.every((k) => JSON.stringify(a[k]) === JSON.stringify(b[k]));
   }
   let syncTimer = null;
+  let syncView = null; // the last step's view, until it is handed to Dash
+  // Hand the last step's view to Dash now: at once when the user does anything but step (a
+  // control changed next is then sent after it and applied on top of it, not undone by it).
+  function flushSync() {
+    if (syncTimer === null) return;
+    clearTimeout(syncTimer);
+    syncTimer = null;
+    window.dash_clientside.set_props("view-sync", { data: syncView });
+  }
   function step(action) {
     stepping = stepping.then(async () => {
       if (!current || !current.view) return;
@@ -332,22 +341,30 @@
       // Let the URL, controls and panels catch up once the user pauses: rapid stepping
       // (holding j) then costs one small request per step and nothing else.
       clearTimeout(syncTimer);
-      syncTimer = setTimeout(() => window.dash_clientside.set_props("view-sync", { data: answer.view }), 250);
+      syncView = answer.view;
+      syncTimer = setTimeout(flushSync, 250);
     }).catch(() => {});
   }
+  const isStep = (target) => {
+    const button = target.closest && target.closest("button");
+    return button && STEPS.includes(button.id) ? button : null;
+  };
   document.addEventListener("click", (event) => {
-    const button = event.target.closest && event.target.closest("button");
-    if (!button || !STEPS.includes(button.id) || !current) return;
+    const button = isStep(event.target);
+    if (!button) return flushSync();
+    if (!current) return;
     event.stopPropagation(); // Dash's own n_clicks path stays as the fallback without JS
     step(button.id);
   }, true);
+  document.addEventListener("pointerdown", (event) => isStep(event.target) || flushSync(), true);
 
   // Keyboard: j/k next/previous unit, n/p next/previous strong activation.
   const keys = { j: "next-unit", k: "prev-unit", n: "next-strong", p: "prev-strong" };
   document.addEventListener("keydown", (event) => {
     const tag = (event.target.tagName || "").toLowerCase();
-    if (tag === "input" || tag === "textarea" || event.ctrlKey || event.metaKey || event.altKey) return;
     const id = keys[event.key];
+    if (!id || tag === "input" || tag === "textarea") flushSync(); // typing into a control
+    if (tag === "input" || tag === "textarea" || event.ctrlKey || event.metaKey || event.altKey) return;
     const body = document.getElementById("text-body");
     if (!body || !body.offsetParent) return; // another tab is shown: the keys act on the text
     if (id && document.getElementById(id)) document.getElementById(id).click();
@@ -371,9 +388,6 @@
     probe: {
       render: render,
       setBrush: setBrush,
-      // A control changed (Dash sends the change with the stepped view): a step's late
-      // hand-over would undo it.
-      cancelSync: () => { clearTimeout(syncTimer); return window.dash_clientside.no_update; },
     },
   });
 })();

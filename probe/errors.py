@@ -14,3 +14,8 @@ def option(name: str) -> str:
     """A yes/no option as the command line and Python spell it, for a message either may get:
     option("overwrite") is "--overwrite (overwrite=True in Python)"."""
     return f"--{name.replace('_', '-')} ({name}=True in Python)"
+
+
+def argument(name: str) -> str:
+    """An argument as the command line and Python spell it: "--max-chars (max_chars in Python)"."""
+    return f"--{name.replace('_', '-')} ({name} in Python)"

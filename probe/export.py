@@ -27,7 +27,7 @@ from probe.colors import (
     to_rgb,
     upper,
 )
-from probe.errors import ProbeError
+from probe.errors import ProbeError, argument
 from probe.figure_files import (  # noqa: F401 (export_plot is public here)
     MAX_CHARS,
     MAX_COLUMNS,
@@ -158,9 +158,9 @@ def checked(recording: Recording | str | Path, colormap: str, width: int, limit)
     fails before any work."""
     anchors(colormap)
     if not 1 <= width <= MAX_COLUMNS:
-        raise ProbeError(f"--width must be in 1..{MAX_COLUMNS}, got {width}")
+        raise ProbeError(f"{argument('width')} must be in 1..{MAX_COLUMNS}, got {width}")
     if limit is not None and not limit > 0:
-        raise ProbeError(f"--limit must be positive, got {limit}")
+        raise ProbeError(f"{argument('limit')} must be positive, got {limit}")
     return Recording.of(recording)
 
 
@@ -286,7 +286,7 @@ def top_contexts_sheet(
 
     recording, (unit,) = checked(recording, colormap, width, limit), parse_units([unit])
     if not 1 <= k <= MAX_CONTEXTS:
-        raise ProbeError(f"--top must be in 1..{MAX_CONTEXTS}, got {k}")
+        raise ProbeError(f"--top (k in Python) must be in 1..{MAX_CONTEXTS}, got {k}")
     contexts = top_contexts(recording, unit, k, width, sign)
     if len(contexts) == 0:
         raise ProbeError(f"unit {unit} is never {sign} on this text: no contexts to show")

@@ -11,7 +11,7 @@ import io
 import os
 from pathlib import Path
 
-from probe.errors import ProbeError, option
+from probe.errors import ProbeError, argument, option
 
 FORMATS = ("pdf", "svg", "png", "tex", "html")
 MAX_PNG_PIXELS = 2**28  # 1 GiB of RGBA pixels to draw into
@@ -46,7 +46,7 @@ def figure_bytes(figure, fmt: str, dpi: int = 300, tight: bool = False) -> bytes
     if fmt not in ("pdf", "svg", "png"):
         raise ProbeError(f"unknown format {fmt!r} for a plot; choose from pdf, svg, png")
     if dpi < 1:
-        raise ProbeError(f"--dpi must be positive, got {dpi}")
+        raise ProbeError(f"{argument('dpi')} must be positive, got {dpi}")
     width, height = (round(inches * dpi) for inches in figure.get_size_inches())
     if fmt == "png" and width * height > MAX_PNG_PIXELS:  # Agg would die allocating it
         raise ProbeError(

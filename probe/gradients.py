@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from probe.checkpoint import Checkpoint, load_checkpoint
-from probe.errors import ProbeError
+from probe.errors import ProbeError, argument
 from probe.fileio import check_text, read_json, save_cache
 from probe.model import CharRNN, check_device
 from probe.recording import Recording
@@ -206,7 +206,10 @@ def plan_windows(chars: int, max_lag: int, positions: int, warmup: int) -> tuple
     if chars == 0:
         raise ProbeError("the text is empty")
     if max_lag < 1 or positions < 1 or warmup < 0:
-        raise ProbeError("--max-lag and --positions must be >= 1, --warmup >= 0")
+        raise ProbeError(
+            f"{argument('max_lag')} and {argument('positions')} must be >= 1, "
+            f"{argument('warmup')} >= 0"
+        )
     last_start = chars - max_lag - 2  # window of K+1 inputs plus the target after it
     if last_start < 0:
         raise ProbeError(

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from probe import kernels, recorder_kernels
 from probe.checkpoint import Checkpoint, load_checkpoint
-from probe.errors import ProbeError
+from probe.errors import ProbeError, argument
 from probe.fastrecord import (
     FastTracer,
     chunk_steps,
@@ -271,7 +271,7 @@ def record(
     kinds = check_kinds(model, kinds)
     if max_chars is not None:
         if max_chars < 1:
-            raise ProbeError("--max-chars must be positive")
+            raise ProbeError(f"{argument('max_chars')} must be positive")
         text = text[:max_chars]
     if len(text) < 2:
         raise ProbeError(f"text to record has {len(text)} char(s); it needs at least 2")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import torch
 
 from probe.checkpoint import Checkpoint
-from probe.errors import ProbeError
+from probe.errors import ProbeError, argument
 
 
 def sample(
@@ -34,11 +34,11 @@ def generate(
     The arguments are checked here, before the first character.
     """
     if length < 1:
-        raise ProbeError("--length must be positive")
+        raise ProbeError(f"{argument('length')} must be positive")
     if temperature <= 0:
-        raise ProbeError("--temperature must be > 0 (use 0.01 for nearly greedy sampling)")
+        raise ProbeError(f"{argument('temperature')} must be > 0 (0.01 is nearly greedy)")
     if not prime:
-        raise ProbeError("--prime must not be empty")
+        raise ProbeError(f"{argument('prime')} must not be empty")
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     return _characters(checkpoint, length, temperature, prime, generator)
 

@@ -190,9 +190,9 @@ def test_bad_input_gives_clear_errors(tiny_recording, tmp_path):
         text_heatmap(tiny_recording, "2:cell:3", 25_000)  # `--range 25000:`, not 'empty'
     with pytest.raises(ProbeError, match="unknown colormap"):
         text_heatmap(tiny_recording, "2:cell:3", 0, 100, colormap="jet")
-    with pytest.raises(ProbeError, match=r"--width must be in 1\.\.400"):
+    with pytest.raises(ProbeError, match=r"--width \(width in Python\) must be in 1\.\.400"):
         text_heatmap(tiny_recording, "2:cell:3", 0, 100, width=20_000)
-    with pytest.raises(ProbeError, match=r"--top must be in 1\.\.500"):
+    with pytest.raises(ProbeError, match=r"--top \(k in Python\) must be in 1\.\.500"):
         top_contexts_sheet(tiny_recording, "2:cell:3", 100_000)
     with pytest.raises(ProbeError, match="a TextHeatmap writes itself: figure.save"):
         export_plot(text_heatmap(tiny_recording, "2:cell:3", 0, 100), "pdf")

@@ -86,7 +86,8 @@ def search_table(context: Context, view: View, top: int = 10) -> html.Table | ht
     for feature, group in results.groupby("feature", sort=False):
         rows += [search_row(view.rec, feature, row) for row in group.itertuples()]
     for feature in results.attrs["constant"]:  # left out of the search: nothing to rank
-        message = "constant on this text: no unit can track it"
+        empty = feature.startswith("re:") and context.feature(view.rec, feature)[0] == 0
+        message = f"{'matches no char of' if empty else 'constant on'} this text: nothing to rank"
         rows.append(html.Tr([html.Td(feature), html.Td(message, colSpan=6, className="hint")]))
     name = context.recording(view.rec).name
     return html.Div(

@@ -17,6 +17,8 @@ DATA = Path(
     os.environ.get("PROBE_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data"
 )
 
+pytest_plugins = ["tests.browser"]  # the browser tests' fixtures: server, page
+
 
 def shared_text(name: str, chars: int) -> str:
     path = DATA / name
@@ -80,3 +82,16 @@ def tiny_recording(tmp_path_factory, tiny_checkpoint):
     text = shared_text("linux.txt", 420_000)[400_000:]
     out = tmp_path_factory.mktemp("rec") / "tiny"
     return record(tiny_checkpoint, text, out, progress=False, source="linux.txt[400000:420000]")
+
+
+@pytest.fixture(scope="module")
+def app(tiny_recording):
+    """The dashboard app serving the tiny recording (its Context is `app.probe_context`)."""
+    from dashboards import build_app
+
+    return build_app([tiny_recording])
+
+
+@pytest.fixture(scope="module")
+def context(app):
+    return app.probe_context

@@ -16,79 +16,38 @@ def run_cli(capsys, *argv):
 
 
 def test_cli_search_formats(tiny_recording, capsys, tmp_path):
-    rec = str(tiny_recording.path)
-    code, out, _ = run_cli(
-        capsys,
-        "search",
-        "--recording",
-        rec,
-        "--feature",
-        "in_comment",
-        "--feature",
-        "brace_depth",
-        "--top",
-        "3",
-        "--kinds",
-        "cell,hidden",
-    )
+    def search(*args):
+        return run_cli(capsys, "search", "--recording", str(tiny_recording.path), *args)
+
+    code, out, _ = search("--feature", "in_comment", "--feature", "brace_depth", "--top", "3",
+                          "--kinds", "cell,hidden")  # fmt: skip
     assert code == 0
     header = out.splitlines()[0].split()
     assert header[:5] == ["feature", "rank", "unit", "measure", "score"]
     assert sum(line.split()[0] == "in_comment" for line in out.splitlines()[1:]) == 3
     for form in ("table", "json"):  # nothing to rank: one line that says why, no empty table
-        code, out, err = run_cli(capsys, "search", "--recording", rec, "--feature",
-                                 "re:NO SUCH TEXT", "--no-nulls", "--format", form)  # fmt: skip
-        assert (
-            code == 2
-            and out == ""
-            and err
-            == (
-                "probe search: error: re:NO SUCH TEXT matches no char of this text (empty "
-                "matches, as of \\b, mark none): no unit can track it\n"
-            )
+        code, out, err = search("--feature", "re:NO SUCH TEXT", "--no-nulls", "--format", form)
+        assert (code, out) == (2, "") and err == (
+            "probe search: error: re:NO SUCH TEXT matches no char of this text (empty "
+            "matches, as of \\b, mark none): no unit can track it\n"
         )
-    code, out, err = run_cli(capsys, "search", "--recording", rec, "--feature", "re:NO SUCH TEXT",
-                             "--feature", "in_comment", "--no-nulls", "--format", "csv")  # fmt: skip
+    code, out, err = search("--feature", "re:NO SUCH TEXT", "--feature", "in_comment",
+                            "--no-nulls", "--format", "csv")  # fmt: skip
     assert code == 0 and "NO SUCH" not in out and len(out.splitlines()) == 11  # no unranked rows
     assert "warning: re:NO SUCH TEXT matches no char of this text" in err
-    code, out, _ = run_cli(
-        capsys,
-        "search",
-        "--recording",
-        rec,
-        "--feature",
-        "in_comment",
-        "--format",
-        "csv",
-        "--no-nulls",
-        "--kinds",
-        "cell",
-    )
+    code, out, _ = search("--feature", "in_comment", "--format", "csv", "--no-nulls",
+                          "--kinds", "cell")  # fmt: skip
     assert code == 0 and out.splitlines()[0].startswith("feature,rank,unit")
     assert len(out.splitlines()) == 11
     target = tmp_path / "s.json"
-    code, out, _ = run_cli(
-        capsys,
-        "search",
-        "--recording",
-        rec,
-        "--feature",
-        "re:[0-9]+",
-        "--format",
-        "json",
-        "--out",
-        str(target),
-        "--top",
-        "2",
-        "--kinds",
-        "hidden",
-    )
+    code, out, _ = search("--feature", "re:[0-9]+", "--format", "json", "--out", str(target),
+                          "--top", "2", "--kinds", "hidden")  # fmt: skip
     rows = json.loads(target.read_text())
     assert code == 0 and len(rows) == 2 and rows[0]["feature"] == "re:[0-9]+"
-    again = ("search", "--recording", rec, "--feature", "in_comment", "--out", str(target))
-    code, _, err = run_cli(capsys, *again)
+    again = ("--feature", "in_comment", "--out", str(target))
+    code, _, err = search(*again)
     assert code == 2 and "--force" in err and json.loads(target.read_text()) == rows
-    code, _, err = run_cli(capsys, *again, "--force")
+    code, _, err = search(*again, "--force")
     assert code == 0 and target.read_text().split()[:2] == ["feature", "rank"]
 
 

@@ -11,6 +11,8 @@ projection is a column lookup in W_ih, which `trace` exploits.
 
 from __future__ import annotations
 
+import os
+import platform
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -18,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from probe.errors import ProbeError
+from probe.errors import ProbeError, argument
 from probe.units import KINDS
 
 LAYERS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -44,6 +46,13 @@ def check_device(name: str) -> str:
     return str(device)
 
 
+def hardware(device: str) -> str:
+    """Where the run trained, for the checkpoint card, e.g. 'cpu: 2 cores x86_64, 1 thread'."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    return f"cpu: {os.cpu_count()} cores {platform.machine()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}"
+
+
 @dataclass
 class ModelConfig:
     cell: str = "lstm"
@@ -57,9 +66,9 @@ class ModelConfig:
             raise ProbeError(f"unknown cell {self.cell!r}; choose lstm, gru or rnn")
         for name in ("layers", "hidden", "vocab_size"):
             if int(getattr(self, name)) < 1:
-                raise ProbeError(f"--{name.replace('_', '-')} must be at least 1")
+                raise ProbeError(f"{argument(name)} must be at least 1")
         if not 0 <= self.dropout < 1:
-            raise ProbeError("--dropout must be in [0, 1)")
+            raise ProbeError(f"{argument('dropout')} must be in [0, 1)")
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -35,9 +33,9 @@ from probe.checkpoint import (
     state_tensors,
 )
 from probe.corpus import Corpus, Vocab, load_corpus
-from probe.errors import ProbeError, option
+from probe.errors import ProbeError, argument, option
 from probe.fileio import read_json
-from probe.model import CharRNN, ModelConfig, check_device, evaluate, parameter_count
+from probe.model import CharRNN, ModelConfig, check_device, evaluate, hardware, parameter_count
 from probe.stopping import StopRequests
 
 LOG_FIELDS = "step epoch train_loss val_loss grad_norm lr chars_per_s elapsed_s".split()
@@ -75,15 +73,18 @@ class TrainConfig:
         positive = ("layers", "hidden", "seq_len", "batch", "val_every", "lr_decay_every")
         for name in (*positive, "eval_chars"):
             if int(getattr(self, name)) < 1:
-                raise ProbeError(f"--{name.replace('_', '-')} must be a positive integer")
+                raise ProbeError(f"{argument(name)} must be a positive integer")
         if self.lr <= 0 or self.grad_clip <= 0 or not 0 < self.lr_decay <= 1:
-            raise ProbeError("--lr and --grad-clip must be > 0, --lr-decay in (0, 1]")
+            raise ProbeError(
+                f"{argument('lr')} and {argument('grad_clip')} must be > 0, "
+                f"{argument('lr_decay')} in (0, 1]"
+            )
         if self.optimizer not in ("adam", "rmsprop"):
-            raise ProbeError("--optimizer must be adam or rmsprop")
+            raise ProbeError(f"{argument('optimizer')} must be adam or rmsprop")
         for name in ("max_steps", "max_minutes", "snapshot_every"):
             value = getattr(self, name)
             if value is not None and value <= 0:
-                raise ProbeError(f"--{name.replace('_', '-')} must be positive")
+                raise ProbeError(f"{argument(name)} must be positive")
         self.device = check_device(self.device)
 
 
@@ -360,13 +361,6 @@ class Trainer:
             "minutes": self.progress.elapsed_s / 60,
             "out": str(self.out),
         }
-
-
-def hardware(device: str) -> str:
-    """Where the run trained, for the checkpoint card, e.g. 'cpu: 2 cores x86_64, 1 thread'."""
-    if device.startswith("cuda") and torch.cuda.is_available():
-        return f"cuda: {torch.cuda.get_device_name(0)}"
-    return f"cpu: {os.cpu_count()} cores {platform.machine()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}"
 
 
 # What a resumed run may change: how much longer it goes on, where it runs, and how its corpus

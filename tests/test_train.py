@@ -87,6 +87,17 @@ def test_a_second_run_in_a_run_folder_says_how_to_resume_from_python_too(linux_f
         train(settings(linux_file, tmp_path / "run", max_steps=2, val_every=2))
 
 
+def test_bad_settings_are_named_as_the_command_line_and_python_spell_them():
+    with pytest.raises(ProbeError, match=r"^--seq-len \(seq_len in Python\) must be a positive"):
+        TrainConfig(seq_len=0)
+    with pytest.raises(ProbeError, match=r"--lr-decay \(lr_decay in Python\) in \(0, 1\]"):
+        TrainConfig(lr_decay=1.5)
+    with pytest.raises(ProbeError, match=r"^--dropout \(dropout in Python\) must be in"):
+        from probe.model import ModelConfig
+
+        ModelConfig(dropout=1.0)
+
+
 def test_a_vocabulary_of_one_char_is_refused(linux_file, tmp_path):
     with pytest.raises(ProbeError, match="lower --min-char-count"):
         train(settings(linux_file, tmp_path / "run", min_char_count=10**9, max_steps=1))

@@ -56,7 +56,10 @@ def top_contexts(
         strength = np.abs(values - np.median(values))
     else:
         strength = {"positive": values, "negative": -values, "absolute": np.abs(values)}[sign]
-    order = np.argsort(-strength, kind="stable")
+    # Ties (a unit saturated at 1.0 over many chars) go to the char where each run begins:
+    # what made the unit saturate, not the chars after it.
+    onset = np.concatenate([[True], strength[1:] != strength[:-1]])
+    order = np.lexsort((~onset, -strength))
     blocked = np.zeros(len(values), bool)
     picked = []
     for position in order:

@@ -265,6 +265,12 @@ def synthetic(tmp_path_factory):
     return Recording.open(folder)
 
 
+def test_tied_top_contexts_are_where_each_run_begins(synthetic):
+    """A unit saturated over runs of chars: each run's first char, not the first run's chars."""
+    table = S.top_contexts(synthetic, "1:hidden:0", k=4, width=2)
+    assert list(table["position"]) == [50, 120, 150, 170]
+
+
 def test_units_on_span_synthetic(synthetic):
     assert S.units_on_span(synthetic, 50, 60) == [Unit(1, "hidden", i) for i in (0, 1, 2)]
     assert S.units_on_span(synthetic, 50, 60, off_outside=1) == [Unit(1, "hidden", 0)]

@@ -235,8 +235,9 @@ def _feature_matrix(recording, features) -> tuple[list[str], np.ndarray, list[Fe
 
 
 def _without_constant(names, rows, profiles):
-    """The features that vary on the text; a warning for each one that does not (a ProbeError
-    if none does: there is nothing to rank). Found before the scan, which can take minutes."""
+    """(names, rows, profiles) of the features that vary on the text, and the names of those
+    that do not, each with a warning (a ProbeError if none varies: there is nothing to rank).
+    Found before the scan, which can take minutes."""
     constant = rows.min(axis=1) == rows.max(axis=1)
     said = [f"{_constant_is(name, row[0])}: no unit can track it"
             for name, row, same in zip(names, rows, constant, strict=True) if same]  # fmt: skip
@@ -245,7 +246,8 @@ def _without_constant(names, rows, profiles):
     for message in said:
         warnings.warn(ConstantFeatureWarning(f"{message}; left out"), stacklevel=3)
     keep = np.flatnonzero(~constant)
-    return [names[i] for i in keep], rows[keep], [profiles[i] for i in keep]
+    left_out = [name for name, same in zip(names, constant, strict=True) if same]
+    return [names[i] for i in keep], rows[keep], [profiles[i] for i in keep], left_out
 
 
 def _constant_is(name: str, value: float) -> str:
@@ -274,10 +276,10 @@ def unit_scores(
     """
     recording = Recording.of(recording)
     names, rows, profiles = _feature_matrix(recording, features)
-    varying, rows, profiles = _without_constant(names, rows, profiles)
+    names, rows, profiles, constant = _without_constant(names, rows, profiles)
     units, r, auroc, binary, _ = _scan(recording, rows, profiles, kinds, progress)
-    table = _table(varying, units, r, auroc, _scores(r, auroc, binary))
-    table.attrs["constant"] = [name for name in names if name not in varying]
+    table = _table(names, units, r, auroc, _scores(r, auroc, binary))
+    table.attrs["constant"] = constant
     return table
 
 
@@ -327,8 +329,8 @@ def search(
     if not isinstance(top, int) or not isinstance(candidates, int) or min(top, candidates) < 1:
         raise ProbeError(f"top and candidates must be whole numbers >= 1, got {top}, {candidates}")
     names, rows, profiles = _feature_matrix(recording, features)
-    varying, rows, profiles = _without_constant(names, rows, profiles)
-    constant, names, count = [n for n in names if n not in varying], varying, len(varying)
+    names, rows, profiles, constant = _without_constant(names, rows, profiles)
+    count = len(names)
     offsets = (0, *shift_offsets(recording.chars)) if nulls else (0,)
     units, r, auroc, binary = _screened_scan(
         recording, rows, profiles, kinds, candidates, progress, offsets

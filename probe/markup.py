@@ -123,7 +123,7 @@ TEXT_ESCAPES = {
 }
 # A cell must be exactly one typewriter column wide whatever the font encoding (OT1 by default,
 # T1 with fontenc). Raw Latin-1 works in both: OT1 builds accented letters and takes symbols
-# from TS1, whose typewriter glyphs are one column. OT1 has no «, », Ð, ð, Þ, þ.
+# from TS1, whose typewriter glyphs are one column. OT1 has no «, », Ð, ð, Þ, þ: see LETTERS.
 SAFE_EXTRA = {chr(c) for c in range(0xA1, 0x100)} - set("«»ÐðÞþ")
 # Symbols the kernel's TS1 (textcomp) gives one column wide in typewriter type.
 TEXT_SYMBOLS = {
@@ -147,27 +147,63 @@ ROMAN_QUOTES = {
     "”": r"\textquotedblright",
 }
 
-# Marks and dashes no font gives at one column in every encoding ($\hookleftarrow$ is two, OT1
-# typewriter prints an en dash as "{"): drawn as rules, which need no package. A bar is
+# Marks, dashes and symbols no font gives at one column in every encoding ($\hookleftarrow$ is
+# two, OT1 typewriter prints an en dash as "{", math symbols keep their own size,
+# not the column's): drawn as rules, which need no package and scale with the type. A bar is
 # (x, y, width, height) in column widths from the cell's left edge and the baseline.
 Bar = tuple[float, float, float, float]
 AXIS, STROKE = 0.42, 0.09  # the height of a typewriter hyphen's middle, and its thickness
 
 
-def shaft(start: float, end: float) -> Bar:
-    return (start, AXIS - STROKE / 2, end - start, STROKE)
+def shaft(start: float, end: float, height: float = AXIS) -> Bar:
+    """A horizontal stroke, at the hyphen's height unless told."""
+    return (start, height - STROKE / 2, end - start, STROKE)
 
 
-def arrow_head(base: float, tip: float, half: float = 0.28, slices: int = 10) -> list[Bar]:
+def slices(start: float, end: float, count: int = 10):
+    """(x, width, fraction of the way at its start) of vertical slices from start to end
+    (either way): slanted and tapering shapes drawn with upright rules."""
+    step = (end - start) / count
+    for i in range(count):
+        yield min(start + i * step, start + (i + 1) * step), abs(step), i / count
+
+
+def arrow_head(base: float, tip: float, half: float = 0.28) -> list[Bar]:
     """A triangle from base to tip (either way) as vertical slices, each a little shorter."""
-    step = (tip - base) / slices
     bars = []
-    for i in range(slices):
-        height = max(STROKE, 2 * half * (1 - i / slices))
-        bars.append(
-            (min(base + i * step, base + (i + 1) * step), AXIS - height / 2, abs(step), height)
-        )
+    for x, width, along in slices(base, tip):
+        height = max(STROKE, 2 * half * (1 - along))
+        bars.append((x, AXIS - height / 2, width, height))
     return bars
+
+
+def chevron(tip: float, end: float, half: float = 0.26) -> list[Bar]:
+    """An open angle (< when tip is left of end) as slices of its two arms: half a guillemet."""
+    thick = 1.5 * STROKE  # a slanted arm's vertical thickness
+    return [
+        (x, AXIS + sign * half * along - thick / 2, width, thick)
+        for x, width, along in slices(tip, end)
+        for sign in (1, -1)
+    ]
+
+
+def slash(left: float, right: float, bottom: float, top: float) -> list[Bar]:
+    """A stroke rising from (left, bottom) to (right, top)."""
+    count = 10
+    return [
+        (x, bottom + (top - bottom) * along, width, (top - bottom) / count + 2 * STROKE)
+        for x, width, along in slices(left, right, count)
+    ]
+
+
+def box(left: float, right: float, top: float) -> list[Bar]:
+    """The outline of a rectangle standing on the baseline."""
+    return [
+        (left, 0, STROKE, top),
+        (right - STROKE, 0, STROKE, top),
+        (left, 0, right - left, STROKE),
+        (left, top - STROKE, right - left, STROKE),
+    ]
 
 
 DRAWN: dict[str, list[Bar]] = {
@@ -179,11 +215,48 @@ DRAWN: dict[str, list[Bar]] = {
     ],
     "–": [shaft(0.12, 0.88)],
     "—": [shaft(0.0, 1.0)],
+    "«": [*chevron(0.1, 0.45), *chevron(0.45, 0.8)],
+    "»": [*chevron(0.9, 0.55), *chevron(0.55, 0.2)],
+    "‹": chevron(0.3, 0.65),
+    "›": chevron(0.7, 0.35),
+    "…": [(x, 0, 0.16, 0.16) for x in (0.04, 0.42, 0.8)],
+    "≤": [*chevron(0.15, 0.85, half=0.3), shaft(0.15, 0.85, STROKE / 2)],
+    "≥": [*chevron(0.85, 0.15, half=0.3), shaft(0.15, 0.85, STROKE / 2)],
+    "≠": [shaft(0.1, 0.9, AXIS - 0.13), shaft(0.1, 0.9, AXIS + 0.13), *slash(0.3, 0.7, 0, 0.8)],
 }
+# What any other character prints as: an empty box (as a font shows a glyph it lacks), never
+# "?", which the text may hold itself.
+MISSING = box(0.15, 0.85, 1.1)
 
 
 def drawn(bars: list[Bar]) -> str:
     return r"\probedraw{%s}" % "".join(r"\probebar{%.3f}{%.3f}{%.3f}{%.3f}" % bar for bar in bars)
+
+
+def overdrawn(bars: list[Bar], letter: str) -> str:
+    """A typewriter letter with bars drawn over it."""
+    return drawn(bars)[:-1] + letter + "}"
+
+
+# Letters OT1 lacks, made of ones it has: Ð and ð a D and d with a bar through their stems;
+# þ a b over a p (one stem from ascender to descender, the bowl between); Þ a b raised a
+# quarter column, its bowl at mid-height as in Þ, and its stem drawn down to the baseline.
+LETTERS = {
+    "Ð": overdrawn([(0.0, 0.5, 0.45, STROKE)], "D"),
+    "ð": overdrawn([(0.45, 0.95, 0.5, STROKE)], "d"),
+    "þ": r"\probecell{\rlap{b}p}",
+    "Þ": overdrawn([(0.165, 0, 0.14, 0.3)], r"\raise0.25\fontcharwd\font`x\hbox{b}"),
+}
+
+# Every non-ASCII character TeX cannot take raw in a column, as what prints in its place.
+TT_CHARS = {
+    **{char: drawn(bars) for char, bars in DRAWN.items()},
+    **LETTERS,
+    CONTROL_MARK: r"\probecell{$\cdot$}",
+    **{char: r"\probecell{\rmfamily%s}" % command for char, command in ROMAN_QUOTES.items()},
+    **{char: "{%s}" % command for char, command in TEXT_SYMBOLS.items()},
+    "\xad": "-",  # a soft hyphen, drawn as a hyphen
+}
 
 
 def tt_char(char: str) -> str:
@@ -194,22 +267,16 @@ def tt_char(char: str) -> str:
         return "~"
     if char.isascii() and char.isprintable():
         return "{\\char%d}" % ord(char)
-    if char in DRAWN:
-        return drawn(DRAWN[char])
-    if char == CONTROL_MARK:
-        return r"\probecell{$\cdot$}"
-    if char in ROMAN_QUOTES:
-        return r"\probecell{\rmfamily%s}" % ROMAN_QUOTES[char]
-    if char in TEXT_SYMBOLS:
-        return "{%s}" % TEXT_SYMBOLS[char]
-    if char == "\xad":  # a soft hyphen, drawn as a hyphen
-        return "-"
-    return char if char in SAFE_EXTRA else "?"
+    if char in TT_CHARS:
+        return TT_CHARS[char]
+    return char if char in SAFE_EXTRA else drawn(MISSING)
 
 
 def text_escape(text: str) -> str:
     """Escape a label for ordinary (roman or sans) text."""
-    return "".join(TEXT_ESCAPES.get(c, c if c.isascii() or c in TEXT_SAFE else "?") for c in text)
+    return "".join(
+        TEXT_ESCAPES.get(c, c if c.isascii() or c in TEXT_SAFE else tt_char(c)) for c in text
+    )
 
 
 def rgb_spec(color: np.ndarray) -> str:

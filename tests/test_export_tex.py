@@ -17,7 +17,11 @@ from probe.layout import CONTROL_MARK, NEWLINE_MARK, TAB_MARK
 from probe.markup import LATEX_COMMANDS, TEXT_SYMBOLS, tt_char
 
 PROSE = "He said “x² ± ½ × 3” — fine – ‘yes’; £5 © µ°\n\tx = “a”;\n"
-CELLS = [TAB_MARK, NEWLINE_MARK, CONTROL_MARK, *"“”‘’–—²±½×£µ°é|@W", *TEXT_SYMBOLS]
+OT1_LACKS = "«»‹›ÐðÞþ…≤≥≠"  # drawn or built from letters OT1 has
+TEXT = PROSE + "«Það» ‹Ð› þ… λ ≤ ≥ ≠\n"
+ELSEWHERE = "λ"  # a character no construction covers: an empty box
+CELLS = [TAB_MARK, NEWLINE_MARK, CONTROL_MARK, *"“”‘’–—²±½×£µ°é|@W", *TEXT_SYMBOLS, *OT1_LACKS]
+CELLS += [ELSEWHERE]
 BIG = "©"  # TS1's typewriter © overhangs its one-column advance by under a point each side
 DPI = 722.7  # 10 pixels per TeX point
 
@@ -77,24 +81,31 @@ def prose_recording(tmp_path_factory, tiny_checkpoint):
     from probe.record import record
 
     out = tmp_path_factory.mktemp("prose") / "rec"
-    return record(tiny_checkpoint, PROSE * 4, out, progress=False, twin=False)
+    return record(tiny_checkpoint, TEXT * 4, out, progress=False, twin=False)
 
 
 def test_quotes_dashes_and_latin1_print_right_with_only_xcolor(prose_recording, tmp_path):
     from pypdf import PdfReader
 
-    text_heatmap(prose_recording, ["1:cell:0"], 0, len(PROSE) * 2, width=40).save(
+    text_heatmap(prose_recording, ["1:cell:0"], 0, len(TEXT) * 2, width=40).save(
         tmp_path / "heat.tex"
     )
     top_contexts_sheet(prose_recording, "1:cell:0", k=2, width=30).save(tmp_path / "sheet.tex")
     source = (tmp_path / "heat.tex").read_text(encoding="utf-8")
-    assert "?" not in source  # ², ±, ½, ×, £, ©, µ and ° are all printed
+    assert "?" not in source  # ², ±, ½, ×, £, ©, µ, °, «, Þ, ð, ≤ ... are all printed
     assert "fontenc" not in source  # the default encoding is enough
     pdf = compile_tex(tmp_path, "\\input{heat.tex}\n\\input{sheet.tex}", t1=False)
     printed = PdfReader(pdf).pages[0].extract_text()
     for glyph in "“”‘’²±½£©µ°":  # (× comes out of the bitmap TS1 font as another letter)
         assert glyph in printed
     assert not set("\\|{") & set(printed)  # OT1 typewriter's slots for “, — and –
+
+
+def test_characters_ot1_lacks_print_as_themselves_and_others_as_a_box():
+    shown = [tt_char(char) for char in OT1_LACKS]
+    assert len(set(shown)) == len(shown)  # each its own shape
+    assert tt_char("?") not in [*shown, tt_char(ELSEWHERE)]  # a "?" in the text stays the one
+    assert tt_char(ELSEWHERE) == tt_char("\u2603") not in shown  # any other: the same box
 
 
 def underline_columns(row: str) -> int:

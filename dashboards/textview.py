@@ -18,6 +18,7 @@ from probe.colors import anchor_colors, missing_position, upper
 from probe.errors import ProbeError
 from probe.export import TRACK_COLORS, track_color
 from probe.features import get_feature
+from probe.layout import TAB_STOP
 from probe.units import Unit
 
 EXPORT_FORMATS = ["png", "pdf", "svg", "tex", "html"]
@@ -146,7 +147,8 @@ def layout(context: Context) -> html.Div:
             html.Div(id="export-message", className="message"),
             html.Div(id="legend", className="legend"),
             html.Div(id="step-note", className="step-note"),  # probe.js: what a step could not do
-            html.Pre(id="text-body", className="text-body"),
+            # Tabs to the tab stops figures and the indent feature count (the CSS default is 8).
+            html.Pre(id="text-body", className="text-body", style={"tabSize": TAB_STOP}),
             dcc.Store(id="window-payload"),
             dcc.Store(id="render-done"),
             dcc.Store(id="brush-drawn"),

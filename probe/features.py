@@ -25,6 +25,7 @@ import numpy as np
 import regex
 
 from probe.errors import ProbeError
+from probe.layout import TAB_STOP
 
 # A user's regex may backtrack for hours (`(\w+\s?)+$` on a long line); the `regex` package
 # (re's syntax) takes a time limit and releases the GIL, so a dashboard serving others goes on.
@@ -272,10 +273,8 @@ def chars_to_line_end(text: str) -> np.ndarray:
 
 
 def indent(text: str) -> np.ndarray:
-    """Leading whitespace width; a tab advances to the next multiple of 8."""
-    return _per_line(
-        text, lambda line: len(line[: len(line) - len(line.lstrip(" \t"))].expandtabs(8))
-    )
+    """Leading whitespace width; a tab advances to the next tab stop, as figures draw it."""
+    return _per_line(text, lambda line: len(re.match(r"[ \t]*", line)[0].expandtabs(TAB_STOP)))
 
 
 def is_space(text: str) -> np.ndarray:
@@ -325,7 +324,7 @@ FEATURES: dict[str, Feature] = {
         Feature(
             "chars_to_line_end", "chars left on the line (looks ahead)", False, chars_to_line_end
         ),
-        Feature("indent", "leading whitespace width, tab stops of 8 (looks ahead)", False, indent),
+        Feature("indent", f"leading blanks, tab stops of {TAB_STOP} (looks ahead)", False, indent),
         Feature("is_space", "the char is ASCII whitespace", True, is_space),
         Feature("after_newline", "the char directly follows a newline", True, after_newline),
     ]

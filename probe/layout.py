@@ -15,6 +15,9 @@ from functools import lru_cache
 import numpy as np
 
 TAB_MARK, NEWLINE_MARK, CONTROL_MARK = "→", "↵", "·"
+# Columns between tab stops, for figures, the `indent` feature and the dashboard's text alike:
+# 8, as Python, C compilers, terminals and the Linux kernel's style count a tab.
+TAB_STOP = 8
 INVISIBLE = ("Cc", "Cf", "Zl", "Zp")  # Unicode categories: control, format, line/para separator
 COMBINING = ("Mn", "Me")
 MONO_FONT = "DejaVu Sans Mono"  # ships with matplotlib, so every machine draws the same glyphs
@@ -55,7 +58,11 @@ def glyph(char: str, show_whitespace: bool) -> str:
 
 
 def layout_text(
-    text: str, width: int, show_whitespace: bool = False, tab_size: int = 4, wrap: bool = True
+    text: str,
+    width: int,
+    show_whitespace: bool = False,
+    tab_size: int = TAB_STOP,
+    wrap: bool = True,
 ) -> list[Line]:
     """Place characters in rows of at most `width` columns.
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from probe.colors import percentile_limit, symmetric_limit, to_rgb
+from probe.layout import layout_text
 from tests.browser import CRLF_TEXT, wait_for_key
 
 pytestmark = pytest.mark.browser
@@ -63,3 +64,21 @@ def test_brush_offers_only_the_kinds_of_the_recording_shown(page, server):
     page.goto(server + "?rec=0&unit=1:cell:0&pos=0")
     wait_for_key(page, "0|unit|")
     page.wait_for_function(f"() => ({enabled})().split(',').length === 6")
+
+
+def test_tabs_reach_the_columns_figures_put_them_at(page, server, tiny_recording):
+    # Kernel code, indented with tabs: the text view and the figures must agree on columns.
+    page.goto(server + "?rec=0&unit=1:cell:0&pos=0")
+    shown = wait_for_key(page, "|1:cell:0|")
+    lefts = page.evaluate(
+        """() => Array.from(document.querySelectorAll('#text-body span'))
+            .map((s) => s.getBoundingClientRect().left)"""
+    )
+    start = shown["start"]
+    text = tiny_recording.text[start : start + len(lefts)]
+    rows = [row for row in layout_text(text, width=10_000) if "\t" in text[row.positions[0]]]
+    assert len(rows) > 20
+    column = np.median(np.diff(lefts)[[text[i] not in "\t\n" for i in range(len(text) - 1)]])
+    for row in rows:
+        drawn = np.array(lefts)[row.positions] - lefts[row.positions[0]]
+        assert np.allclose(drawn, row.columns * column, atol=1), (row.columns, drawn / column)

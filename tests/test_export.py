@@ -12,7 +12,8 @@ import pytest
 from probe.colors import to_hex
 from probe.errors import ProbeError
 from probe.export import export_plot, text_heatmap, top_contexts_sheet
-from probe.layout import layout_text
+from probe.features import compute
+from probe.layout import TAB_STOP, layout_text
 from tests.test_export_tex import compile_tex
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -54,7 +55,21 @@ def test_layout_wraps_keeps_newlines_and_expands_tabs():
     every = np.concatenate([line.positions for line in lines])
     assert list(every) == list(range(len("ab\tc\n" + "x" * 12 + "\n")))  # each char once
     marked = layout_text("\ta\n", width=10, show_whitespace=True)
-    assert marked[0].glyphs == ["→   ", "a", "↵"]
+    assert marked[0].glyphs == ["→" + " " * (TAB_STOP - 1), "a", "↵"]
+
+
+def test_figures_put_each_line_at_the_column_the_indent_feature_counts(tiny_recording):
+    # Kernel code is indented with tabs: a cell tracking `indent` must match the figure's columns.
+    text = tiny_recording.text[:8000]
+    indent = compute("indent", text)
+    tabbed = 0
+    for line in layout_text(text, width=10_000):  # one row per line of text
+        chars = [text[p] for p in line.positions]
+        first = next((i for i, char in enumerate(chars) if char not in " \t\n"), None)
+        if first is not None:
+            tabbed += "\t" in chars[:first]
+            assert line.columns[first] == indent[line.positions[first]], chars
+    assert tabbed > 50
 
 
 def test_pdf_is_one_page_of_real_text_with_embedded_fonts(heatmap, tiny_recording):

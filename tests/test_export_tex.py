@@ -127,4 +127,4 @@ def test_underlines_span_the_columns_of_tabs(prose_recording):
     for row, line in zip(rows, panel.lines, strict=True):
         expected = int(line.widths[on[line.positions]].sum())
         assert underline_columns(row) == expected
-    assert expected > len(line.positions) - 1  # the second row starts with a tab of 4 columns
+    assert expected > len(line.positions) - 1  # the second row starts with a tab of 8 columns

@@ -21,7 +21,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.textpath import TextToPath
 
 from probe.colors import range_labels, text_color, to_hex
-from probe.errors import ProbeError
+from probe.errors import ProbeError, argument
 from probe.export import Panel, TextHeatmap, track_color
 from probe.layout import LABEL_FONT, MONO_FONT, Line
 
@@ -135,7 +135,8 @@ def draw_heatmap(heatmap: TextHeatmap) -> Figure:
     if max(width, height) > MAX_PAGE:
         raise ProbeError(
             f"the figure would be {width / 72:.0f} x {height / 72:.0f} inches: PDF viewers draw "
-            f"no more than {MAX_PAGE // 72} a side; show fewer chars or units, a larger --width, "
+            f"no more than {MAX_PAGE // 72} a side; show fewer chars or units, a larger "
+            f"{argument('width')}, "
             "or export .html"
         )
     figure = Figure(figsize=(width / 72, height / 72))

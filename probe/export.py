@@ -140,7 +140,7 @@ def check_range(recording: Recording, start: int, stop: int | None) -> tuple[int
     if stop - start > MAX_CHARS:
         raise ProbeError(
             f"range {start}:{stop} is {stop - start:,} chars; a figure takes at most "
-            f"{MAX_CHARS:,} (pick a shorter --range)"
+            f"{MAX_CHARS:,} (pick a shorter --range, or start and stop in Python)"
         )
     return start, stop
 

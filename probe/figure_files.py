@@ -50,7 +50,8 @@ def figure_bytes(figure, fmt: str, dpi: int = 300, tight: bool = False) -> bytes
     width, height = (round(inches * dpi) for inches in figure.get_size_inches())
     if fmt == "png" and width * height > MAX_PNG_PIXELS:  # Agg would die allocating it
         raise ProbeError(
-            f"a PNG of {width:,} x {height:,} pixels is too large; lower --dpi or --font-size, "
+            f"a PNG of {width:,} x {height:,} pixels is too large; lower {argument('dpi')} or "
+            f"{argument('font_size')}, "
             "show fewer chars, or export .pdf or .svg"
         )
     # TrueType (42) embeds the font so PDF text is selectable; "none" keeps SVG text as <text>.

@@ -100,8 +100,8 @@ def run_snapshots(path: str | Path) -> list[Path]:
     found = checkpoints_in(folder)
     if not found:
         raise ProbeError(
-            f"{path} has no snapshots: neither snapshots/ (train it with --snapshot-every N) nor "
-            f"checkpoint folders in {folder.name}; or give each snapshot as a --checkpoint"
+            f"{path} has no snapshots: neither snapshots/ (train with {argument('snapshot_every')})"
+            f" nor checkpoint folders in {folder.name}; or give each snapshot as a --checkpoint"
         )
     return found + ([final] if final != folder and (final / "config.json").is_file() else [])
 
@@ -213,7 +213,7 @@ def plan_windows(chars: int, max_lag: int, positions: int, warmup: int) -> tuple
     last_start = chars - max_lag - 2  # window of K+1 inputs plus the target after it
     if last_start < 0:
         raise ProbeError(
-            f"--max-lag {max_lag} needs a text of at least {max_lag + 2} characters; "
+            f"{argument('max_lag')} {max_lag} needs a text of at least {max_lag + 2} characters; "
             f"this one has {chars}"
         )
     warmup = min(warmup, last_start // 2)
@@ -367,7 +367,7 @@ def recording_decay(
         if not info.get("path") or not Path(info["path"]).exists():
             raise ProbeError(
                 f"the checkpoint that made {recording.path} is no longer at {info.get('path')}; "
-                "give its new place with --checkpoint PATH"
+                f"give its new place with {argument('checkpoint')}"
             )
         checkpoint = info["path"]
     if not isinstance(checkpoint, Checkpoint):
@@ -375,7 +375,7 @@ def recording_decay(
     if info.get("id") and checkpoint.id != info["id"]:  # e.g. a run retrained in the same folder
         raise ProbeError(
             f"{checkpoint.path} is not the checkpoint that made {recording.path} (its weights "
-            "changed since); give that one with --checkpoint PATH"
+            f"changed since); give that one with {argument('checkpoint')}"
         )
     trained = random_twin(checkpoint.model) if info.get("init_only") else checkpoint.model
     name = checkpoint_label(checkpoint)

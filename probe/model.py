@@ -39,10 +39,12 @@ def check_device(name: str) -> str:
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ProbeError(
-                f"--device {name}: this PyTorch ({torch.__version__}) sees no CUDA GPU"
+                f"{argument('device')} {name}: this PyTorch ({torch.__version__}) sees no CUDA GPU"
             )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ProbeError(f"--device {name}: only {torch.cuda.device_count()} GPU(s) visible")
+            raise ProbeError(
+                f"{argument('device')} {name}: only {torch.cuda.device_count()} GPU(s) visible"
+            )
     return str(device)
 
 

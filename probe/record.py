@@ -209,7 +209,7 @@ def record_arrays(
             f"{len(todo)} stream starts still differ from a sequential pass after "
             f"{REPAIR_ROUNDS} repair rounds: this model's state does not forget its past within "
             f"a segment ({segment:,} chars); the manifest says so (inexact_streams); record "
-            "with fewer --streams for an exact pass",
+            f"with fewer {argument('streams')} for an exact pass",
             stacklevel=2,
         )
     writer.logprob[chars - 1] = np.nan

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from probe.errors import ProbeError
+from probe.errors import ProbeError, argument
 from probe.fileio import save_cache
 from probe.recording import Recording
 from probe.units import A_CELL, GATE_KINDS, Unit
@@ -40,7 +40,7 @@ def gate_layer_kinds(recording: Recording) -> list[tuple[int, str]]:
     if not found:
         raise ProbeError(
             f"recording {recording.path} stores no gates (it was recorded with "
-            "--kinds without gates); record it again with the gate kinds"
+            f"{argument('kinds')} without gates); record it again with the gate kinds"
         )
     return found
 

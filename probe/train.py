@@ -106,7 +106,8 @@ def make_streams(ids: np.ndarray, batch: int, seq_len: int) -> torch.Tensor:
     stream_len = len(ids) // batch
     if stream_len < seq_len + 1:
         raise ProbeError(
-            f"training text too short: {len(ids)} chars for --batch {batch} x --seq-len {seq_len}"
+            f"training text too short: {len(ids)} chars for {argument('batch')} {batch} x "
+            f"{argument('seq_len')} {seq_len}"
         )
     return torch.from_numpy(ids[: stream_len * batch].reshape(batch, stream_len).copy())
 
@@ -122,7 +123,7 @@ class Trainer:
         self.config = config
         self.out = Path(config.out)
         if self.out.exists() and not self.out.is_dir():
-            raise ProbeError(f"--out {self.out} is a file, not a run folder")
+            raise ProbeError(f"{argument('out')} {self.out} is a file, not a run folder")
         torch.manual_seed(config.seed)
         self.corpus: Corpus = load_corpus(config.corpus, tuple(config.split))
         if config.resume:
@@ -139,7 +140,7 @@ class Trainer:
             if len(self.vocab) < 3:  # <unk> and one char: nothing to predict
                 raise ProbeError(
                     f"only {len(self.vocab) - 1} char(s) occur {config.min_char_count}+ times in "
-                    "the training text; lower --min-char-count"
+                    f"the training text; lower {argument('min_char_count')}"
                 )
             model_config = ModelConfig(
                 config.cell, config.layers, config.hidden, config.dropout, len(self.vocab)
@@ -307,7 +308,7 @@ class Trainer:
         if not self.config.quiet:
             print(
                 f"the run is already at its {limit} (step {self.progress.step}): "
-                "raise --max-steps or --max-minutes to train on",
+                f"raise {argument('max_steps')} or {argument('max_minutes')} to train on",
                 file=sys.stderr,
             )
         return self.summary(self.resumed_from["stopped"], self.resumed_from["test_loss"])
@@ -384,9 +385,8 @@ def resumed_config(config: TrainConfig, given: set[str] | None = None) -> TrainC
         same = (lambda a, b: np.allclose(a, b)) if name == "split" else (lambda a, b: a == b)
         typed = name in given if given is not None else not same(value, getattr(defaults, name))
         if typed and name not in RESUME_MAY_CHANGE and not same(value, run):
-            flag = "--" + name.replace("_", "-")
             raise ProbeError(
-                f"{flag} {value} is not the run's ({run}): a resumed run keeps its settings"
+                f"{argument(name)}: {value}, not the run's {run}; a resumed run keeps its settings"
             )
         merged[name] = value if typed and name in RESUME_MAY_CHANGE else run
     merged["split"] = tuple(merged.get("split", config.split))

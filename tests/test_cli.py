@@ -122,7 +122,7 @@ def test_resume_takes_the_flags_typed_even_at_their_defaults(linux_file, tmp_pat
     code, _, err = probe(*run, "--layers", 1, "--hidden", 16, "--batch", 8, "--max-steps", 5)
     assert code == 0, err
     code, _, err = probe(*run, "--resume", "--max-steps", 10, "--hidden", 256)
-    assert_one_line_error(code, err, "--hidden 256 is not the run's (16)")
+    assert_one_line_error(code, err, "--hidden (hidden in Python): 256, not the run's 16")
     for steps, patience in ((10, 7), (15, 20)):  # 20, the default, typed still replaces 7
         code, _, err = probe(*run, "--resume", "--max-steps", steps, "--patience", patience)
         assert code == 0, err
@@ -189,7 +189,10 @@ SEARCH_MISSING = ["search", "--recording", "{tmp}/missing", "--feature", "in_quo
             ["export", "--recording", "{tmp}", "--unit", "1:cell:0", "--range", "-5"],
             ["--range", "expected START:STOP"],
         ),
-        (["train", "--out", "{tmp}/r", "--device", "cuda:99"], ["--device cuda:99"]),
+        (
+            ["train", "--out", "{tmp}/r", "--device", "cuda:99"],
+            ["--device (device in Python) cuda:99"],
+        ),
         (
             [
                 "dashboard",

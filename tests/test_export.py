@@ -214,7 +214,8 @@ def test_bad_input_gives_clear_errors(tiny_recording, tmp_path):
     with pytest.raises(ProbeError, match="takes a Plotly figure, not a NoneType"):
         export_plot(None, tmp_path / "none.pdf")
     huge = text_heatmap(tiny_recording, "2:cell:3", 0, 2000, font_size=72)
-    with pytest.raises(ProbeError, match="pixels is too large"):  # not a bad_alloc in Agg
+    lower = r"lower --dpi \(dpi in Python\) or --font-size \(font_size in Python\)"
+    with pytest.raises(ProbeError, match="pixels is too large; " + lower):  # not a bad_alloc
         huge.to_bytes("png", dpi=1200)
     figure = text_heatmap(tiny_recording, "2:cell:3", 0, 100)
     with pytest.raises(ProbeError, match="unknown export format 'docx'"):

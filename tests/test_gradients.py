@@ -150,6 +150,8 @@ def test_bad_inputs_are_one_line_errors(train_tiny):
     path = train_tiny("rnn")
     with pytest.raises(ProbeError, match="empty"):
         gradient_decay(path, "", max_lag=10)
+    with pytest.raises(ProbeError, match=r"^--max-lag \(max_lag in Python\) 200 needs a text of"):
+        gradient_decay(path, "x" * 150, max_lag=200)
     with pytest.raises(ProbeError, match="at least 202 characters; this one has 150"):
         gradient_decay(path, "x" * 150, max_lag=200)
     with pytest.raises(ProbeError, match="vocab"):

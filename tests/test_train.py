@@ -66,9 +66,9 @@ def test_resume_keeps_the_runs_settings(linux_file, tmp_path):
     args = load_checkpoint(run / "last").info["train_args"]
     assert args["max_steps"] == 20 and args["hidden"] == 24 and args["batch"] == 8
     assert args["split"] == [0.8, 0.1, 0.1] and args["corpus"] == str(linux_file)
-    with pytest.raises(ProbeError, match=r"--hidden 32 is not the run's \(24\)"):
+    with pytest.raises(ProbeError, match=r"^--hidden \(hidden in Python\): 32, not the run's 24;"):
         train(settings(linux_file, run, hidden=32, max_steps=30, resume=True))
-    with pytest.raises(ProbeError, match="--split"):
+    with pytest.raises(ProbeError, match=r"^--split \(split in Python\): "):
         train(settings(linux_file, run, split=(0.7, 0.2, 0.1), max_steps=30, resume=True))
     other = tmp_path / "other.c"
     other.write_text(linux_file.read_text()[:-100])
@@ -99,7 +99,7 @@ def test_bad_settings_are_named_as_the_command_line_and_python_spell_them():
 
 
 def test_a_vocabulary_of_one_char_is_refused(linux_file, tmp_path):
-    with pytest.raises(ProbeError, match="lower --min-char-count"):
+    with pytest.raises(ProbeError, match=r"lower --min-char-count \(min_char_count in Python\)$"):
         train(settings(linux_file, tmp_path / "run", min_char_count=10**9, max_steps=1))
 
 
@@ -144,6 +144,16 @@ def test_existing_run_needs_resume(linux_file, tmp_path):
     train(settings(linux_file, tmp_path / "run", max_steps=10))
     with pytest.raises(ProbeError, match="--resume"):
         train(settings(linux_file, tmp_path / "run", max_steps=10))
+    with pytest.raises(ProbeError, match=r"^--out \(out in Python\) .* is a file, not a run"):
+        train(settings(linux_file, tmp_path / "run" / "log.csv", max_steps=10))
+
+
+def test_a_missing_gpu_is_named_as_the_command_line_and_python_spell_it():
+    from probe.model import check_device
+
+    assert check_device("cpu") == "cpu"
+    with pytest.raises(ProbeError, match=r"^--device \(device in Python\) cuda:999: "):
+        check_device("cuda:999")  # no GPU, or fewer than 1000
 
 
 @pytest.mark.parametrize(
@@ -157,7 +167,7 @@ def test_nonsense_numbers_are_refused(linux_file, tmp_path, field, value):
 def test_text_too_short_for_the_batch(tmp_path):
     path = tmp_path / "short.txt"
     path.write_text("hello world, " * 20)
-    with pytest.raises(ProbeError, match="too short"):
+    with pytest.raises(ProbeError, match=r"too short.*--batch \(batch in Python\) 64 x --seq-len"):
         train(
             TrainConfig(
                 corpus=str(path), out=str(tmp_path / "r"), batch=64, seq_len=100, quiet=True

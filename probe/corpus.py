@@ -168,6 +168,18 @@ def load_corpus(
     )
 
 
+def check_held_out(corpus: Corpus) -> None:
+    """Training measures its loss on the val and test splits: with under 2 chars in one there
+    is nothing to predict, and its loss of 0 would pass for a perfect model."""
+    for split in ("val", "test"):
+        if len(corpus.split(split)) < 2:
+            how = "by file: add files, or" if corpus.files else "by position:"
+            raise ProbeError(
+                f"corpus {corpus.name} has no {split} text (it is split {how} "
+                "give val and test a larger share with --split)"
+            )
+
+
 UNKNOWN = "\ufffd"
 
 

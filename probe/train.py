@@ -32,7 +32,7 @@ from probe.checkpoint import (
     state_from_tensors,
     state_tensors,
 )
-from probe.corpus import Corpus, Vocab, load_corpus
+from probe.corpus import Corpus, Vocab, check_held_out, load_corpus
 from probe.errors import ProbeError, argument, option
 from probe.fileio import read_json
 from probe.model import CharRNN, ModelConfig, check_device, evaluate, hardware, parameter_count
@@ -126,6 +126,7 @@ class Trainer:
             raise ProbeError(f"{argument('out')} {self.out} is a file, not a run folder")
         torch.manual_seed(config.seed)
         self.corpus: Corpus = load_corpus(config.corpus, tuple(config.split))
+        check_held_out(self.corpus)
         if config.resume:
             last = load_checkpoint(self.out / "last", config.device)
             self.vocab, self.model, self.resumed_from = last.vocab, last.model, last.info
@@ -249,8 +250,7 @@ class Trainer:
             self.save("snapshots/step-000000", with_state=False)
         if c.resume and (limit := self.limit_reached()) and (done := self.finished(limit)):
             return done
-        started, chars_seen, losses = time.perf_counter(), 0, []
-        grad_norm = math.nan
+        started, chars_seen, losses, grad_norm = time.perf_counter(), 0, [], math.nan
         elapsed_before = p.elapsed_s
         progress_bar = tqdm(
             total=c.max_steps, initial=p.step, disable=c.quiet, unit="step", dynamic_ncols=True

@@ -173,3 +173,21 @@ def test_text_too_short_for_the_batch(tmp_path):
                 corpus=str(path), out=str(tmp_path / "r"), batch=64, seq_len=100, quiet=True
             )
         )
+
+
+def test_a_folder_with_no_held_out_text_is_refused_before_training(linux_file, tmp_path):
+    """A folder is split by file: with one file, val and test are empty, and their loss of 0
+    must not pass for a perfect model."""
+    from probe.corpus import split_files
+
+    folder = tmp_path / "code"
+    folder.mkdir()
+    name = next(  # a file name that the split sends to training
+        f"{i}.c"
+        for i in range(100)
+        if split_files([folder / f"{i}.c"], folder, (0.9, 0.05, 0.05))["train"]
+    )
+    (folder / name).write_bytes(linux_file.read_bytes())
+    with pytest.raises(ProbeError, match="has no val text .*split by file"):
+        train(settings(folder, tmp_path / "run", max_steps=10))
+    assert not (tmp_path / "run").exists()

@@ -191,10 +191,8 @@ class Trainer:
         if with_state:
             tensors, optimizer_scalars = optimizer_to_state(self.optimizer)
             tensors = {**tensors, **state_tensors(self.state), "rng.torch": torch.get_rng_state()}
-            train_state = (
-                tensors,
-                {"optimizer": optimizer_scalars, "progress": asdict(self.progress)},
-            )
+            scalars = {"optimizer": optimizer_scalars, "progress": asdict(self.progress)}
+            train_state = (tensors, scalars)
         save_checkpoint(
             self.out / name, self.model, self.vocab, {**self.info(), **extra}, train_state
         )
@@ -277,10 +275,11 @@ class Trainer:
                     self.save(f"snapshots/step-{p.step:06d}", with_state=False)
                 if p.step % c.val_every == 0:
                     bar.set_postfix_str("validating…")  # seconds on a big val split
-                    if self._validate(float(np.mean(losses)), grad_norm, speed):
+                    patience_spent = self._validate(float(np.mean(losses)), grad_norm, speed)
+                    losses = []  # validated: not again after the loop
+                    if patience_spent:
                         reason = "early stop"
                         break
-                    losses = []
         if not c.quiet:  # after a stop, say what the remaining seconds are for
             print("finishing: validating, saving, measuring the test loss…", file=sys.stderr)
         if losses:  # the last partial interval is validated too, so `last` is never stale

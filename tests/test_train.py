@@ -7,7 +7,7 @@ import signal
 import pytest
 
 import probe.train
-from probe.checkpoint import load_checkpoint
+from probe.checkpoint import load_checkpoint, load_train_state
 from probe.errors import ProbeError
 from probe.train import TrainConfig, train
 
@@ -79,6 +79,15 @@ def test_resume_keeps_the_runs_settings(linux_file, tmp_path):
     train(settings(same, run, max_steps=30, resume=True))
     with pytest.raises(ProbeError, match="no run to resume"):
         train(settings(linux_file, tmp_path / "none", resume=True))
+
+
+def test_an_early_stop_validates_its_last_step_once(linux_file, tmp_path):
+    # An lr too small to move any weight: the second validation is no better, patience 1.
+    result = train(settings(linux_file, tmp_path / "run", lr=1e-30, patience=1, max_steps=100))
+    assert result["reason"] == "early stop" and result["step"] == 20
+    assert [row["step"] for row in log_rows(tmp_path / "run")] == ["10", "20"]
+    progress = load_train_state(tmp_path / "run" / "last")[1]["progress"]
+    assert progress["bad_validations"] == 1
 
 
 def test_a_second_run_in_a_run_folder_says_how_to_resume_from_python_too(linux_file, tmp_path):

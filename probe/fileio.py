@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -37,6 +38,12 @@ def atomic_folder(
     # would make the rename below fail.
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(old, ignore_errors=True)
+    # Half-written folders of writes killed outright (kill -9, out of memory), which never
+    # cleaned up: a recording's can take gigabytes. A write under way elsewhere is left alone.
+    for leftover in target.parent.glob(glob.escape(f".{target.name}.tmp-") + "*"):
+        pid = leftover.name.rpartition("-")[2]
+        if pid.isdigit() and not running(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
     tmp.mkdir()
     try:
         yield tmp
@@ -51,6 +58,17 @@ def atomic_folder(
     finally:  # also reached when Ctrl-C lands while the replaced folder is being removed
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
+
+
+def running(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's
+        return True
+    return True
 
 
 def holds_format(path: Path, name: str) -> bool:

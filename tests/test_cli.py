@@ -111,6 +111,25 @@ def test_kill_stops_record_cleanly_and_leaves_no_temporary_folder(linux_file, tm
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_record_killed_outright_leaves_no_temporary_folder_behind_the_next(
+    tiny_checkpoint, linux_file, tmp_path
+):
+    """kill -9 (or the out-of-memory killer) gives no chance to clean up: the next write of
+    the same recording removes the dead one's half-written folder."""
+    command = [sys.executable, "-m", "probe.cli", "record", "--checkpoint", str(tiny_checkpoint)]
+    command += ["--text", str(linux_file), "--out", str(tmp_path / "rec")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".rec.tmp-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.kill()
+    process.communicate(timeout=120)
+    assert [p.name for p in tmp_path.iterdir()] == [f".rec.tmp-{process.pid}"]
+    code, _, err = probe(*command[3:], "--max-chars", 2000, "--no-twin")
+    assert code == 0, err
+    assert [p.name for p in tmp_path.iterdir()] == ["rec"]
+
+
 def test_a_recording_given_as_checkpoint_names_its_checkpoint(tiny_recording):
     code, _, err = probe("sample", "--checkpoint", tiny_recording.path)
     made_by = tiny_recording.manifest["checkpoint"]["path"]

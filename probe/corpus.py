@@ -180,6 +180,16 @@ def check_held_out(corpus: Corpus) -> None:
             )
 
 
+def check_found_from_here(spec: str, run: str) -> None:
+    """A run keeps its corpus as it was typed, a relative path read from the folder the run
+    began in: resumed from another folder, say how to name it rather than 'unknown corpus'."""
+    if spec != "stdlib" and spec not in NAMED and not Path(spec).exists():
+        raise ProbeError(
+            f"{run} trained on {spec}, which is not there from this folder (a relative path "
+            "is read from the current folder); name it with --corpus"
+        )
+
+
 UNKNOWN = "\ufffd"
 
 

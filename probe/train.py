@@ -32,7 +32,7 @@ from probe.checkpoint import (
     state_from_tensors,
     state_tensors,
 )
-from probe.corpus import Corpus, Vocab, check_held_out, load_corpus
+from probe.corpus import Corpus, Vocab, check_found_from_here, check_held_out, load_corpus
 from probe.errors import ProbeError, argument, option
 from probe.fileio import read_json
 from probe.model import CharRNN, ModelConfig, check_device, evaluate, hardware, parameter_count
@@ -388,11 +388,12 @@ def resumed_config(config: TrainConfig, given: set[str] | None = None) -> TrainC
                 f"{argument(name)}: {value}, not the run's {run}; a resumed run keeps its settings"
             )
         merged[name] = value if typed and name in RESUME_MAY_CHANGE else run
+    if merged.get("corpus") == saved.get("corpus"):  # the path as typed where the run began
+        check_found_from_here(merged["corpus"], config.out)
     merged["split"] = tuple(merged.get("split", config.split))
     return replace(config, **merged)
 
 
 def train(config: TrainConfig, given: set[str] | None = None) -> dict:
-    """Train (or resume) a run; returns a summary with val/test loss. `given`: see
-    `resumed_config`."""
+    """Train (or resume) a run; returns a summary with val/test loss (`given`: resumed_config)."""
     return Trainer(resumed_config(config, given) if config.resume else config).run()

@@ -130,6 +130,22 @@ def test_a_record_killed_outright_leaves_no_temporary_folder_behind_the_next(
     assert [p.name for p in tmp_path.iterdir()] == ["rec"]
 
 
+def test_resume_from_another_folder_says_to_name_a_relative_corpus(linux_file, tmp_path):
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "code.c").write_bytes(linux_file.read_bytes())
+    run = tmp_path / "project" / "run"
+    tiny = ["--layers", 1, "--hidden", 16, "--batch", 8, "--val-every", 5]
+    code, _, err = probe(
+        "train", "--corpus", "code.c", "--out", run, *tiny, "--max-steps", 5, cwd=run.parent
+    )
+    assert code == 0, err
+    code, _, err = probe("train", "--out", run, "--resume", "--max-steps", 10, cwd=tmp_path)
+    assert_one_line_error(code, err, "trained on code.c", "name it with --corpus")
+    corpus = run.parent / "code.c"
+    code, _, err = probe("train", "--out", run, "--resume", "--max-steps", 10, "--corpus", corpus)
+    assert code == 0, err
+
+
 def test_a_recording_given_as_checkpoint_names_its_checkpoint(tiny_recording):
     code, _, err = probe("sample", "--checkpoint", tiny_recording.path)
     made_by = tiny_recording.manifest["checkpoint"]["path"]

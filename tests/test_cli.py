@@ -146,6 +146,11 @@ def test_resume_from_another_folder_says_to_name_a_relative_corpus(linux_file, t
     assert code == 0, err
 
 
+def test_python_dash_m_probe_is_the_probe_command():
+    result = subprocess.run([sys.executable, "-m", "probe", "--version"], capture_output=True)
+    assert result.returncode == 0 and result.stdout.startswith(b"probe "), result.stderr
+
+
 def test_a_recording_given_as_checkpoint_names_its_checkpoint(tiny_recording):
     code, _, err = probe("sample", "--checkpoint", tiny_recording.path)
     made_by = tiny_recording.manifest["checkpoint"]["path"]

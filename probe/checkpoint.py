@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, load_file, save_file
 
 from probe import __version__
 from probe.corpus import Vocab
@@ -132,9 +132,16 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:
     if not weights_file.is_file():
         raise ProbeError(f"checkpoint {path} has no model.safetensors")
     try:
-        weights = load_file(weights_file, device=device)
+        data = weights_file.read_bytes()
+        weights = {name: tensor.to(device) for name, tensor in load(data).items()}
     except (SafetensorError, OSError, ValueError) as error:
         raise ProbeError(f"{weights_file} is corrupt or truncated ({error})") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if info.get("weights_sha256", digest) != digest:
+        raise ProbeError(
+            f"{weights_file} is not the file its config.json was saved with (its sha256 "
+            "differs): damaged or replaced since"
+        )
     model = CharRNN(config).to(device)
     try:
         model.load_state_dict(weights)

@@ -44,6 +44,18 @@ def test_truncated_weights(tiny_checkpoint, tmp_path):
         load_checkpoint(target)
 
 
+def test_weights_changed_since_they_were_saved(tiny_checkpoint, tmp_path):
+    """A file of the right size and layout with other values (one bit flipped by a disk,
+    a file copied from another run) loads as a model, but not as this checkpoint."""
+    target = broken(tiny_checkpoint, tmp_path, "damaged")
+    weights = target / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01  # the last weight's lowest mantissa bit
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ProbeError, match="not the file its config.json was saved with"):
+        load_checkpoint(target)
+
+
 def test_foreign_folder(tmp_path):
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "config.json").write_text('{"model_type": "bert"}')

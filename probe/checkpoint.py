@@ -191,6 +191,22 @@ def optimizer_from_state(optimizer, tensors: dict[str, torch.Tensor], scalars: d
     optimizer.load_state_dict({"state": state, "param_groups": scalars["param_groups"]})
 
 
+def rng_tensors(device: str) -> dict[str, torch.Tensor]:
+    """The random generators' states, saved with the resume state: dropout draws from the
+    device's. (cuDNN's dropout between layers keeps a generator of its own that cannot be
+    saved: a resumed GPU run of several layers with dropout draws other masks.)"""
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if torch.device(device).type == "cuda":
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
+    return tensors
+
+
+def restore_rng(tensors: dict[str, torch.Tensor], device: str) -> None:
+    torch.set_rng_state(tensors["rng.torch"])
+    if torch.device(device).type == "cuda" and "rng.cuda" in tensors:  # not if it ran on CPU
+        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+
+
 # The state carried between training batches, saved with the resume state.
 def state_tensors(state) -> dict[str, torch.Tensor]:
     if state is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import glob
 import hashlib
 import json
@@ -90,6 +91,32 @@ def save_cache(frame, path: Path) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)
+
+
+def append_csv_rows(path: Path, rows: list[dict], fields: list[str]) -> None:
+    """Append rows to a CSV file, starting it with its header if it is new."""
+    new = not path.exists()
+    with path.open("a", newline="") as handle:
+        writer = csv.DictWriter(handle, fields)
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def keep_csv_rows(path: Path, keep) -> None:
+    """Rewrite a CSV file with only the rows `keep(row)` accepts, atomically (a stop midway
+    leaves the old file), and only if it drops one."""
+    if not path.exists():
+        return
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows, fields = list(reader), reader.fieldnames or []
+    kept = [row for row in rows if keep(row)]
+    if len(kept) < len(rows):
+        temporary = path.with_suffix(f".tmp-{os.getpid()}")
+        temporary.unlink(missing_ok=True)
+        append_csv_rows(temporary, kept, fields)
+        temporary.replace(path)
 
 
 def write_json(path: Path, data: object) -> None:

@@ -11,7 +11,6 @@ A run folder holds `best/` (lowest validation loss), `last/`, `log.csv` and, wit
 
 from __future__ import annotations
 
-import csv
 import math
 import sys
 import time
@@ -28,16 +27,19 @@ from probe.checkpoint import (
     load_train_state,
     optimizer_from_state,
     optimizer_to_state,
+    restore_rng,
+    rng_tensors,
     save_checkpoint,
     state_from_tensors,
     state_tensors,
 )
 from probe.corpus import Corpus, Vocab, check_found_from_here, check_held_out, load_corpus
 from probe.errors import ProbeError, argument, option
-from probe.fileio import read_json
+from probe.fileio import append_csv_rows, keep_csv_rows, read_json
 from probe.model import CharRNN, ModelConfig, check_device, evaluate, hardware, parameter_count
 from probe.stopping import StopRequests
 
+RUN_FILES = {"best", "last", "log.csv", "snapshots"}  # what a run folder holds
 LOG_FIELDS = "step epoch train_loss val_loss grad_norm lr chars_per_s elapsed_s".split()
 
 
@@ -137,6 +139,12 @@ class Trainer:
                 raise ProbeError(
                     f"{self.out} already holds a run; to continue it, pass {option('resume')}"
                 )
+            others = sorted(f.name for f in self.out.glob("[!.]*") if f.name not in RUN_FILES)
+            if others:  # a recording, a project: a later --overwrite of it would delete the run
+                raise ProbeError(
+                    f"{argument('out')} {self.out} holds files of its own ({', '.join(others[:3])}"
+                    f"{', ...' if len(others) > 3 else ''}), not a run: give a new or empty folder"
+                )
             self.vocab = Vocab.build(self.corpus.split("train"), config.min_char_count)
             if len(self.vocab) < 3:  # <unk> and one char: nothing to predict
                 raise ProbeError(
@@ -163,7 +171,7 @@ class Trainer:
         tensors, scalars = load_train_state(self.out / "last")
         optimizer_from_state(self.optimizer, tensors, scalars["optimizer"])
         self.progress = Progress(**scalars["progress"])
-        torch.set_rng_state(tensors["rng.torch"])
+        restore_rng(tensors, self.config.device)
         self.state = state_from_tensors(tensors, self.model.config.cell, self.config.device)
         self._truncate_log(self.progress.step)
 
@@ -190,7 +198,7 @@ class Trainer:
         train_state = None
         if with_state:
             tensors, optimizer_scalars = optimizer_to_state(self.optimizer)
-            tensors = {**tensors, **state_tensors(self.state), "rng.torch": torch.get_rng_state()}
+            tensors = {**tensors, **state_tensors(self.state), **rng_tensors(self.config.device)}
             scalars = {"optimizer": optimizer_scalars, "progress": asdict(self.progress)}
             train_state = (tensors, scalars)
         save_checkpoint(
@@ -198,25 +206,8 @@ class Trainer:
         )
 
     def _truncate_log(self, step: int) -> None:
-        """Drop the rows past `last/` (written after it by a run that then died), atomically."""
-        log = self.out / "log.csv"
-        if not log.exists():
-            return
-        with log.open(newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        kept = [row for row in rows if int(row["step"]) <= step]
-        if len(kept) < len(rows):
-            self._write_log(kept, log.with_suffix(".tmp"), mode="w")
-            log.with_suffix(".tmp").replace(log)
-
-    def _write_log(self, rows: list[dict], log: Path | None = None, mode: str = "a") -> None:
-        log = log or self.out / "log.csv"
-        new = mode == "w" or not log.exists()
-        with log.open(mode, newline="") as handle:
-            writer = csv.DictWriter(handle, LOG_FIELDS)
-            if new:
-                writer.writeheader()
-            writer.writerows(rows)
+        """Drop the rows past `last/` (written after it by a run that then died)."""
+        keep_csv_rows(self.out / "log.csv", lambda row: int(row["step"]) <= step)
 
     def lr_at(self, step: int) -> float:
         return self.config.lr * self.config.lr_decay ** (step // self.config.lr_decay_every)
@@ -313,13 +304,14 @@ class Trainer:
         return self.summary(self.resumed_from["stopped"], self.resumed_from["test_loss"])
 
     def _validate(self, train_loss: float, grad_norm: float, speed: float) -> bool:
-        """Validate, log, save best/last; True when patience is exhausted."""
+        """Validate, log, save best/last; True when patience is exhausted. Only scheduled
+        validations count toward it, so a resumed run stops where an unstopped one would."""
         p = self.progress
         val = evaluate(self.model, self.val_ids)
         improved = val < p.best_val
         if improved:
             p.best_val, p.bad_validations = val, 0
-        else:
+        elif p.step % self.config.val_every == 0:  # not a stop's extra one: see the docstring
             p.bad_validations += 1
         row = dict(
             step=p.step,
@@ -331,7 +323,7 @@ class Trainer:
             chars_per_s=round(speed),
             elapsed_s=round(p.elapsed_s, 1),
         )
-        self._write_log([row])
+        append_csv_rows(self.out / "log.csv", [row], LOG_FIELDS)
         if improved:
             self.save("best", with_state=False)
         self.save("last")

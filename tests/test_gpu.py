@@ -12,7 +12,7 @@ from probe.recording import Recording
 from probe.train import train
 from tests.conftest import shared_text
 from tests.test_cli import probe
-from tests.test_train import settings
+from tests.test_train import log_rows, settings
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
 
@@ -30,6 +30,19 @@ def test_training_on_the_gpu_learns_and_loads_on_the_cpu(linux_file, tmp_path):
         expected = on_cpu.model(ids)[0]
         got = on_gpu.model(ids.cuda())[0].cpu()
     assert torch.allclose(got, expected, atol=1e-3)  # cuDNN and oneDNN sum in other orders
+
+
+def test_a_resumed_gpu_run_draws_the_same_dropout(linux_file, tmp_path):
+    """The GPU's generator is saved with `last/`: one layer, so the dropout is the decoder's
+    (cuDNN's between layers keeps its own generator, which cannot be saved)."""
+    common = dict(hidden=64, batch=32, dropout=0.3, device="cuda")
+    train(settings(linux_file, tmp_path / "straight", max_steps=40, **common))
+    train(settings(linux_file, tmp_path / "resumed", max_steps=20, **common))
+    train(settings(linux_file, tmp_path / "resumed", max_steps=40, resume=True, **common))
+    straight, resumed = (log_rows(tmp_path / run) for run in ("straight", "resumed"))
+    assert [row["step"] for row in resumed] == [row["step"] for row in straight]
+    for a, b in zip(straight, resumed):
+        assert abs(float(a["val_loss"]) - float(b["val_loss"])) < 1e-4, (a, b)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

@@ -90,6 +90,20 @@ def test_an_early_stop_validates_its_last_step_once(linux_file, tmp_path):
     assert progress["bad_validations"] == 1
 
 
+def test_a_stops_extra_validation_does_not_count_toward_patience(linux_file, tmp_path):
+    """Stopped between validations, a run validates and saves at once; resumed, it must stop
+    early where the unstopped run does (no better val loss at lr 1e-30: 10, then 20 and 30
+    count, patience 2), not one validation sooner."""
+    straight = train(settings(linux_file, tmp_path / "straight", lr=1e-30, patience=2))
+    assert straight["reason"] == "early stop" and straight["step"] == 30
+    train(settings(linux_file, tmp_path / "run", lr=1e-30, patience=2, max_steps=15))
+    resumed = train(
+        settings(linux_file, tmp_path / "run", lr=1e-30, patience=2, max_steps=99, resume=True)
+    )
+    assert resumed["reason"] == "early stop" and resumed["step"] == 30
+    assert [row["step"] for row in log_rows(tmp_path / "run")] == ["10", "15", "20", "30"]
+
+
 def test_a_second_run_in_a_run_folder_says_how_to_resume_from_python_too(linux_file, tmp_path):
     train(settings(linux_file, tmp_path / "run", max_steps=2, val_every=2))
     with pytest.raises(ProbeError, match=r"pass --resume \(resume=True in Python\)$"):
@@ -155,6 +169,11 @@ def test_existing_run_needs_resume(linux_file, tmp_path):
         train(settings(linux_file, tmp_path / "run", max_steps=10))
     with pytest.raises(ProbeError, match=r"^--out \(out in Python\) .* is a file, not a run"):
         train(settings(linux_file, tmp_path / "run" / "log.csv", max_steps=10))
+    (tmp_path / "project").mkdir()  # e.g. a recording: its --overwrite would delete the run
+    (tmp_path / "project" / "manifest.json").write_text("{}")
+    with pytest.raises(ProbeError, match=r"holds files of its own \(manifest.json\), not a run"):
+        train(settings(linux_file, tmp_path / "project", max_steps=10))
+    assert [f.name for f in (tmp_path / "project").iterdir()] == ["manifest.json"]
 
 
 def test_a_missing_gpu_is_named_as_the_command_line_and_python_spell_it():

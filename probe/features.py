@@ -194,8 +194,8 @@ def _next_at_depth(
 
 def in_if_condition(text: str) -> np.ndarray:
     """C: the parens after `if`, inclusive; if unbalanced, up to before a `;` or `{`.
-    Python: after the `if`/`elif` keyword through the ':' at the keyword's bracket depth (or up
-    to a line end outside brackets). Either is cut at MAX_CONDITION chars."""
+    Python: after a statement's `if`/`elif` keyword through the ':' outside brackets (or up to
+    a line end outside brackets). Either is cut at MAX_CONDITION chars."""
     lexed, codes, n = lex(text), _codes(text), len(text)
     code = lexed.kind == CODE
     # Depth moves by at most 1 per char, so "first drop below d" is "first char at depth d - 1".
@@ -207,15 +207,16 @@ def in_if_condition(text: str) -> np.ndarray:
         breaks = _next_at_depth(code & _is_any(codes, ";{"), np.zeros(n, np.int64), starts, 0)
         ends = np.minimum(closes, breaks)
     else:
+        # A statement's keyword is outside brackets: a line-initial `if` inside them belongs to
+        # a comprehension or a conditional expression. Its condition ends at depth 0 too.
         depth = (lexed.paren + lexed.brace).astype(np.int64)
-        starts = np.array([m.end() for m in _PYTHON_IF.finditer(text) if code[m.end() - 1]], int)
-        level = depth[starts - 1]
+        keywords = [m.end() for m in _PYTHON_IF.finditer(text) if code[m.end() - 1]]
+        starts = np.array([end for end in keywords if depth[end - 1] == 0], np.int64)
         continued = np.zeros(n, bool)
         continued[1:] = codes[:-1] == ord("\\")
-        colons = _next_at_depth(code & (codes == ord(":")), depth, starts, level) + 1
-        newlines = _next_at_depth(code & (codes == ord("\n")) & ~continued, depth, starts, level)
-        drops = _next_at_depth(np.ones(n, bool), depth, starts, level - 1)
-        ends = np.minimum.reduce([colons, newlines, drops])
+        colons = _next_at_depth(code & (codes == ord(":")), depth, starts, 0) + 1
+        newlines = _next_at_depth(code & (codes == ord("\n")) & ~continued, depth, starts, 0)
+        ends = np.minimum(colons, newlines)
     return _cover(n, starts, np.minimum(ends, starts + MAX_CONDITION)).astype(np.float32)
 
 

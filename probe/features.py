@@ -212,9 +212,9 @@ def in_if_condition(text: str) -> np.ndarray:
         depth = (lexed.paren + lexed.brace).astype(np.int64)
         keywords = [m.end() for m in _PYTHON_IF.finditer(text) if code[m.end() - 1]]
         starts = np.array([end for end in keywords if depth[end - 1] == 0], np.int64)
-        continued = np.zeros(n, bool)
-        continued[1:] = codes[:-1] == ord("\\")
-        colons = _next_at_depth(code & (codes == ord(":")), depth, starts, 0) + 1
+        continued = np.append(False, codes[:-1] == ord("\\"))
+        colon = code & (codes == ord(":")) & np.append(codes[1:] != ord("="), True)  # not :=
+        colons = _next_at_depth(colon, depth, starts, 0) + 1
         newlines = _next_at_depth(code & (codes == ord("\n")) & ~continued, depth, starts, 0)
         ends = np.minimum(colons, newlines)
     return _cover(n, starts, np.minimum(ends, starts + MAX_CONDITION)).astype(np.float32)

@@ -40,6 +40,7 @@ def tokenized_if_conditions(text: str) -> np.ndarray:
 @pytest.mark.parametrize(
     "name",
     [
+        "ast.py",  # `if name := f(x):` (an assignment expression in the condition)
         "encodings/utf_16.py",  # a conditional expression `... \n if b else c` in parens
         "unittest/mock.py",  # comprehensions whose `if` starts a line
     ],

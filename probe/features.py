@@ -167,7 +167,8 @@ def paren_depth(text: str) -> np.ndarray:
     return lex(text).paren.astype(np.float32)
 
 
-_C_IF = re.compile(r"(?<![\w#])if\s*\(")  # not `#if (`, `elif (`, `notif (`
+# Not `#if (` nor `#  if (` (a directive), `elif (`, `notif (`.
+_C_IF = regex.compile(r"(?<!^[ \t]*#[ \t]*)(?<![\w#])if\s*\(", regex.MULTILINE)
 _PYTHON_IF = re.compile(r"^[ \t]*(?:el)?if\b", re.MULTILINE)  # statements only, not `a if b`
 MAX_CONDITION = 2000  # chars; bounds the damage of an unbalanced bracket
 
@@ -207,8 +208,7 @@ def in_if_condition(text: str) -> np.ndarray:
         breaks = _next_at_depth(code & _is_any(codes, ";{"), np.zeros(n, np.int64), starts, 0)
         ends = np.minimum(closes, breaks)
     else:
-        # A statement's keyword is outside brackets: a line-initial `if` inside them belongs to
-        # a comprehension or a conditional expression. Its condition ends at depth 0 too.
+        # A statement's `if` is outside brackets (inside: a comprehension's or an `a if b else c`)
         depth = (lexed.paren + lexed.brace).astype(np.int64)
         keywords = [m.end() for m in _PYTHON_IF.finditer(text) if code[m.end() - 1]]
         starts = np.array([end for end in keywords if depth[end - 1] == 0], np.int64)

@@ -1,7 +1,8 @@
-"""Code features on real source files, held against an independent reference: Python's own
-tokenizer for the standard library of the running interpreter."""
+"""Code features on real source files, held against independent references: Python's own
+tokenizer for the standard library of the running interpreter, and the Linux kernel corpus."""
 
 import io
+import re
 import sysconfig
 import tokenize
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from probe.features import compute
+from tests.conftest import shared_text
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 
@@ -55,3 +57,13 @@ def test_python_if_condition_matches_the_tokenizer(name):
     assert len(wrong) == 0, (
         f"{len(wrong)} chars differ, first at {text[wrong[0] - 40 : wrong[0] + 20]!r}"
     )
+
+
+def test_c_preprocessor_conditions_are_not_if_conditions():
+    """`#if (A)` is no C `if`, however many blanks stand around its '#' (`#   if (A)`)."""
+    text = shared_text("linux.txt", 1_000_000)
+    values = compute("in_if_condition", text)
+    directives = list(re.finditer(r"^[ \t]*#[ \t]*(?:el)?if\b[^\n]*", text, re.MULTILINE))
+    assert any(m.group().startswith("#   if (") for m in directives)  # the case this is about
+    marked = [m.group() for m in directives if values[m.start() : m.end()].any()]
+    assert not marked, marked[:3]

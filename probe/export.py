@@ -117,13 +117,18 @@ class TextHeatmap:
         fmt = format_of(path)
         return save_bytes(self.to_bytes(fmt, dpi), path, force)
 
+    def __repr__(self) -> str:
+        """Short: the dataclass's own repr holds every panel's text, layout and values."""
+        chars = len(self.panels[0].text) if self.panels else 0
+        labels = "; ".join(panel.label for panel in self.panels)
+        return f"<TextHeatmap of {chars:,} chars: {labels}>"
+
     def _repr_html_(self) -> str:
+        """What Jupyter shows. The only rich repr: Jupyter computes and stores every one it
+        finds, and an SVG too would cost seconds and megabytes a figure, never shown."""
         from probe.markup import to_html
 
         return to_html(self, standalone=False)
-
-    def _repr_svg_(self) -> str:
-        return self.to_bytes("svg").decode("utf-8")
 
 
 # ----------------------------------------------------------------------------- building figures

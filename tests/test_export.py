@@ -151,7 +151,16 @@ def test_html_is_self_contained_and_notebook_friendly(heatmap):
     assert page.count("white-space:pre") == len(lines) == sum(len(p.lines) for p in heatmap.panels)
     assert not any("\n" in line for line in lines)
     assert "<html" not in heatmap._repr_html_()
-    assert heatmap._repr_svg_().lstrip().startswith("<?xml")
+
+
+def test_a_notebook_computes_and_stores_one_small_rendering(heatmap):
+    """Jupyter calls every _repr_*_ a result has and stores all their outputs in the notebook:
+    an SVG beside the HTML cost seconds and megabytes a figure, and the dataclass's own repr
+    (its text/plain) held every panel's text, layout and values."""
+    rich = [name for name in dir(heatmap) if name.startswith("_repr_") and name != "_repr_html_"]
+    assert rich == []
+    labels = "; ".join(panel.label for panel in heatmap.panels)
+    assert repr(heatmap) == f"<TextHeatmap of 600 chars: {labels}>"
 
 
 def test_tex_with_every_special_character_compiles(nasty_recording, tmp_path):

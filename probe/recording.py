@@ -96,6 +96,12 @@ class Recording:
             )
         self._arrays[(entry["layer"], entry["kind"])] = array
 
+    def __repr__(self) -> str:
+        """Short: the dataclass's own repr printed the whole text (a notebook cell's output)."""
+        config = self.config
+        model = f"{config['cell']} {config['layers']}x{config['hidden']}"
+        return f"<Recording {str(self.path)!r}: {self.chars:,} chars of {model}>"
+
     @property
     def chars(self) -> int:
         return int(self.manifest["chars"])

@@ -15,6 +15,7 @@ milliseconds and costs no RAM until read.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import queue
 import threading
@@ -134,13 +135,21 @@ class Recording:
             have = ", ".join(f"{l}:{k}" for l, k in self.layer_kinds)
             raise ProbeError(f"recording has no layer {layer} kind {kind!r} (has {have})") from None
 
+    def unit_array(self, unit: Unit) -> np.ndarray:
+        """The array that holds a unit, once its index is checked: a negative one would read
+        another unit, counted from the end."""
+        array = self.array(unit.layer, unit.kind)
+        if not isinstance(unit.index, numbers.Integral) or not 0 <= unit.index < array.shape[1]:
+            raise ProbeError(
+                f"unit {unit}: index out of range (layer has {array.shape[1]} units, "
+                f"0 to {array.shape[1] - 1})"
+            )
+        return array
+
     def unit(self, unit: str | Unit, start: int = 0, stop: int | None = None) -> np.ndarray:
         """One unit's values as float32, optionally for characters [start, stop)."""
         unit = Unit.parse(unit)
-        array = self.array(unit.layer, unit.kind)
-        if not 0 <= unit.index < array.shape[1]:
-            raise ProbeError(f"unit {unit}: index out of range (layer has {array.shape[1]} units)")
-        return np.asarray(array[start:stop, unit.index], dtype=np.float32)
+        return np.asarray(self.unit_array(unit)[start:stop, unit.index], dtype=np.float32)
 
     @cached_property
     def logprob(self) -> np.ndarray:

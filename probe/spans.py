@@ -135,9 +135,9 @@ def units_matrix(recording: Recording, units: list[Unit], dtype=np.float32) -> n
         groups.setdefault((unit.layer, unit.kind), []).append(column)
     for (layer, kind), columns in groups.items():
         array = recording.array(layer, kind)
+        for column in columns:
+            recording.unit_array(units[column])  # checks the index
         indices = [units[c].index for c in columns]
-        if max(indices) >= array.shape[1]:
-            raise ProbeError(f"unit index out of range: layer {layer} {kind} has {array.shape[1]}")
         for begin in range(0, recording.chars, GATHER_ROWS):
             stop = begin + GATHER_ROWS
             out[begin:stop, columns] = np.asarray(array[begin:stop])[:, indices]

@@ -152,7 +152,7 @@ def check_range(recording: Recording, start: int, stop: int | None) -> tuple[int
 
 def parse_units(units) -> list[Unit | str]:
     """Units, and LOSS where asked for."""
-    units = [units] if isinstance(units, (str, Unit)) else list(units)
+    units = name_list(units)
     if not units:
         raise ProbeError("no unit given; name one like 2:cell:137")
     return [LOSS if unit == LOSS else Unit.parse(unit) for unit in units]

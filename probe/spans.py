@@ -146,13 +146,14 @@ def units_matrix(recording: Recording, units: list[Unit], dtype=np.float32) -> n
 
 def match_spans(
     recording: Recording | str | Path,
-    units: list,
+    units,
     threshold: float = 0.5,
     min_length: int = 2,
     top: int = 20,
     exclude: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
-    """LSTMVis match: the stretches of text where the given units are on together.
+    """LSTMVis match: the stretches of text where the given units (a list, or one) are on
+    together.
 
     Spans are maximal runs where all units are >= threshold. If no such run (of min_length,
     outside `exclude`) exists anywhere, runs where a majority of them is on are returned instead.
@@ -160,7 +161,7 @@ def match_spans(
     brushed span itself) are dropped.
     """
     recording = Recording.of(recording)
-    units = [Unit.parse(u) for u in units]
+    units = [Unit.parse(u) for u in name_list(units)]
     if not units:
         raise ProbeError("match_spans needs at least one unit")
     on = (units_matrix(recording, units) >= threshold).sum(axis=1)

@@ -17,9 +17,9 @@ SIGNS = ("positive", "negative", "absolute", "unusual")  # how strong contexts a
 
 
 def name_list(value) -> list | None:
-    """A list of names (kinds, features) from a list, or from one name: `kinds="cell"` means
-    ["cell"], not ["c", "e", "l", "l"]. None stays None."""
-    return None if value is None else [value] if isinstance(value, str) else list(value)
+    """A list of names (kinds, features, units) from a list, or from one name: `kinds="cell"`
+    means ["cell"], not ["c", "e", "l", "l"]. None stays None."""
+    return None if value is None else [value] if isinstance(value, (str, Unit)) else list(value)
 
 
 @dataclass(frozen=True, order=True)

@@ -19,3 +19,11 @@ def test_a_unit_index_out_of_range_is_refused_not_read_from_the_end(tiny_recordi
             match_spans(tiny_recording, [bad])
         with pytest.raises(ProbeError, match="index out of range"):
             tiny_recording.unit(bad)
+
+
+def test_match_spans_takes_one_unit_as_text_heatmap_does(tiny_recording):
+    """A unit's name was read as a list of its characters: "bad unit '2'"."""
+    one = match_spans(tiny_recording, "2:cell:3", threshold=0.0)
+    assert one.equals(match_spans(tiny_recording, ["2:cell:3"], threshold=0.0))
+    assert one.equals(match_spans(tiny_recording, Unit(2, "cell", 3), threshold=0.0))
+    assert len(one) > 0

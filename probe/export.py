@@ -27,7 +27,7 @@ from probe.colors import (
     to_rgb,
     upper,
 )
-from probe.errors import ProbeError, argument
+from probe.errors import ProbeError, argument, whole_number
 from probe.figure_files import (  # noqa: F401 (export_plot is public here)
     MAX_CHARS,
     MAX_COLUMNS,
@@ -135,7 +135,8 @@ class TextHeatmap:
 
 
 def check_range(recording: Recording, start: int, stop: int | None) -> tuple[int, int]:
-    stop = recording.chars if stop is None else stop
+    start = whole_number(start, "start", None)
+    stop = recording.chars if stop is None else whole_number(stop, "stop", None)
     if not 0 <= start < recording.chars or stop > recording.chars:  # `--range 200000:` too
         raise ProbeError(
             f"range {start}:{stop} is outside the text (the recording has chars 0:{recording.chars})"

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from probe import kernels
 from probe.auroc import candidate_auroc
-from probe.errors import ProbeError
+from probe.errors import ProbeError, whole_number
 from probe.kernels import Steps
 from probe.profiles import FeatureProfile, feature_profile, feature_values, named_profile
 from probe.recording import Recording
@@ -325,9 +325,10 @@ def search(
     attrs["constant"] names those (a ProbeError if every feature is).
     """
     recording = Recording.of(recording)
-    candidates = max(64, 8 * top) if candidates is None else candidates
-    if not isinstance(top, int) or not isinstance(candidates, int) or min(top, candidates) < 1:
-        raise ProbeError(f"top and candidates must be whole numbers >= 1, got {top}, {candidates}")
+    top = whole_number(top, "top", 1)
+    candidates = whole_number(
+        max(64, 8 * top) if candidates is None else candidates, "candidates", 1
+    )
     names, rows, profiles = _feature_matrix(recording, features)
     names, rows, profiles, constant = _without_constant(names, rows, profiles)
     count = len(names)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from probe.errors import ProbeError
+from probe.errors import ProbeError, whole_number
 from probe.recording import Recording
 from probe.units import SIGNS, Unit, name_list
 
@@ -49,8 +49,7 @@ def top_contexts(
     recording = Recording.of(recording)
     if sign not in SIGNS:
         raise ProbeError(f"sign must be one of {', '.join(SIGNS)}, got {sign!r}")
-    if k < 1 or width < 1:
-        raise ProbeError("k and width must be >= 1")
+    k, width = whole_number(k, "k", 1), whole_number(width, "width", 1)
     values = recording.unit(unit)
     if sign == "unusual":
         strength = np.abs(values - np.median(values))
@@ -90,9 +89,11 @@ def top_contexts(
 # ----------------------------------------------------------------------------- brush and match
 
 
-def _check_span(recording: Recording, start: int, stop: int) -> None:
+def _check_span(recording: Recording, start: int, stop: int) -> tuple[int, int]:
+    start, stop = whole_number(start, "start", None), whole_number(stop, "stop", None)
     if not 0 <= start < stop <= recording.chars:
         raise ProbeError(f"span [{start}, {stop}) is not inside the text (0..{recording.chars})")
+    return start, stop
 
 
 def units_on_span(
@@ -109,9 +110,8 @@ def units_on_span(
     span (where the text has them), so units that are simply always on drop out.
     """
     recording = Recording.of(recording)
-    _check_span(recording, start, stop)
-    if off_outside < 0:
-        raise ProbeError("off_outside must be >= 0")
+    start, stop = _check_span(recording, start, stop)
+    off_outside = whole_number(off_outside, "off_outside")
     found = []
     for layer, kind in selected_arrays(recording, kinds):
         array = recording.array(layer, kind)
@@ -164,6 +164,7 @@ def match_spans(
     units = [Unit.parse(u) for u in name_list(units)]
     if not units:
         raise ProbeError("match_spans needs at least one unit")
+    min_length, top = whole_number(min_length, "min_length", 1), whole_number(top, "top", 1)
     on = (units_matrix(recording, units) >= threshold).sum(axis=1)
     total = len(units)
     spans = _runs(on, total, min_length, exclude)

@@ -1,9 +1,11 @@
 """The Python API as a notebook uses it: short reprs, and clear ProbeErrors for bad arguments."""
 
+import numpy as np
 import pytest
 
 from probe import ProbeError, Recording, Unit
-from probe.search import match_spans
+from probe.export import text_heatmap
+from probe.search import match_spans, search, top_contexts, units_on_span
 
 
 def test_a_recording_repr_is_one_short_line(tiny_recording):
@@ -27,3 +29,25 @@ def test_match_spans_takes_one_unit_as_text_heatmap_does(tiny_recording):
     assert one.equals(match_spans(tiny_recording, ["2:cell:3"], threshold=0.0))
     assert one.equals(match_spans(tiny_recording, Unit(2, "cell", 3), threshold=0.0))
     assert len(one) > 0
+
+
+def test_a_str_or_float_where_a_whole_number_goes_is_a_probe_error(tiny_recording):
+    """They failed inside numpy ("slice indices must be integers"), or (k=2.5) listed every
+    peak of the unit; numpy's integers, as np.argmax gives, are whole numbers."""
+    calls = {
+        "k": lambda k: top_contexts(tiny_recording, "2:cell:3", k=k),
+        "width": lambda w: top_contexts(tiny_recording, "2:cell:3", width=w),
+        "start": lambda start: units_on_span(tiny_recording, start, 110),
+        "stop": lambda stop: text_heatmap(tiny_recording, "2:cell:3", 100, stop),
+        "off_outside": lambda n: units_on_span(tiny_recording, 100, 110, off_outside=n),
+        "min_length": lambda n: match_spans(tiny_recording, "2:cell:3", min_length=n),
+        "top": lambda top: search(tiny_recording, "in_comment", top=top, nulls=False),
+    }
+    for name, call in calls.items():
+        for bad in ("5", 2.5):
+            with pytest.raises(ProbeError, match=f"{name} must be a whole number"):
+                call(bad)
+    assert len(top_contexts(tiny_recording, "2:cell:3", k=np.int64(2))) == 2
+    assert units_on_span(tiny_recording, np.int64(100), np.int64(101), threshold=-1e9)
+    with pytest.raises(ProbeError, match=r"span \[-10, 5\) is not inside the text"):
+        units_on_span(tiny_recording, -10, 5)

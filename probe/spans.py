@@ -26,6 +26,8 @@ def selected_arrays(recording: Recording, kinds: list[str] | None) -> list[tuple
     if kinds is None:
         return recording.layer_kinds
     have = sorted({k for _, k in recording.layer_kinds})
+    if not kinds:
+        raise ProbeError(f"no kinds given; name some of {', '.join(have)} (or None for all)")
     unknown = [k for k in kinds if k not in have]
     if unknown:
         raise ProbeError(f"recording has no kind {unknown[0]!r} (has {', '.join(have)})")

@@ -51,3 +51,13 @@ def test_a_str_or_float_where_a_whole_number_goes_is_a_probe_error(tiny_recordin
     assert units_on_span(tiny_recording, np.int64(100), np.int64(101), threshold=-1e9)
     with pytest.raises(ProbeError, match=r"span \[-10, 5\) is not inside the text"):
         units_on_span(tiny_recording, -10, 5)
+
+
+def test_an_empty_list_of_kinds_is_a_probe_error(tiny_recording):
+    """search failed in numpy ("need at least one array to concatenate")."""
+    for call in (
+        lambda: search(tiny_recording, "in_comment", kinds=[]),
+        lambda: units_on_span(tiny_recording, 100, 110, kinds=[]),
+    ):
+        with pytest.raises(ProbeError, match="no kinds given; name some of candidate, cell"):
+            call()

@@ -381,7 +381,8 @@ def get_feature(name: str) -> Feature:
         return regex_feature(name[3:])
     if name not in FEATURES:
         known = ", ".join(FEATURES)
-        raise ProbeError(f"unknown feature {name!r}; known features: {known}, or re:PATTERN")
+        shown = repr(name) if len(name) <= 60 else f"{name[:60]!r}... ({len(name):,} chars)"
+        raise ProbeError(f"unknown feature {shown}; known features: {known}, or re:PATTERN")
     return FEATURES[name]
 
 

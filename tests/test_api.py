@@ -5,7 +5,9 @@ import pytest
 
 from probe import ProbeError, Recording, Unit
 from probe.export import text_heatmap
+from probe.features import compute
 from probe.search import match_spans, search, top_contexts, units_on_span
+from tests.conftest import shared_text
 
 
 def test_a_recording_repr_is_one_short_line(tiny_recording):
@@ -61,3 +63,12 @@ def test_an_empty_list_of_kinds_is_a_probe_error(tiny_recording):
     ):
         with pytest.raises(ProbeError, match="no kinds given; name some of candidate, cell"):
             call()
+
+
+def test_compute_with_its_arguments_swapped_names_a_short_unknown_feature():
+    """compute(text, name) said "unknown feature" followed by the whole text: a megabyte."""
+    text = shared_text("warpeace.txt", 50_000)
+    with pytest.raises(ProbeError) as error:
+        compute(text, "in_quote")
+    assert len(str(error.value)) < 400 and "(50,000 chars)" in str(error.value)
+    assert compute("in_quote", text).shape == (50_000,)

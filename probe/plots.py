@@ -23,6 +23,16 @@ STATE_DASH = {"hidden": "solid", "cell": "dash"}
 BAR_PX, MIN_PANEL_PX, PANEL_GAP_PX, LABEL_CHAR_PX, MIN_HEIGHT_PX = 22, 110, 95, 9, 380
 
 
+def check_table(table: pd.DataFrame, columns: str, made_by: str) -> None:
+    """A ProbeError, not a KeyError deep in the figure, for a table other than the one it plots."""
+    missing = [column for column in columns.split() if column not in table.columns]
+    if missing:
+        raise ProbeError(
+            f"this figure plots a table made by {made_by}; the one given has no "
+            f"{', '.join(missing)} column"
+        )
+
+
 def paper_layout(figure: go.Figure, title: str, height: int = 420) -> go.Figure:
     figure.update_layout(
         template="plotly_white",
@@ -78,6 +88,7 @@ def decay_figure(
         [frame.assign(model=label) for label, frame in data] if isinstance(data, list) else [data]
     )
     frame = pd.concat(frames, ignore_index=True)
+    check_table(frame, "model layer state lag mean p10 p90 ratio_mean", "gradient_decay")
     if frame.empty:
         raise ProbeError("no gradient-decay rows to plot")
     prefix = "ratio_" if normalise else ""
@@ -125,6 +136,7 @@ def decay_figure(
 def saturation_figure(saturation: pd.DataFrame, layer: int | None = None) -> go.Figure:
     """Fraction left-saturated (< 0.1) vs right-saturated (> 0.9) per gate unit, one subplot per
     layer as in Karpathy et al. (2015) Fig. 3; the line left + right = 1 bounds every point."""
+    check_table(saturation, "unit layer kind left right", "gate_saturation")
     if layer is not None:
         saturation = saturation[saturation["layer"] == layer]
     if saturation.empty:
@@ -182,6 +194,7 @@ def search_figure(search: pd.DataFrame) -> go.Figure:
     Bars are horizontal, the best unit on top, so unit names read on the y axis however many
     there are (side by side under vertical bars, ten names overlap); panels grow with the bars.
     """
+    check_table(search, "feature unit score measure r auroc null_init null_shift", "search")
     if search.empty:
         raise ProbeError("no search results to plot")
     features = list(dict.fromkeys(search["feature"]))

@@ -6,6 +6,8 @@ import pytest
 from probe import ProbeError, Recording, Unit
 from probe.export import text_heatmap
 from probe.features import compute
+from probe.plots import decay_figure, saturation_figure, search_figure
+from probe.saturation import gate_saturation
 from probe.search import match_spans, search, top_contexts, units_on_span
 from tests.conftest import shared_text
 
@@ -72,3 +74,17 @@ def test_compute_with_its_arguments_swapped_names_a_short_unknown_feature():
         compute(text, "in_quote")
     assert len(str(error.value)) < 400 and "(50,000 chars)" in str(error.value)
     assert compute("in_quote", text).shape == (50_000,)
+
+
+def test_a_plot_given_another_function_s_table_says_which_it_plots(tiny_recording):
+    """Each failed with a bare KeyError ('left', 'feature', 'model')."""
+    saturation = gate_saturation(tiny_recording)
+    found = search(tiny_recording, "in_comment", top=2, nulls=False)
+    for figure, table, made_by in [
+        (saturation_figure, found, "gate_saturation"),
+        (search_figure, saturation, "search"),
+        (decay_figure, found, "gradient_decay"),
+    ]:
+        with pytest.raises(ProbeError, match=f"plots a table made by {made_by}; the one given"):
+            figure(table)
+    assert saturation_figure(saturation).data and search_figure(found).data

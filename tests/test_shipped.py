@@ -66,3 +66,43 @@ def test_the_readme_quotes_the_cards():
     ]:
         score = re.search(rf"\| `{feature}` \| `{unit}` \| \w+ \| ([0-9.]+) ", linux).group(1)
         assert claim.format(float(score)) in readme
+
+
+def test_make_reproduce_and_the_report_state_each_checkpoint_s_settings():
+    """`make reproduce` trains each shipped model with its config's settings and step count,
+    and docs/reproduction.md's loss table and spectral radii are those of the shipped files."""
+    from probe.gradients import spectral_radii
+    from probe.train import TrainConfig
+
+    makefile = (CHECKPOINTS.parent / "Makefile").read_text(encoding="utf-8")
+    report = (CHECKPOINTS.parent / "docs" / "reproduction.md").read_text(encoding="utf-8")
+    defaults = TrainConfig()
+    for path in SHIPPED:
+        info = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        args, name = info["train_args"], path.name
+        assert f"STEPS_{name} ?= {info['step']}\n" in makefile
+        flags = re.search(rf"\$\(call train,{name},[^,]+,(.*)\)", makefile).group(1).split()
+        given = dict(zip(flags[::2], flags[1::2], strict=True))
+        for key in ("corpus", "cell", "layers", "hidden", "dropout", "lr", "snapshot_every"):
+            flag = "--" + key.replace("_", "-")
+            value = given.get(flag, getattr(defaults, key))
+            assert str(value) == str(args[key]) or float(value) == args[key], (name, flag)
+        split = given.get("--split", "90/5/5").split("/")
+        assert [float(s) / 100 for s in split] == pytest.approx(args["split"])
+        for key in ("seq_len", "batch", "optimizer", "grad_clip", "lr_decay", "lr_decay_every"):
+            assert getattr(defaults, key) == args[key], (name, key)
+        millions = info["step"] * args["batch"] * args["seq_len"] / 1e6
+        row = (
+            f"| `{name}` | {args['corpus']} | {info['parameters']:,} | {info['step']:,} "
+            f"({millions:.0f}) | {info['test_loss']:.3f} | {info['test_bits_per_char']:.3f} |"
+        )
+        assert row in report, row
+    for label, folder in [
+        ("linux-lstm", "linux-lstm"),
+        ("linux-rnn (init)", "linux-rnn-snapshots/init"),
+    ]:
+        model = load_checkpoint(CHECKPOINTS / folder).model
+        radii = spectral_radii(model).groupby("layer")["radius"].max()
+        assert re.search(
+            rf"\| {re.escape(label)} \|.*\| {', '.join(f'{r:.2f}' for r in radii)} \|", report
+        )

@@ -23,7 +23,7 @@ from safetensors.torch import load, load_file, save_file
 from probe import __version__
 from probe.corpus import Vocab
 from probe.errors import ProbeError
-from probe.fileio import atomic_folder, read_json, write_json
+from probe.fileio import atomic_folder, folder_path, read_json, write_json
 from probe.model import CharRNN, ModelConfig, check_device
 
 FORMAT = "probe-checkpoint"
@@ -80,7 +80,7 @@ def save_checkpoint(
 
 def resolve(path: str | Path) -> Path:
     """Accept a checkpoint folder, or a training run folder (then its `best/`)."""
-    path = Path(path)
+    path = folder_path(path, "a checkpoint")
     if not path.exists():
         raise ProbeError(f"no checkpoint at {path}")
     if not (path / "config.json").exists() and (path / "best" / "config.json").exists():

@@ -72,6 +72,14 @@ def running(pid: int) -> bool:
     return True
 
 
+def folder_path(value, what: str) -> Path:
+    """value as a Path, or a ProbeError saying what was expected: Path(3) or Path(recording)
+    is a TypeError, e.g. from a recording given where a checkpoint goes."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise ProbeError(f"expected {what} folder, got {type(value).__name__} {value!r:.60}")
+    return Path(value)
+
+
 def holds_format(path: Path, name: str) -> bool:
     """Whether path is a JSON object file with "format": name (what probe writes)."""
     try:

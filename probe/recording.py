@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from probe.errors import ProbeError
-from probe.fileio import read_json, sha256_text, write_json
+from probe.fileio import folder_path, read_json, sha256_text, write_json
 from probe.units import Unit
 
 FORMAT = "probe-recording"
@@ -55,7 +55,7 @@ class Recording:
     @classmethod
     def open(cls, path: str | Path) -> Recording:
         """Open a recording folder, checking the manifest against the files on disk."""
-        path = Path(path)
+        path = folder_path(path, "a recording")
         if not path.is_dir():
             raise ProbeError(f"no recording at {path} (expected a folder made by `probe record`)")
         checkpoint = (path / "config.json").exists() or (path / "best" / "config.json").exists()

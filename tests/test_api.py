@@ -88,3 +88,14 @@ def test_a_plot_given_another_function_s_table_says_which_it_plots(tiny_recordin
         with pytest.raises(ProbeError, match=f"plots a table made by {made_by}; the one given"):
             figure(table)
     assert saturation_figure(saturation).data and search_figure(found).data
+
+
+def test_a_recording_where_a_checkpoint_goes_is_named_not_a_type_error(tiny_recording):
+    """Path(recording) was a TypeError from deep inside pathlib."""
+    from probe.gradients import gradient_decay
+
+    with pytest.raises(ProbeError, match="^expected a checkpoint folder, got Recording"):
+        gradient_decay(tiny_recording, "some text")
+    for bad in (3, None):
+        with pytest.raises(ProbeError, match="^expected a recording folder, got"):
+            Recording.of(bad)

@@ -23,8 +23,10 @@ from dashboards.context import (
     check_view,
     nearest_unit,
     next_strong,
+    page_query,
     parse_query,
     query_fields,
+    query_tab,
     step_unit,
 )
 from dashboards.tabs import TABS
@@ -247,15 +249,13 @@ def build_layout(context: Context) -> html.Div:
 
 
 def register(app: dash.Dash, context: Context) -> None:
-    tab_ids = [f"tab-{m.__name__.rsplit('.', 1)[-1]}" for m in TABS]
+    tab_names = ["text", *(m.__name__.rsplit(".", 1)[-1] for m in TABS)]
+    tab_ids = [f"tab-{name}" for name in tab_names]
 
     # Tab bodies stay mounted (the text view keeps its rendered spans); only visibility changes.
-    @app.callback([Output(i, "style") for i in ["tab-text", *tab_ids]], Input("tabs", "value"))
+    @app.callback([Output(i, "style") for i in tab_ids], Input("tabs", "value"))
     def show_tab(selected):
-        return [
-            {"display": "block" if i == f"tab-{selected}" else "none"}
-            for i in ["tab-text", *tab_ids]
-        ]
+        return [{"display": "block" if i == f"tab-{selected}" else "none"} for i in tab_ids]
 
     # Control props the view drives, keyed like control_values(); only changed ones are sent,
     # so the browser re-renders as little as possible on each step.
@@ -283,6 +283,7 @@ def register(app: dash.Dash, context: Context) -> None:
         Output("tabs", "value"),
         *(Output(*prop) for prop in control_props.values()),
         Input("url", "search"),
+        Input("tabs", "value"),  # only the URL follows it, so a reload opens the same tab
         *(Input(c, "value") for c in CONTROLS),
         Input("jump", "value"),
         Input("view-sync", "data"),
@@ -292,20 +293,26 @@ def register(app: dash.Dash, context: Context) -> None:
         State("unit-key", "data"),
         State("view", "data"),
     )
-    def on_navigate(search, *args):
+    def on_navigate(search, selected, *args):
         shown_key, previous = args[-2:]
         controls = dict(zip(CONTROLS, args[: len(CONTROLS)], strict=True))
         trigger, fired = user_action(ctx.triggered, ctx.triggered_prop_ids)
         if isinstance(trigger, dict) and not fired:  # a result list re-rendered, no click
             return (no_update,) * (6 + len(control_props))
         old = View.from_json(previous) if previous else None
+        if trigger == "tabs" and old is not None:
+            return (no_update, page_query(old, selected)) + (no_update,) * (4 + len(control_props))
+        tab = selected
         payload = no_update
         if old is None or trigger in (None, "url"):
             view, messages = parse_query(context, search)
+            tab, more = query_tab(search, tab_names)
+            messages += more
         elif trigger == "view-sync":  # the browser already drew this step (see /_probe/step)
             view, messages = check_view(context, View.from_json(fired))
         else:
             view, messages = navigate(context, old, trigger, fired, controls)
+            tab = "text" if isinstance(trigger, dict) else tab  # a clicked result is shown
         if trigger != "view-sync":
             view, payload, problems = shown_payload(context, view)
             messages = [*messages, *problems]
@@ -327,9 +334,9 @@ def register(app: dash.Dash, context: Context) -> None:
         unit_key = f"{view.rec}|{view.unit}|{view.cmap}"
         changed = unit_key != shown_key  # (not the view's: a step sets it before handing over)
         banner = html.Div([html.Div(m) for m in messages]) if messages else None
-        tab = "text" if isinstance(trigger, dict) else no_update  # a clicked result is shown
-        return (view.to_json(), view.query(), banner, unit_key if changed else no_update, payload,
-                tab, *values)  # fmt: skip
+        return (view.to_json(), page_query(view, tab), banner,
+                unit_key if changed else no_update, payload,
+                tab if tab != selected else no_update, *values)  # fmt: skip
 
 
 def register_step(app: dash.Dash, context: Context) -> None:

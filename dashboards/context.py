@@ -243,6 +243,18 @@ def query_fields(query: str | None) -> dict[str, str]:
     return {k: v[-1] for k, v in parse_qs((query or "").lstrip("?")).items()}
 
 
+def page_query(view: View, tab: str) -> str:
+    """The URL query of a view on a tab: the view's, plus the tab where it is not the text, so
+    a reload or a bookmark opens the tab it was taken on."""
+    return view.query() + ("" if tab == "text" else "&" + urlencode({"tab": tab}))
+
+
+def query_tab(query: str | None, tabs: list[str]) -> tuple[str, list[str]]:
+    """The tab a URL query names (the text by default), and a message for an unknown one."""
+    tab = query_fields(query).get("tab", "text")
+    return (tab, []) if tab in tabs else ("text", [f"unknown tab {tab!r}; showing the text"])
+
+
 def parse_query(context: Context, query: str | None) -> tuple[View, list[str]]:
     """A checked View from a URL query like `?rec=0&unit=2:cell:13&pos=1200&features=in_quote`."""
     fields = query_fields(query)

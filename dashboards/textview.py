@@ -8,12 +8,11 @@ keeps a unit change or a window move to one small JSON round trip.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 
 from dashboards.context import Context, View, window_bounds
+from dashboards.plot_export import file_safe
 from probe.colors import anchor_colors, missing_position, upper
 from probe.errors import ProbeError
 from probe.export import TRACK_COLORS, track_color
@@ -85,8 +84,7 @@ def export_bytes(context: Context, view: View, fmt: str) -> tuple[bytes, str]:
     features = view.feature_names or None
     unit = LOSS if view.color == "loss" else view.unit  # what the view is colored by
     figure = text_heatmap(recording, [unit], start, stop, colormap=view.cmap, features=features)
-    safe = re.sub(r"[^\w.-]+", "-", recording.name)  # the recording's, as models differ
-    name = f"{safe}_{unit.replace(':', '-')}_{start}-{stop}.{fmt}"
+    name = f"{file_safe(recording.name)}_{unit.replace(':', '-')}_{start}-{stop}.{fmt}"
     return figure.to_bytes(fmt), name
 
 

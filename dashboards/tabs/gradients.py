@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html, no_update
 
 from dashboards.context import Context
+from dashboards.plot_export import export_controls, export_style, register_export
 from probe.errors import ProbeError
 from probe.gradients import recording_decay
 from probe.plots import decay_figure, placeholder
@@ -41,8 +42,10 @@ def layout(context: Context) -> html.Div:
                     # What the computation is doing, polled while it runs (minutes for a big model)
                     html.Span(id="gradients-progress", className="hint"),
                     dcc.Interval(id="gradients-poll", interval=1000, disabled=True),
+                    export_controls("gradients"),
                 ],
             ),
+            dcc.Store(id="gradients-shown"),  # the max lag of the curves drawn in this page
             dcc.Loading(
                 [
                     html.Div(id="gradients-message", className="message"),
@@ -104,6 +107,16 @@ def gradients_panel(
     return legend_below(figure), "; ".join(problems)
 
 
+def shown_figure(context: Context, max_lag: int | None) -> tuple[go.Figure, str]:
+    """The curves drawn for `max_lag` (read back from the cache) and a file name, to export."""
+    if max_lag is None:
+        raise ProbeError("press Compute first: there are no curves to export")
+    figure, _ = gradients_panel(context, max_lag)
+    if not figure.data:
+        raise ProbeError("there are no curves to export")
+    return figure, f"gradient-decay_K{max_lag}"
+
+
 def legend_below(figure: go.Figure, plot_height: int = 300) -> go.Figure:
     """The legend under the plot (on the right it took half a narrow window's plot width),
     the figure as much taller as it may need: one line an entry where entries cannot share."""
@@ -122,6 +135,8 @@ def register(app, context: Context) -> None:
     @app.callback(
         Output("gradients-holder", "children"),
         Output("gradients-message", "children"),
+        Output("gradients-shown", "data"),
+        Output("gradients-export", "style"),
         Input("gradients-run", "n_clicks"),
         State("gradients-lag", "value"),
         prevent_initial_call=True,
@@ -133,11 +148,17 @@ def register(app, context: Context) -> None:
     )
     def compute(_, max_lag):
         if not isinstance(max_lag, int) or not 1 <= max_lag <= MAX_LAG:  # keep what is drawn
-            return no_update, f"max lag must be a whole number in 1..{MAX_LAG}"
+            said = f"max lag must be a whole number in 1..{MAX_LAG}"
+            return no_update, said, no_update, no_update
         context.status["gradients"] = "starting…"
         figure, message = gradients_panel(context, max_lag)
         context.status["gradients"] = ""
-        return dcc.Graph(id="gradients-plot", figure=figure), message
+        plot = dcc.Graph(id="gradients-plot", figure=figure)
+        return plot, message, max_lag, export_style(figure)
+
+    register_export(
+        app, "gradients", State("gradients-shown", "data"), lambda lag: shown_figure(context, lag)
+    )
 
     @app.callback(
         Output("gradients-progress", "children"),

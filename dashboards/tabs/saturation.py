@@ -8,6 +8,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from dashboards.context import Context, View
 from dashboards.panels import goto
+from dashboards.plot_export import export_controls, export_style, file_safe, register_export
 from dashboards.tabs.gradients import legend_below
 from probe.errors import ProbeError
 from probe.plots import placeholder, saturation_figure
@@ -30,6 +31,7 @@ def layout(context: Context) -> html.Div:
                 "long-term integrators. Click a point to color the text by it.",
                 className="hint",
             ),
+            html.Div(export_controls("saturation"), className="row"),
             dcc.Store(id="saturation-shown"),  # the recording drawn in this page, per browser tab
             dcc.Loading(html.Div("computing…", id="saturation-holder", className="hint")),
             html.Div(id="saturation-list"),
@@ -63,6 +65,15 @@ def saturation_panel(context: Context, rec: int) -> tuple[go.Figure, list]:
     return figure, [heading, html.Div(buttons, className="unit-list")]
 
 
+def shown_figure(context: Context, rec: int | None) -> tuple[go.Figure, str]:
+    """The scatter of recording `rec` (read back from the cache) and a file name, to export."""
+    if rec is None:
+        raise ProbeError("no scatter is drawn yet: there is nothing to export")
+    recording = context.recording(rec)
+    figure = legend_below(saturation_figure(recording_saturation(recording)))
+    return figure, f"{file_safe(recording.name)}_saturation"
+
+
 def register(app, context: Context) -> None:
     # Drawn when the tab is opened and again only for another recording (the cache on disk
     # makes recomputing cheap; this skips resending). What a page shows is that page's state.
@@ -70,6 +81,7 @@ def register(app, context: Context) -> None:
         Output("saturation-holder", "children"),
         Output("saturation-list", "children"),
         Output("saturation-shown", "data"),
+        Output("saturation-export", "style"),
         Input("tabs", "value"),
         Input("view", "data"),
         State("saturation-shown", "data"),
@@ -77,6 +89,10 @@ def register(app, context: Context) -> None:
     def show(tab, data, shown):
         rec = View.from_json(data).rec
         if tab != "saturation" or shown == rec:
-            return no_update, no_update, no_update
+            return no_update, no_update, no_update, no_update
         figure, children = saturation_panel(context, rec)
-        return dcc.Graph(id=PLOT, figure=figure), children, rec
+        return dcc.Graph(id=PLOT, figure=figure), children, rec, export_style(figure)
+
+    register_export(
+        app, "saturation", State("saturation-shown", "data"), lambda rec: shown_figure(context, rec)
+    )

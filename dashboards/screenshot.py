@@ -36,10 +36,11 @@ def screenshot(recording: str, query: str, out: str, width: int = 1440, height: 
             page = browser.new_page(viewport={"width": width, "height": height})
             page.set_default_timeout(120_000)
             page.goto(f"http://127.0.0.1:{http.server_port}/?{query}")
-            page.wait_for_selector("#text-body span")
-            page.click("#search-button")  # fill the search table for the URL's features
-            page.wait_for_selector("#search-results table")
-            page.wait_for_timeout(2000)  # let the top contexts fill in
+            page.wait_for_selector("#text-body span", state="attached")
+            if page.is_visible("#search-button"):  # the Text tab: search the URL's features
+                page.click("#search-button")
+                page.wait_for_selector("#search-results table")
+            page.wait_for_timeout(2000)  # let the top contexts (or a tab's plot) fill in
             page.screenshot(path=out)
             browser.close()
     finally:

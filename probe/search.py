@@ -74,11 +74,13 @@ def shift_offsets(chars: int, count: int = SHIFTS, seed: int = SHIFT_SEED) -> np
 # ----------------------------------------------------------------------------- the scan
 
 
-def _shifted(rows: np.ndarray, offsets: tuple[int, ...]) -> np.ndarray:
+def _shifted(rows: np.ndarray, offsets: tuple[int, ...], out: np.ndarray | None = None):
     """(len(offsets) * features, chars): each row circularly shifted by each offset, offset
-    by offset (np.roll's direction: value t lands at t + offset)."""
+    by offset (np.roll's direction: value t lands at t + offset). Written into `out` where
+    given: on a big text the copies take gigabytes, and a second set would double that."""
     features, chars = rows.shape
-    out = np.empty((len(offsets) * features, chars), rows.dtype)
+    if out is None:
+        out = np.empty((len(offsets) * features, chars), rows.dtype)
     for k, offset in enumerate(offsets):
         block, offset = out[k * features : (k + 1) * features], int(offset) % chars
         block[:, offset:] = rows[:, : chars - offset]
@@ -138,7 +140,8 @@ def _scan(recording, rows, profiles, kinds, progress, exhaustive=True, offsets=(
     binary = np.tile([profile.binary for profile in profiles], len(offsets))
     ranked = exhaustive and binary.any()
     columns = np.empty((len(binary) + 1, chars), np.float32)  # centered features, ones
-    columns[:-1] = _shifted(rows - mean.astype(np.float32)[:, None], offsets)
+    _shifted(rows, offsets, out=columns[:-1])  # in place: no temporary of the same size
+    columns[:-1] -= np.tile(mean, len(offsets)).astype(np.float32)[:, None]
     columns[-1] = 1
     binary_columns = (
         torch.from_numpy(np.ascontiguousarray(columns[:-1][binary].T)) if ranked else None

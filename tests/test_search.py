@@ -318,3 +318,20 @@ def test_shift_null_is_the_best_score_over_shifted_copies(tiny_recording):
         shifted = {str(offset): np.roll(values, offset) for offset in S.shift_offsets(len(values))}
         scores = S.unit_scores(tiny_recording, shifted, kinds=["cell", "hidden"])
         assert null[name] == pytest.approx(scores["score"].max(), abs=2e-3)
+
+
+def test_search_holds_one_copy_of_the_shifted_features(tiny_recording):
+    """The feature matrix (each feature and its SHIFTS shifted copies) is search's biggest
+    allocation, gigabytes on a big text: it is built in place, never through a temporary."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    features = {f"f{i}": rng.standard_normal(tiny_recording.chars) for i in range(20)}
+    matrix_bytes = (len(features) * (1 + S.SHIFTS) + 1) * tiny_recording.chars * 4
+    tracemalloc.start()
+    try:
+        S.search(tiny_recording, features, kinds=["cell"], top=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1.5 * matrix_bytes, (peak, matrix_bytes)

@@ -13,6 +13,9 @@ from probe.fileio import sha256_text
 from probe.recording import Recording
 
 FEATURE_CACHE_SIZE = 32
+# Each cache is also bounded in bytes: on a 6M-char text a feature takes 25 MB and its profile
+# up to ~50 more, and every regex typed in the dashboard is a new one.
+FEATURE_CACHE_BYTES = 1 << 29
 STEP_SHARE = (
     4  # a stepped feature jumps at most once in this many chars (see probe.search._stepped)
 )
@@ -23,14 +26,25 @@ _profile_cache: OrderedDict[tuple[str, str], FeatureProfile] = OrderedDict()
 
 def _cached(cache: OrderedDict, recording: Recording, name: str, make):
     """cache[(the recording's text hash, name)], made by make() if not there (least recently
-    used out past FEATURE_CACHE_SIZE)."""
+    used out past FEATURE_CACHE_SIZE entries or FEATURE_CACHE_BYTES; the newest stays)."""
     key = (recording.manifest.get("text_sha256") or sha256_text(recording.text), name)
     if key not in cache:
         cache[key] = make()
-        while len(cache) > FEATURE_CACHE_SIZE:
+        while len(cache) > 1 and (
+            len(cache) > FEATURE_CACHE_SIZE
+            or sum(map(_nbytes, cache.values())) > FEATURE_CACHE_BYTES
+        ):
             cache.popitem(last=False)
     cache.move_to_end(key)
     return cache[key]
+
+
+def _nbytes(item: np.ndarray | FeatureProfile) -> int:
+    """Bytes held by a cached feature or profile (its arrays)."""
+    if isinstance(item, np.ndarray):
+        return item.nbytes
+    arrays = (item.ones, item.jumps, item.sizes)
+    return sum(array.nbytes for array in arrays if array is not None)
 
 
 def feature_values(recording: Recording, name: str) -> np.ndarray:

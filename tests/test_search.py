@@ -335,3 +335,20 @@ def test_search_holds_one_copy_of_the_shifted_features(tiny_recording):
     finally:
         tracemalloc.stop()
     assert peak < 1.5 * matrix_bytes, (peak, matrix_bytes)
+
+
+def test_feature_cache_is_bounded_in_bytes(tiny_recording, monkeypatch):
+    """Every regex typed in the dashboard is a new cached feature: on a big text 32 of them
+    would hold gigabytes, so the cache also drops the least recently used past a byte budget."""
+    from probe import profiles
+
+    one = tiny_recording.chars * 4
+    monkeypatch.setattr(profiles, "FEATURE_CACHE_BYTES", int(2.5 * one))
+    names = [f"re:[a-z]{{{k}}}" for k in range(1, 6)]
+    for name in names:
+        S.feature_values(tiny_recording, name)
+    cached = [name for _, name in profiles._feature_cache]
+    assert cached[-2:] == names[-2:] and not set(names[:3]) & set(cached)
+    assert S.feature_values(tiny_recording, names[-1]) is S.feature_values(
+        tiny_recording, names[-1]
+    )

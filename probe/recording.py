@@ -158,8 +158,10 @@ class Recording:
 
     def loss_bits(self) -> np.ndarray:
         """Each char's surprise in bits, -log2 p(char t | text before t) (NaN at char 0)."""
-        logprob = np.asarray(self.logprob, np.float32)
-        return np.concatenate([[np.nan], -logprob[:-1] / math.log(2)]).astype(np.float32)
+        bits = np.empty(self.chars, np.float32)  # filled in place: no float64 copy
+        bits[0] = np.nan
+        np.divide(self.logprob[:-1], np.float32(-math.log(2)), out=bits[1:])
+        return bits
 
     @cached_property
     def init_twin(self) -> Recording | None:

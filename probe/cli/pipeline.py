@@ -155,7 +155,11 @@ def add_record(subparsers) -> None:
     )
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--out", required=True, help="recording folder to write")
-    p.add_argument("--kinds", help="comma-separated kinds to store (default: all)")
+    p.add_argument(
+        "--kinds",
+        help="comma-separated kinds to store (default: all). Each takes 2 bytes per char, "
+        "unit and layer on disk: 1M chars of a 2 x 128 LSTM, 512 MB a kind, 3 GB for all six",
+    )
     p.add_argument("--max-chars", type=positive_int)
     p.add_argument(
         "--streams",

@@ -8,11 +8,14 @@
                            hidden state and data position, so `--resume` continues exactly
 
 Writes go to a temporary folder renamed into place, so a crash never leaves half a checkpoint.
+Also here: finding a run's snapshots and labelling checkpoints apart (`run_snapshots`,
+`checkpoint_label`), for the commands that compare several.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +25,7 @@ from safetensors.torch import load, load_file, save_file
 
 from probe import __version__
 from probe.corpus import Vocab
-from probe.errors import ProbeError
+from probe.errors import ProbeError, argument
 from probe.fileio import atomic_folder, folder_path, read_json, write_json
 from probe.model import CharRNN, ModelConfig, check_device
 
@@ -104,6 +107,71 @@ def weights_id(info: dict) -> str:
 def checkpoint_id(path: str | Path) -> str:
     """The weights id of the checkpoint at `path`, read without loading the weights."""
     return weights_id(read_json(resolve(path) / "config.json", "checkpoint"))
+
+
+# Shipped models keep a few snapshots beside them: checkpoints/NAME-snapshots/{init,early}.
+SNAPSHOTS_SUFFIX = "-snapshots"
+
+
+def checkpoint_label(checkpoint: Checkpoint) -> str:
+    """A short label that tells a run's checkpoints apart (curves and tables are keyed by it):
+    the run name for its best, `run (last)`, `run @ step 500` for a snapshot, and
+    `linux-lstm (init)` for a shipped snapshot (checkpoints/linux-lstm-snapshots/init)."""
+    path = checkpoint.path.absolute()
+    parent = path.parent.name
+    if parent == "snapshots" and path.name.startswith("step-") and path.name[5:].isdigit():
+        return f"{path.parent.parent.name} @ step {int(path.name[5:])}"
+    if path.name == "last":
+        return f"{parent} (last)"
+    if parent.endswith(SNAPSHOTS_SUFFIX):
+        return f"{parent.removesuffix(SNAPSHOTS_SUFFIX)} ({path.name})"
+    return checkpoint.name
+
+
+def distinct_labels(checkpoints: list[Checkpoint]) -> list[str]:
+    """checkpoint_label of each, or, where two would be the same (a/model, b/model), their
+    paths from the folder they share."""
+    labels = [checkpoint_label(checkpoint) for checkpoint in checkpoints]
+    clashing = [
+        c.path.resolve() for c, label in zip(checkpoints, labels) if labels.count(label) > 1
+    ]
+    shared = Path(os.path.commonpath(clashing)) if clashing else None
+    return [
+        str(c.path.resolve().relative_to(shared)) if labels.count(label) > 1 else label
+        for c, label in zip(checkpoints, labels)
+    ]
+
+
+def run_snapshots(path: str | Path) -> list[Path]:
+    """A run's snapshots in step order, then its final checkpoint: a training run's
+    snapshots/step-N, then best/ (its best/ or last/ stand for it); or a folder of snapshot
+    checkpoints, as shipped (NAME-snapshots/init, early), then NAME beside it (NAME itself
+    stands for both)."""
+    path = Path(path).absolute()
+    if path.name in ("best", "last") and (path.parent / "snapshots").is_dir():
+        path = path.parent
+    if (path / "snapshots").is_dir():
+        folder, final = path / "snapshots", path / "best"
+    elif (path / "config.json").is_file():
+        folder, final = path.with_name(path.name + SNAPSHOTS_SUFFIX), path
+    else:
+        folder, final = path, path.with_name(path.name.removesuffix(SNAPSHOTS_SUFFIX))
+    found = checkpoints_in(folder)
+    if not found:
+        raise ProbeError(
+            f"{path} has no snapshots: neither snapshots/ (train with {argument('snapshot_every')})"
+            f" nor checkpoint folders in {folder.name}; or give each snapshot as a --checkpoint"
+        )
+    return found + ([final] if final != folder and (final / "config.json").is_file() else [])
+
+
+def checkpoints_in(folder: Path) -> list[Path]:
+    """The checkpoint folders in a folder, in the order of the training step they were saved at."""
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if (p / "config.json").is_file()]
+    steps = {p: read_json(p / "config.json", "checkpoint").get("step", 0) for p in found}
+    return sorted(found, key=lambda p: (steps[p], p.name))
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> Checkpoint:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import numbers
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from probe.checkpoint import Checkpoint, load_checkpoint
+from probe.checkpoint import Checkpoint, checkpoint_label, load_checkpoint
 from probe.errors import ProbeError, argument
-from probe.fileio import check_text, read_json, save_cache
+from probe.fileio import check_text, save_cache
 from probe.model import CharRNN, check_device
 from probe.recording import Recording
 
@@ -48,71 +47,6 @@ BLOCKS = {
     "gru": ("reset_gate", "update_gate", "candidate"),
     "rnn": ("recurrent",),
 }
-
-
-# Shipped models keep a few snapshots beside them: checkpoints/NAME-snapshots/{init,early}.
-SNAPSHOTS_SUFFIX = "-snapshots"
-
-
-def checkpoint_label(checkpoint: Checkpoint) -> str:
-    """A short label that tells a run's checkpoints apart (curves and tables are keyed by it):
-    the run name for its best, `run (last)`, `run @ step 500` for a snapshot, and
-    `linux-lstm (init)` for a shipped snapshot (checkpoints/linux-lstm-snapshots/init)."""
-    path = checkpoint.path.absolute()
-    parent = path.parent.name
-    if parent == "snapshots" and path.name.startswith("step-") and path.name[5:].isdigit():
-        return f"{path.parent.parent.name} @ step {int(path.name[5:])}"
-    if path.name == "last":
-        return f"{parent} (last)"
-    if parent.endswith(SNAPSHOTS_SUFFIX):
-        return f"{parent.removesuffix(SNAPSHOTS_SUFFIX)} ({path.name})"
-    return checkpoint.name
-
-
-def distinct_labels(checkpoints: list[Checkpoint]) -> list[str]:
-    """checkpoint_label of each, or, where two would be the same (a/model, b/model), their
-    paths from the folder they share."""
-    labels = [checkpoint_label(checkpoint) for checkpoint in checkpoints]
-    clashing = [
-        c.path.resolve() for c, label in zip(checkpoints, labels) if labels.count(label) > 1
-    ]
-    shared = Path(os.path.commonpath(clashing)) if clashing else None
-    return [
-        str(c.path.resolve().relative_to(shared)) if labels.count(label) > 1 else label
-        for c, label in zip(checkpoints, labels)
-    ]
-
-
-def run_snapshots(path: str | Path) -> list[Path]:
-    """A run's snapshots in step order, then its final checkpoint: a training run's
-    snapshots/step-N, then best/ (its best/ or last/ stand for it); or a folder of snapshot
-    checkpoints, as shipped (NAME-snapshots/init, early), then NAME beside it (NAME itself
-    stands for both)."""
-    path = Path(path).absolute()
-    if path.name in ("best", "last") and (path.parent / "snapshots").is_dir():
-        path = path.parent
-    if (path / "snapshots").is_dir():
-        folder, final = path / "snapshots", path / "best"
-    elif (path / "config.json").is_file():
-        folder, final = path.with_name(path.name + SNAPSHOTS_SUFFIX), path
-    else:
-        folder, final = path, path.with_name(path.name.removesuffix(SNAPSHOTS_SUFFIX))
-    found = checkpoints_in(folder)
-    if not found:
-        raise ProbeError(
-            f"{path} has no snapshots: neither snapshots/ (train with {argument('snapshot_every')})"
-            f" nor checkpoint folders in {folder.name}; or give each snapshot as a --checkpoint"
-        )
-    return found + ([final] if final != folder and (final / "config.json").is_file() else [])
-
-
-def checkpoints_in(folder: Path) -> list[Path]:
-    """The checkpoint folders in a folder, in the order of the training step they were saved at."""
-    if not folder.is_dir():
-        return []
-    found = [p for p in folder.iterdir() if (p / "config.json").is_file()]
-    steps = {p: read_json(p / "config.json", "checkpoint").get("step", 0) for p in found}
-    return sorted(found, key=lambda p: (steps[p], p.name))
 
 
 def spectral_radii(model: CharRNN) -> pd.DataFrame:

@@ -13,18 +13,15 @@ import pytest
 import torch
 
 import probe.gradients
-from probe.checkpoint import load_checkpoint
+from probe.checkpoint import checkpoint_label, distinct_labels, load_checkpoint, run_snapshots
 from probe.cli import main
 from probe.errors import ProbeError
 from probe.gradients import (
     DECAY_COLUMNS,
-    checkpoint_label,
     decay_norms,
-    distinct_labels,
     gradient_decay,
     plan_windows,
     recording_decay,
-    run_snapshots,
     spectral_radii,
     unroll,
 )

@@ -130,7 +130,7 @@ def test_snapshots_and_checkpoint_contents(linux_file, tmp_path):
     result = train(settings(linux_file, tmp_path / "run", max_steps=20, snapshot_every=10))
     snapshots = sorted(p.name for p in (tmp_path / "run" / "snapshots").iterdir())
     assert snapshots == ["step-000000", "step-000010", "step-000020"]
-    from probe.gradients import run_snapshots  # what `gradients --snapshots` overlays
+    from probe.checkpoint import run_snapshots  # what `gradients --snapshots` overlays
 
     found = run_snapshots(tmp_path / "run")
     assert [p.name for p in found] == [*snapshots, "best"]

@@ -48,8 +48,8 @@ GRADIENT_FILES = ("decay.csv", "spectral.csv", "decay.html")
 def cmd_gradients(args) -> None:
     import pandas as pd
 
-    from probe.checkpoint import load_checkpoint
-    from probe.gradients import distinct_labels, gradient_decay, run_snapshots, spectral_radii
+    from probe.checkpoint import distinct_labels, load_checkpoint, run_snapshots
+    from probe.gradients import gradient_decay, spectral_radii
     from probe.plots import decay_figure
 
     paths = [s for c in args.checkpoint for s in (run_snapshots(c) if args.snapshots else [c])]

@@ -274,6 +274,12 @@ def gradient_decay(
     return pd.concat(frames, ignore_index=True)[DECAY_COLUMNS]
 
 
+def decay_cache(recording: Recording, max_lag: int, positions: int) -> Path:
+    """Where `recording_decay` keeps a recording's curves: beside it, named by its model."""
+    model = recording.manifest.get("checkpoint", {}).get("id", "unknown")
+    return recording.path / "cache" / f"gradients-{model}-K{max_lag}-P{positions}.csv"
+
+
 def recording_decay(
     recording: Recording,
     max_lag: int = 200,
@@ -290,11 +296,7 @@ def recording_decay(
     from probe.record import random_twin
 
     info = recording.manifest.get("checkpoint", {})
-    cache = (
-        recording.path
-        / "cache"
-        / f"gradients-{info.get('id', 'unknown')}-K{max_lag}-P{positions}.csv"
-    )
+    cache = decay_cache(recording, max_lag, positions)
     if cache.is_file():
         return pd.read_csv(cache)
     if checkpoint is None:

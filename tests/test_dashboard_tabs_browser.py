@@ -64,3 +64,15 @@ def test_the_plot_tabs_export_their_plot(page, server):
     )
     page.locator("#saturation-list").get_by_text("stores no gates").wait_for()
     assert not page.locator("#saturation-export-button").is_visible()
+
+
+def test_the_gradients_tab_draws_cached_curves_when_it_opens(page, server):
+    """Computed once, the curves are cached beside the recording: a reload or a bookmark of
+    the tab draws them at once, with no second press of Compute."""
+    page.goto(server + "?rec=0&unit=1:cell:0&pos=0&tab=gradients")
+    page.locator("#gradients-run").wait_for()
+    page.click("#gradients-run")  # the default max lag, as a reload shows it
+    page.wait_for_selector("#gradients-holder .js-plotly-plot")
+    page.reload()
+    page.wait_for_selector("#gradients-holder .js-plotly-plot", timeout=20_000)
+    assert page.locator("#gradients-export-button").is_visible()

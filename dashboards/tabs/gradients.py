@@ -9,12 +9,12 @@ import time
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, State, dcc, html, no_update
+from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from dashboards.context import Context
 from dashboards.plot_export import export_controls, export_style, register_export
 from probe.errors import ProbeError
-from probe.gradients import recording_decay
+from probe.gradients import decay_cache, recording_decay
 from probe.plots import decay_figure, placeholder
 
 TITLE = "Gradient decay"
@@ -107,6 +107,13 @@ def gradients_panel(
     return legend_below(figure), "; ".join(problems)
 
 
+def all_cached(context: Context, max_lag) -> bool:
+    """Whether every served recording has its curves for `max_lag` cached (drawn in a blink)."""
+    return isinstance(max_lag, int) and all(
+        decay_cache(recording, max_lag, POSITIONS).is_file() for recording in context.recordings
+    )
+
+
 def shown_figure(context: Context, max_lag: int | None) -> tuple[go.Figure, str]:
     """The curves drawn for `max_lag` (read back from the cache) and a file name, to export."""
     if max_lag is None:
@@ -138,7 +145,9 @@ def register(app, context: Context) -> None:
         Output("gradients-shown", "data"),
         Output("gradients-export", "style"),
         Input("gradients-run", "n_clicks"),
+        Input("tabs", "value"),
         State("gradients-lag", "value"),
+        State("gradients-shown", "data"),
         prevent_initial_call=True,
         running=[  # the first computation takes a while: say so, and take no second click
             (Output("gradients-run", "disabled"), True, False),
@@ -146,8 +155,11 @@ def register(app, context: Context) -> None:
             (Output("gradients-poll", "disabled"), False, True),
         ],
     )
-    def compute(_, max_lag):
-        if not isinstance(max_lag, int) or not 1 <= max_lag <= MAX_LAG:  # keep what is drawn
+    def compute(_, tab, max_lag, shown):
+        if ctx.triggered_id == "tabs":  # opened: draw at once what every cache holds already
+            if tab != "gradients" or shown is not None or not all_cached(context, max_lag):
+                return no_update, no_update, no_update, no_update
+        elif not isinstance(max_lag, int) or not 1 <= max_lag <= MAX_LAG:  # keep what is drawn
             said = f"max lag must be a whole number in 1..{MAX_LAG}"
             return no_update, said, no_update, no_update
         context.status["gradients"] = "starting…"

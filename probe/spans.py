@@ -134,11 +134,10 @@ def units_matrix(recording: Recording, units: list[Unit], dtype=np.float32) -> n
     out = np.empty((recording.chars, len(units)), dtype)
     groups: dict[tuple[int, str], list[int]] = {}
     for column, unit in enumerate(units):
+        recording.unit_array(unit)  # checks the index: a negative one would read another unit
         groups.setdefault((unit.layer, unit.kind), []).append(column)
     for (layer, kind), columns in groups.items():
         array = recording.array(layer, kind)
-        for column in columns:
-            recording.unit_array(units[column])  # checks the index
         indices = [units[c].index for c in columns]
         for begin in range(0, recording.chars, GATHER_ROWS):
             stop = begin + GATHER_ROWS
